@@ -1,0 +1,13 @@
+//! redpulse watches a fleet of Redis and Valkey servers and answers, per
+//! instance and over HTTP, "is it healthy, and if not, why?".
+//!
+//! Data flow: [`config`] yields targets; [`poller`] runs one task per
+//! instance over one long-lived [`conn`] each; a poll is one write of
+//! pipelined INFO commands whose replies [`resp`] decodes without copies and
+//! [`info`] reads into a `Snapshot`; [`health`] turns snapshots into a
+//! `Health` verdict; [`store`] keeps the latest rendered JSON per instance,
+//! and [`http`] serves it without ever waiting on Redis.
+#![forbid(unsafe_code)]
+
+pub mod info;
+pub mod resp;

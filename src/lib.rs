@@ -10,4 +10,6 @@
 #![forbid(unsafe_code)]
 
 pub mod info;
+pub mod health;
 pub mod resp;
+pub mod store;

@@ -1,0 +1,634 @@
+//! Health rules: a poll's outcome (a `Snapshot` and its latency, or a
+//! failure) plus the instance's history into a [`Health`] verdict.
+//!
+//! A [`Tracker`] per instance keeps the previous snapshot (for counter
+//! deltas), a short series of hit/miss samples (for the windowed hit rate)
+//! and the fail_after/recover_after damping state. Restarts reset the deltas
+//! instead of producing negative rates. Rendering to the JSON of the
+//! contract lives in `store.rs`, next to the published verdicts.
+
+use crate::info::{Role, Snapshot};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Ordered from best to worst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    Ok,
+    Degraded,
+    Critical,
+    Down,
+}
+
+impl Status {
+    /// The name used in JSON and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Degraded => "degraded",
+            Status::Critical => "critical",
+            Status::Down => "down",
+        }
+    }
+
+    /// Every status, best first.
+    pub const ALL: [Status; 4] = [Status::Ok, Status::Degraded, Status::Critical, Status::Down];
+}
+
+/// Why an instance is not ok. Declaration order is the tie-break between
+/// reasons of equal status: the earlier is reported as `reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Stale,
+    ConnectionRefused,
+    Timeout,
+    ConnectionClosed,
+    AuthFailed,
+    ProtocolError,
+    Loading,
+    Busy,
+    PersistenceFailing,
+    MemoryPressure,
+    SlowResponseCritical,
+    ReplicaDisconnected,
+    ReplicationLag,
+    ClientsNearLimit,
+    RejectedConnections,
+    BlockedClients,
+    LowHitRate,
+    SlowResponseWarn,
+}
+
+impl Reason {
+    /// The status this reason implies.
+    pub fn status(self) -> Status {
+        use Reason::*;
+        match self {
+            Stale | ConnectionRefused | Timeout | ConnectionClosed | AuthFailed | ProtocolError | Loading
+            | Busy => Status::Down,
+            PersistenceFailing | MemoryPressure | SlowResponseCritical => Status::Critical,
+            ReplicaDisconnected | ReplicationLag | ClientsNearLimit | RejectedConnections | BlockedClients
+            | LowHitRate | SlowResponseWarn => Status::Degraded,
+        }
+    }
+
+    /// The name used in JSON (both slow_response levels share one name).
+    pub fn as_str(self) -> &'static str {
+        use Reason::*;
+        match self {
+            Stale => "stale",
+            ConnectionRefused => "connection_refused",
+            Timeout => "timeout",
+            ConnectionClosed => "connection_closed",
+            AuthFailed => "auth_failed",
+            ProtocolError => "protocol_error",
+            Loading => "loading",
+            Busy => "busy",
+            PersistenceFailing => "persistence_failing",
+            MemoryPressure => "memory_pressure",
+            SlowResponseCritical | SlowResponseWarn => "slow_response",
+            ReplicaDisconnected => "replica_disconnected",
+            ReplicationLag => "replication_lag",
+            ClientsNearLimit => "clients_near_limit",
+            RejectedConnections => "rejected_connections",
+            BlockedClients => "blocked_clients",
+            LowHitRate => "low_hit_rate",
+        }
+    }
+
+    fn rank(self) -> (Status, std::cmp::Reverse<u8>) {
+        (self.status(), std::cmp::Reverse(self as u8))
+    }
+}
+
+/// The limits the rules compare against. Defaults are the contract's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Thresholds {
+    /// used_memory / maxmemory above this: critical.
+    pub memory_critical: f64,
+    /// Windowed hit rate below this: degraded.
+    pub hit_rate_min: f64,
+    /// ... only with at least this many lookups in the window.
+    pub hit_rate_min_lookups: u64,
+    pub hit_rate_window: Duration,
+    /// connected_clients / maxclients at or above this: degraded.
+    pub clients_near_limit: f64,
+    pub latency_warn: Duration,
+    pub latency_critical: Duration,
+    pub replication_lag_bytes: u64,
+    /// -1 never flags blocked clients.
+    pub blocked_clients_max: i64,
+    /// Consecutive worse polls before a worse status is reported.
+    pub fail_after: u32,
+    /// Consecutive better polls before a better status is reported.
+    pub recover_after: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            memory_critical: 0.95,
+            hit_rate_min: 0.70,
+            hit_rate_min_lookups: 1000,
+            hit_rate_window: Duration::from_secs(60),
+            clients_near_limit: 0.90,
+            latency_warn: Duration::from_millis(200),
+            latency_critical: Duration::from_millis(1000),
+            replication_lag_bytes: 64 * 1024 * 1024,
+            blocked_clients_max: -1,
+            fail_after: 2,
+            recover_after: 2,
+        }
+    }
+}
+
+/// A poll that did not produce a snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    /// One of the down reasons.
+    pub reason: Reason,
+    /// What failed, for operators. Never contains a secret.
+    pub error: String,
+}
+
+impl Failure {
+    /// A failure with the given reason and message.
+    pub fn new(reason: Reason, error: impl Into<String>) -> Self {
+        Failure { reason, error: error.into() }
+    }
+}
+
+/// What one poll produced.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// INFO answered: the merged snapshot and the round trip.
+    Polled { snapshot: Snapshot, latency: Duration },
+    /// Connect, auth, I/O or protocol failure.
+    Failed { failure: Failure, tcp_connected: bool },
+}
+
+/// The verdict on one instance after a poll, damping applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Health {
+    pub status: Status,
+    /// Every reason that applies, most severe first.
+    pub reasons: Vec<Reason>,
+    /// Set when down: what failed.
+    pub error: Option<String>,
+    /// The metrics of the latest successful poll, when there is one.
+    pub snapshot: Option<Snapshot>,
+    /// Hit rate over the window, when the window saw lookups.
+    pub hit_rate: Option<f64>,
+    pub latency: Option<Duration>,
+    /// Whether the TCP connection was up at the last attempt.
+    pub tcp_ok: bool,
+    /// Wall-clock and monotonic time of the poll this verdict came from.
+    pub checked_at: SystemTime,
+    pub checked_mono: Instant,
+}
+
+impl Health {
+    /// The most severe reason, if any.
+    pub fn reason(&self) -> Option<Reason> {
+        self.reasons.first().copied()
+    }
+}
+
+/// A hit/miss counter sample for the windowed hit rate.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    at: Instant,
+    hits: u64,
+    misses: u64,
+}
+
+/// At most this many samples per window: the window slides in steps of
+/// window / SAMPLES_PER_WINDOW, which bounds memory per instance whatever
+/// the poll interval.
+const SAMPLES_PER_WINDOW: u32 = 16;
+
+/// Per-instance history: everything the rules need from earlier polls.
+#[derive(Debug)]
+pub struct Tracker {
+    thresholds: Thresholds,
+    prev: Option<Snapshot>,
+    samples: VecDeque<Sample>,
+    reported: Option<Health>,
+    /// Consecutive polls whose raw status was worse (or better) than reported.
+    worse_streak: u32,
+    better_streak: u32,
+}
+
+impl Tracker {
+    /// A tracker with no history.
+    pub fn new(thresholds: Thresholds) -> Self {
+        Tracker {
+            thresholds,
+            prev: None,
+            samples: VecDeque::new(),
+            reported: None,
+            worse_streak: 0,
+            better_streak: 0,
+        }
+    }
+
+    /// The thresholds in force.
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+
+    /// Fold one poll outcome into the history and return the verdict to
+    /// publish.
+    pub fn observe(&mut self, outcome: Outcome, now: Instant, wall: SystemTime) -> Health {
+        let raw = match outcome {
+            Outcome::Polled { snapshot, latency } => self.evaluate(snapshot, latency, now, wall),
+            Outcome::Failed { failure, tcp_connected } => Health {
+                status: Status::Down,
+                reasons: vec![failure.reason],
+                error: Some(failure.error),
+                snapshot: None,
+                hit_rate: None,
+                latency: None,
+                tcp_ok: tcp_connected,
+                checked_at: wall,
+                checked_mono: now,
+            },
+        };
+        let health = self.damp(raw);
+        self.reported = Some(health.clone());
+        health
+    }
+
+    /// The rules on a successful poll, before damping.
+    fn evaluate(&mut self, snap: Snapshot, latency: Duration, now: Instant, wall: SystemTime) -> Health {
+        if let Some(prev) = &self.prev {
+            if restarted(prev, &snap) {
+                self.samples.clear();
+                self.prev = None;
+            }
+        }
+        let hit_rate = self.windowed_hit_rate(&snap, now);
+        let t = &self.thresholds;
+        let mut reasons = Vec::new();
+
+        if snap.loading == Some(true) {
+            reasons.push(Reason::Loading);
+        }
+        if snap.rdb_last_bgsave_ok == Some(false) || snap.aof_last_write_ok == Some(false) {
+            reasons.push(Reason::PersistenceFailing);
+        }
+        if let (Some(used), Some(max)) = (snap.used_memory, snap.maxmemory) {
+            if max > 0 && used as f64 / max as f64 > t.memory_critical {
+                reasons.push(Reason::MemoryPressure);
+            }
+        }
+        if let Some((rate, lookups)) = hit_rate {
+            if lookups >= t.hit_rate_min_lookups && rate < t.hit_rate_min {
+                reasons.push(Reason::LowHitRate);
+            }
+        }
+        if snap.role == Some(Role::Replica) && snap.master_link_up == Some(false) {
+            reasons.push(Reason::ReplicaDisconnected);
+        }
+        if snap.max_replica_lag_bytes().is_some_and(|lag| lag > t.replication_lag_bytes) {
+            reasons.push(Reason::ReplicationLag);
+        }
+        if let (Some(clients), Some(max)) = (snap.connected_clients, snap.maxclients) {
+            if max > 0 && clients as f64 >= t.clients_near_limit * max as f64 {
+                reasons.push(Reason::ClientsNearLimit);
+            }
+        }
+        if let (Some(prev), Some(now_rejected)) = (self.prev.and_then(|p| p.rejected_connections), snap.rejected_connections)
+        {
+            if now_rejected > prev {
+                reasons.push(Reason::RejectedConnections);
+            }
+        }
+        if t.blocked_clients_max >= 0 && snap.blocked_clients.is_some_and(|b| b as i64 > t.blocked_clients_max) {
+            reasons.push(Reason::BlockedClients);
+        }
+        if latency > t.latency_critical {
+            reasons.push(Reason::SlowResponseCritical);
+        } else if latency > t.latency_warn {
+            reasons.push(Reason::SlowResponseWarn);
+        }
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.rank()));
+        self.prev = Some(snap);
+        Health {
+            status: reasons.first().map_or(Status::Ok, |r| r.status()),
+            reasons,
+            error: None,
+            snapshot: Some(snap),
+            hit_rate: hit_rate.map(|(rate, _)| rate),
+            latency: Some(latency),
+            tcp_ok: true,
+            checked_at: wall,
+            checked_mono: now,
+        }
+    }
+
+    /// Hit rate and lookups between the oldest sample still in the window
+    /// and this poll. None without counters or without lookups.
+    fn windowed_hit_rate(&mut self, snap: &Snapshot, now: Instant) -> Option<(f64, u64)> {
+        let (hits, misses) = (snap.keyspace_hits?, snap.keyspace_misses?);
+        let window = self.thresholds.hit_rate_window;
+        let step = window / SAMPLES_PER_WINDOW;
+        let current = Sample { at: now, hits, misses };
+        // Keep the newest sample at or before the window start as baseline.
+        while self.samples.len() >= 2 && now.saturating_duration_since(self.samples[1].at) >= window {
+            self.samples.pop_front();
+        }
+        let result = self.samples.front().and_then(|base| {
+            let dh = hits.checked_sub(base.hits)?;
+            let dm = misses.checked_sub(base.misses)?;
+            let lookups = dh + dm;
+            (lookups > 0).then(|| (dh as f64 / lookups as f64, lookups))
+        });
+        if self.samples.back().is_none_or(|last| now.saturating_duration_since(last.at) >= step) {
+            self.samples.push_back(current);
+        }
+        result
+    }
+
+    /// fail_after / recover_after: a status change is reported only after
+    /// enough consecutive polls agree. While held, the previous verdict is
+    /// kept with this poll's time and metrics.
+    fn damp(&mut self, raw: Health) -> Health {
+        let Some(prev) = &self.reported else {
+            return raw;
+        };
+        let needed = if raw.status > prev.status {
+            self.better_streak = 0;
+            self.worse_streak += 1;
+            self.thresholds.fail_after
+        } else if raw.status < prev.status {
+            self.worse_streak = 0;
+            self.better_streak += 1;
+            self.thresholds.recover_after
+        } else {
+            self.worse_streak = 0;
+            self.better_streak = 0;
+            return raw;
+        };
+        let streak = self.worse_streak.max(self.better_streak);
+        if streak >= needed {
+            self.worse_streak = 0;
+            self.better_streak = 0;
+            return raw;
+        }
+        Health {
+            status: prev.status,
+            reasons: prev.reasons.clone(),
+            error: prev.error.clone(),
+            snapshot: raw.snapshot.or(prev.snapshot),
+            hit_rate: raw.hit_rate.or(prev.hit_rate),
+            latency: raw.latency.or(prev.latency),
+            ..raw
+        }
+    }
+}
+
+/// A new run_id, or counters or uptime going backwards: the server
+/// restarted (or was flushed with CONFIG RESETSTAT) since `prev`.
+fn restarted(prev: &Snapshot, now: &Snapshot) -> bool {
+    let back = |a: Option<u64>, b: Option<u64>| matches!((a, b), (Some(a), Some(b)) if b < a);
+    (prev.server.run_id.is_some() && now.server.run_id.is_some() && prev.server.run_id != now.server.run_id)
+        || back(prev.server.uptime_in_seconds, now.server.uptime_in_seconds)
+        || back(prev.keyspace_hits, now.keyspace_hits)
+        || back(prev.keyspace_misses, now.keyspace_misses)
+        || back(prev.rejected_connections, now.rejected_connections)
+        || back(prev.total_connections_received, now.total_connections_received)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::info::info_text;
+    use crate::resp::Decoder;
+    use bytes::BytesMut;
+
+    fn corpus(name: &str) -> Snapshot {
+        let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));
+        let mut buf = BytesMut::from(&std::fs::read(&path).unwrap()[..]);
+        let mut d = Decoder::new();
+        let mut s = Snapshot::default();
+        while let Some(f) = d.decode(&mut buf).unwrap() {
+            s.merge_info(info_text(&f).unwrap());
+        }
+        s
+    }
+
+    fn polled(snapshot: Snapshot) -> Outcome {
+        Outcome::Polled { snapshot, latency: Duration::from_micros(300) }
+    }
+
+    fn failed(reason: Reason) -> Outcome {
+        Outcome::Failed { failure: Failure::new(reason, "x"), tcp_connected: false }
+    }
+
+    fn names(h: &Health) -> Vec<&'static str> {
+        h.reasons.iter().map(|r| r.as_str()).collect()
+    }
+
+    /// One poll of a corpus reply with fresh history.
+    fn first_verdict(name: &str, t: Thresholds) -> Health {
+        Tracker::new(t).observe(polled(corpus(name)), Instant::now(), SystemTime::now())
+    }
+
+    #[test]
+    fn corpus_states_give_the_contract_reasons() {
+        let lag_t = Thresholds { replication_lag_bytes: 0, ..Thresholds::default() };
+        let blocked_t = Thresholds { blocked_clients_max: 1, ..Thresholds::default() };
+        let cases: &[(&str, Thresholds, Status, &[&str])] = &[
+            ("redis-7.0_master_idle_info_multi", Thresholds::default(), Status::Ok, &[]),
+            ("valkey-8.1_master_info_multi", Thresholds::default(), Status::Ok, &[]),
+            ("redis-6.2_master_pipelined_sections", Thresholds::default(), Status::Ok, &[]),
+            ("redis-7.0_replica_online_info_multi", Thresholds::default(), Status::Ok, &[]),
+            ("redis-7.0_master_with_2_replicas_info_multi", Thresholds::default(), Status::Ok, &[]),
+            ("redis-7.0_master_with_2_replicas_info_multi", lag_t, Status::Ok, &[]),
+            (
+                "redis-7.0_memory_pressure_noeviction_info_multi",
+                Thresholds::default(),
+                Status::Critical,
+                &["memory_pressure"],
+            ),
+            ("redis-7.0_replica_link_down_info_multi", Thresholds::default(), Status::Degraded, &["replica_disconnected"]),
+            ("redis-7.0_replica_master_lost_info_multi", Thresholds::default(), Status::Degraded, &["replica_disconnected"]),
+            ("redis-7.0_loading_info_multi", Thresholds::default(), Status::Down, &["loading"]),
+            ("redis-7.0_bgsave_failing_info_persistence", Thresholds::default(), Status::Critical, &["persistence_failing"]),
+            ("redis-7.0_blocked_clients_info_multi", Thresholds::default(), Status::Ok, &[]),
+            ("redis-7.0_blocked_clients_info_multi", blocked_t, Status::Degraded, &["blocked_clients"]),
+            // Counters since server start say ~0 % hits, but one poll has no window yet.
+            ("redis-7.0_low_hit_rate_info_multi", Thresholds::default(), Status::Ok, &[]),
+        ];
+        for (name, t, status, reasons) in cases {
+            let h = first_verdict(name, t.clone());
+            assert_eq!((h.status, names(&h).as_slice()), (*status, *reasons), "{name}");
+        }
+    }
+
+    #[test]
+    fn low_hit_rate_comes_from_the_window_not_server_start() {
+        let mut tr = Tracker::new(Thresholds { fail_after: 1, ..Thresholds::default() });
+        let t0 = Instant::now();
+        let mut s = corpus("redis-7.0_master_idle_info_multi");
+        s.keyspace_hits = Some(1_000_000);
+        s.keyspace_misses = Some(0);
+        let h = tr.observe(polled(s), t0, SystemTime::now());
+        assert_eq!((h.status, h.hit_rate), (Status::Ok, None));
+        // 2000 misses in the next second: windowed rate 0 although the
+        // lifetime rate is still above 99 %.
+        s.keyspace_misses = Some(2000);
+        let h = tr.observe(polled(s), t0 + Duration::from_secs(1), SystemTime::now());
+        assert_eq!(h.status, Status::Degraded);
+        assert_eq!(names(&h), ["low_hit_rate"]);
+        assert_eq!(h.hit_rate, Some(0.0));
+        // Too few lookups in the window: no verdict on the rate.
+        let mut tr = Tracker::new(Thresholds { fail_after: 1, ..Thresholds::default() });
+        s.keyspace_misses = Some(0);
+        tr.observe(polled(s), t0, SystemTime::now());
+        s.keyspace_misses = Some(999);
+        let h = tr.observe(polled(s), t0 + Duration::from_secs(1), SystemTime::now());
+        assert_eq!(h.status, Status::Ok);
+        assert_eq!(h.hit_rate, Some(0.0));
+    }
+
+    #[test]
+    fn hit_rate_window_slides_and_forgets_old_misses() {
+        let t = Thresholds { fail_after: 1, recover_after: 1, ..Thresholds::default() };
+        let window = t.hit_rate_window;
+        let mut tr = Tracker::new(t);
+        let t0 = Instant::now();
+        let mut s = corpus("redis-7.0_master_idle_info_multi");
+        s.keyspace_hits = Some(0);
+        s.keyspace_misses = Some(0);
+        tr.observe(polled(s), t0, SystemTime::now());
+        s.keyspace_misses = Some(5000);
+        let h = tr.observe(polled(s), t0 + Duration::from_secs(1), SystemTime::now());
+        assert_eq!(h.status, Status::Degraded);
+        // Then only hits, one poll a second, for longer than the window.
+        let mut last = h;
+        for i in 2..=(window.as_secs() + 10) {
+            s.keyspace_hits = Some(i * 100);
+            last = tr.observe(polled(s), t0 + Duration::from_secs(i), SystemTime::now());
+        }
+        assert_eq!(last.status, Status::Ok, "misses older than the window still count");
+        assert_eq!(last.hit_rate, Some(1.0));
+        assert!(tr.samples.len() <= SAMPLES_PER_WINDOW as usize + 2, "{}", tr.samples.len());
+    }
+
+    #[test]
+    fn restart_resets_deltas_instead_of_negative_rates() {
+        let mut tr = Tracker::new(Thresholds { fail_after: 1, ..Thresholds::default() });
+        let t0 = Instant::now();
+        let mut s = corpus("redis-7.0_master_idle_info_multi");
+        s.keyspace_hits = Some(100);
+        s.keyspace_misses = Some(50_000);
+        s.rejected_connections = Some(10);
+        tr.observe(polled(s), t0, SystemTime::now());
+        // Restarted server: counters back near zero, new run_id.
+        let mut r = s;
+        r.server.run_id = Some([b'f'; 40]);
+        r.keyspace_hits = Some(5);
+        r.keyspace_misses = Some(0);
+        r.rejected_connections = Some(0);
+        let h = tr.observe(polled(r), t0 + Duration::from_secs(1), SystemTime::now());
+        assert_eq!(h.status, Status::Ok);
+        assert_eq!(h.hit_rate, None);
+        // Counters going backwards without a run_id change also reset.
+        let mut tr = Tracker::new(Thresholds { fail_after: 1, ..Thresholds::default() });
+        tr.observe(polled(s), t0, SystemTime::now());
+        s.keyspace_misses = Some(10);
+        let h = tr.observe(polled(s), t0 + Duration::from_secs(1), SystemTime::now());
+        assert_eq!((h.status, h.hit_rate), (Status::Ok, None));
+    }
+
+    #[test]
+    fn rejected_connections_flag_only_growth() {
+        let mut tr = Tracker::new(Thresholds { fail_after: 1, ..Thresholds::default() });
+        let t0 = Instant::now();
+        let mut s = corpus("redis-7.0_master_idle_info_multi");
+        s.rejected_connections = Some(7);
+        assert_eq!(tr.observe(polled(s), t0, SystemTime::now()).status, Status::Ok);
+        s.rejected_connections = Some(9);
+        let h = tr.observe(polled(s), t0 + Duration::from_secs(1), SystemTime::now());
+        assert_eq!(names(&h), ["rejected_connections"]);
+    }
+
+    #[test]
+    fn one_bad_poll_does_not_flip_the_status_with_fail_after_2() {
+        let mut tr = Tracker::new(Thresholds::default());
+        let ok = corpus("redis-7.0_master_idle_info_multi");
+        let t0 = Instant::now();
+        let at = |i: u64| t0 + Duration::from_secs(i);
+        assert_eq!(tr.observe(polled(ok), at(0), SystemTime::now()).status, Status::Ok);
+        let held = tr.observe(failed(Reason::Timeout), at(1), SystemTime::now());
+        assert_eq!((held.status, held.reasons.len()), (Status::Ok, 0));
+        assert_eq!(held.checked_mono, at(1));
+        assert_eq!(tr.observe(polled(ok), at(2), SystemTime::now()).status, Status::Ok);
+        // Two in a row do flip it.
+        tr.observe(failed(Reason::Timeout), at(3), SystemTime::now());
+        let down = tr.observe(failed(Reason::ConnectionRefused), at(4), SystemTime::now());
+        assert_eq!(down.status, Status::Down);
+        assert_eq!(names(&down), ["connection_refused"]);
+        // And recovery needs two good polls too.
+        let still = tr.observe(polled(ok), at(5), SystemTime::now());
+        assert_eq!(still.status, Status::Down);
+        assert!(still.snapshot.is_some(), "held verdict carries fresh metrics");
+        assert_eq!(tr.observe(polled(ok), at(6), SystemTime::now()).status, Status::Ok);
+    }
+
+    #[test]
+    fn first_poll_is_reported_without_damping() {
+        let mut tr = Tracker::new(Thresholds { fail_after: 5, ..Thresholds::default() });
+        let h = tr.observe(failed(Reason::AuthFailed), Instant::now(), SystemTime::now());
+        assert_eq!((h.status, names(&h).as_slice()), (Status::Down, &["auth_failed"][..]));
+    }
+
+    #[test]
+    fn reasons_are_sorted_most_severe_first() {
+        let mut s = corpus("redis-7.0_memory_pressure_noeviction_info_multi");
+        s.rdb_last_bgsave_ok = Some(false);
+        s.connected_clients = Some(9500);
+        s.maxclients = Some(10000);
+        let mut tr = Tracker::new(Thresholds::default());
+        let h = tr.observe(
+            Outcome::Polled { snapshot: s, latency: Duration::from_millis(300) },
+            Instant::now(),
+            SystemTime::now(),
+        );
+        assert_eq!(h.status, Status::Critical);
+        assert_eq!(names(&h), ["persistence_failing", "memory_pressure", "clients_near_limit", "slow_response"]);
+        assert_eq!(h.reason(), Some(Reason::PersistenceFailing));
+    }
+
+    #[test]
+    fn latency_thresholds_pick_warn_or_critical() {
+        let s = corpus("redis-7.0_master_idle_info_multi");
+        for (ms, status) in [(150, Status::Ok), (250, Status::Degraded), (1500, Status::Critical)] {
+            let h = Tracker::new(Thresholds::default()).observe(
+                Outcome::Polled { snapshot: s, latency: Duration::from_millis(ms) },
+                Instant::now(),
+                SystemTime::now(),
+            );
+            assert_eq!(h.status, status, "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn memory_ratio_boundary_is_strictly_above() {
+        let mut s = corpus("redis-7.0_master_idle_info_multi");
+        s.maxmemory = Some(1000);
+        s.used_memory = Some(950);
+        assert_eq!(first_verdict_of(s, Thresholds::default()).status, Status::Ok);
+        s.used_memory = Some(951);
+        assert_eq!(first_verdict_of(s, Thresholds::default()).status, Status::Critical);
+        s.maxmemory = Some(0);
+        s.used_memory = Some(u64::MAX);
+        assert_eq!(first_verdict_of(s, Thresholds::default()).status, Status::Ok, "no limit: never pressure");
+    }
+
+    fn first_verdict_of(s: Snapshot, t: Thresholds) -> Health {
+        Tracker::new(t).observe(polled(s), Instant::now(), SystemTime::now())
+    }
+}

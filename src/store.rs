@@ -1,0 +1,390 @@
+//! The latest verdict per instance, rendered once into JSON `Bytes`.
+//!
+//! Pollers [`Slot::publish`] after each poll; the HTTP side asks
+//! [`Store::answer`], which is a hash lookup, a short lock to clone an `Arc`,
+//! and splicing the request-time `age_ms` between two pre-rendered halves. A
+//! verdict older than the stale limit is answered as `down`/`stale`.
+
+use crate::health::{Health, Reason, Status};
+use crate::info::Role;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// One instance's published verdict.
+#[derive(Debug)]
+pub struct Published {
+    pub health: Health,
+    /// JSON up to and including `checked_at`.
+    head: Bytes,
+    /// JSON from `,"reasons"` to the closing brace.
+    tail: Bytes,
+}
+
+/// One watched instance as the HTTP side sees it.
+#[derive(Debug)]
+pub struct Slot {
+    pub name: Box<str>,
+    /// `host:port` as shown to operators.
+    pub addr: Box<str>,
+    latest: Mutex<Option<Arc<Published>>>,
+}
+
+impl Slot {
+    /// A slot with nothing published yet.
+    pub fn new(name: &str, addr: &str) -> Self {
+        Slot { name: name.into(), addr: addr.into(), latest: Mutex::new(None) }
+    }
+
+    /// Render `health` and make it the answer for this instance.
+    pub fn publish(&self, health: Health) {
+        let (head, tail) = render(&self.name, &self.addr, &health);
+        let published = Arc::new(Published { health, head, tail });
+        *self.latest.lock().expect("slot lock is never held across a panic") = Some(published);
+    }
+
+    /// The latest verdict, if any poll has finished.
+    pub fn latest(&self) -> Option<Arc<Published>> {
+        self.latest.lock().expect("slot lock is never held across a panic").clone()
+    }
+}
+
+/// A health answer ready to send.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: Status,
+    pub body: Bytes,
+}
+
+/// All instances by name.
+#[derive(Debug)]
+pub struct Store {
+    slots: RwLock<HashMap<Box<str>, Arc<Slot>>>,
+    stale_after: Duration,
+}
+
+impl Store {
+    /// An empty store; verdicts older than `stale_after` are reported stale.
+    pub fn new(stale_after: Duration) -> Self {
+        Store { slots: RwLock::new(HashMap::new()), stale_after }
+    }
+
+    /// Add an instance (or return the existing slot of that name).
+    pub fn insert(&self, name: &str, addr: &str) -> Arc<Slot> {
+        let mut slots = self.slots.write().expect("store lock is never held across a panic");
+        slots.entry(name.into()).or_insert_with(|| Arc::new(Slot::new(name, addr))).clone()
+    }
+
+    /// The slot of an instance.
+    pub fn get(&self, name: &str) -> Option<Arc<Slot>> {
+        self.slots.read().expect("store lock is never held across a panic").get(name).cloned()
+    }
+
+    /// Number of instances.
+    pub fn len(&self) -> usize {
+        self.slots.read().expect("store lock is never held across a panic").len()
+    }
+
+    /// Whether no instance is watched.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The JSON answer for one instance at time `now`, None if unknown.
+    pub fn answer(&self, name: &str, now: Instant) -> Option<Answer> {
+        let slot = self.get(name)?;
+        let Some(p) = slot.latest() else {
+            let body = stale_body(&slot, None, "not polled yet");
+            return Some(Answer { status: Status::Down, body });
+        };
+        let age = now.saturating_duration_since(p.health.checked_mono);
+        if age > self.stale_after {
+            let error = format!("no poll result for {} ms", age.as_millis());
+            return Some(Answer { status: Status::Down, body: stale_body(&slot, Some((&p, age)), &error) });
+        }
+        let mut body = Vec::with_capacity(p.head.len() + p.tail.len() + 24);
+        body.extend_from_slice(&p.head);
+        let _ = write!(body, ",\"age_ms\":{}", age.as_millis());
+        body.extend_from_slice(&p.tail);
+        Some(Answer { status: p.health.status, body: body.into() })
+    }
+}
+
+fn stale_body(slot: &Slot, last: Option<(&Published, Duration)>, error: &str) -> Bytes {
+    let mut b = Vec::with_capacity(256);
+    let _ = write!(b, "{{\"status\":\"down\",\"reason\":\"{}\",\"instance\":", Reason::Stale.as_str());
+    json_str(&mut b, &slot.name);
+    b.extend_from_slice(b",\"addr\":");
+    json_str(&mut b, &slot.addr);
+    b.extend_from_slice(b",\"error\":");
+    json_str(&mut b, error);
+    if let Some((p, age)) = last {
+        let _ = write!(b, ",\"checked_at\":\"{}\",\"age_ms\":{}", rfc3339_millis(p.health.checked_at), age.as_millis());
+    }
+    let _ = write!(b, ",\"reasons\":[\"{}\"]}}", Reason::Stale.as_str());
+    b.into()
+}
+
+/// Render the contract's JSON for one verdict, split around `age_ms`.
+pub fn render(name: &str, addr: &str, h: &Health) -> (Bytes, Bytes) {
+    let mut b = Vec::with_capacity(512);
+    let _ = write!(b, "{{\"status\":\"{}\"", h.status.as_str());
+    if let Some(r) = h.reason() {
+        let _ = write!(b, ",\"reason\":\"{}\"", r.as_str());
+    }
+    b.extend_from_slice(b",\"instance\":");
+    json_str(&mut b, name);
+    b.extend_from_slice(b",\"addr\":");
+    json_str(&mut b, addr);
+    if let Some(s) = &h.snapshot {
+        match s.role {
+            Some(Role::Master) => b.extend_from_slice(b",\"role\":\"master\""),
+            Some(Role::Replica) => b.extend_from_slice(b",\"role\":\"replica\""),
+            None => {}
+        }
+        if let Some(v) = s.server.version() {
+            let _ = write!(b, ",\"version\":\"{v}\"");
+        }
+        if let (Some(used), Some(max)) = (s.used_memory, s.maxmemory) {
+            let ratio = if max == 0 { 0.0 } else { used as f64 / max as f64 };
+            let _ = write!(b, ",\"mem_ratio\":{}", round3(ratio));
+        }
+        num(&mut b, "used_memory", s.used_memory);
+        num(&mut b, "maxmemory", s.maxmemory);
+        if let Some(rate) = h.hit_rate {
+            let _ = write!(b, ",\"hit_rate\":{}", round3(rate));
+        }
+        num(&mut b, "ops_per_sec", s.instantaneous_ops_per_sec);
+        num(&mut b, "connected_clients", s.connected_clients);
+        num(&mut b, "maxclients", s.maxclients);
+        num(&mut b, "blocked_clients", s.blocked_clients);
+        match s.role {
+            Some(Role::Master) => {
+                num(&mut b, "connected_replicas", s.connected_slaves);
+                num(&mut b, "max_replica_lag_bytes", s.max_replica_lag_bytes());
+            }
+            Some(Role::Replica) => {
+                match s.master_link_up {
+                    Some(true) => b.extend_from_slice(b",\"master_link_status\":\"up\""),
+                    Some(false) => b.extend_from_slice(b",\"master_link_status\":\"down\""),
+                    None => {}
+                }
+                if let Some(io) = s.master_last_io_seconds_ago {
+                    let _ = write!(b, ",\"master_last_io_seconds_ago\":{io}");
+                }
+            }
+            None => {}
+        }
+    }
+    if let Some(l) = h.latency {
+        let _ = write!(b, ",\"latency_ms\":{}", round3(l.as_secs_f64() * 1000.0));
+    }
+    if let Some(e) = &h.error {
+        b.extend_from_slice(b",\"error\":");
+        json_str(&mut b, e);
+    }
+    let _ = write!(b, ",\"checked_at\":\"{}\"", rfc3339_millis(h.checked_at));
+    let head = Bytes::from(b);
+
+    let mut t = Vec::with_capacity(64);
+    t.extend_from_slice(b",\"reasons\":[");
+    let mut seen: Vec<&str> = Vec::with_capacity(h.reasons.len());
+    for r in &h.reasons {
+        // Both slow_response levels share a name; list it once.
+        if seen.contains(&r.as_str()) {
+            continue;
+        }
+        if !seen.is_empty() {
+            t.push(b',');
+        }
+        seen.push(r.as_str());
+        let _ = write!(t, "\"{}\"", r.as_str());
+    }
+    t.extend_from_slice(b"]}");
+    (head, Bytes::from(t))
+}
+
+fn num(b: &mut Vec<u8>, key: &str, v: Option<u64>) {
+    if let Some(v) = v {
+        let _ = write!(b, ",\"{key}\":{v}");
+    }
+}
+
+/// Round to three decimals; prints as the shortest decimal (0.42, not 0.420).
+fn round3(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
+}
+
+/// Append `s` as a JSON string with escapes.
+pub fn json_str(b: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(b, s).expect("writing a str into a Vec cannot fail");
+}
+
+/// `2026-11-26T12:00:00.123Z`
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::{Failure, Outcome, Thresholds, Tracker};
+    use crate::info::{info_text, Snapshot};
+    use crate::resp::Decoder;
+    use bytes::BytesMut;
+    use serde_json::Value;
+
+    fn corpus(name: &str) -> Snapshot {
+        let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));
+        let mut buf = BytesMut::from(&std::fs::read(&path).unwrap()[..]);
+        let mut d = Decoder::new();
+        let mut s = Snapshot::default();
+        while let Some(f) = d.decode(&mut buf).unwrap() {
+            s.merge_info(info_text(&f).unwrap());
+        }
+        s
+    }
+
+    fn published(h: Health) -> (Store, Instant) {
+        let store = Store::new(Duration::from_secs(3));
+        let at = h.checked_mono;
+        store.insert("cache-1", "127.0.0.1:6379").publish(h);
+        (store, at)
+    }
+
+    #[test]
+    fn ok_json_has_the_contract_fields_as_numbers() {
+        let s = corpus("redis-7.0_master_idle_info_multi");
+        let h = Tracker::new(Thresholds::default()).observe(
+            Outcome::Polled { snapshot: s, latency: Duration::from_micros(310) },
+            Instant::now(),
+            SystemTime::now(),
+        );
+        let (store, at) = published(h);
+        let a = store.answer("cache-1", at + Duration::from_millis(412)).unwrap();
+        let text = std::str::from_utf8(&a.body).unwrap();
+        assert!(text.starts_with("{\"status\":\"ok\",\"instance\":\"cache-1\""), "{text}");
+        assert!(!text.contains(' ') || text.contains("\"error\""), "compact JSON: {text}");
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["addr"], "127.0.0.1:6379");
+        assert_eq!(v["role"], "master");
+        assert_eq!(v["version"], "7.0.15");
+        assert_eq!(v["mem_ratio"], 0.0);
+        assert_eq!(v["used_memory"], 2853440);
+        assert_eq!(v["maxmemory"], 0);
+        assert_eq!(v["ops_per_sec"], 6);
+        assert_eq!(v["connected_clients"], 1);
+        assert_eq!(v["maxclients"], 10000);
+        assert_eq!(v["blocked_clients"], 0);
+        assert_eq!(v["connected_replicas"], 0);
+        assert_eq!(v["latency_ms"], 0.31);
+        assert_eq!(v["age_ms"], 412);
+        assert_eq!(v["reasons"], serde_json::json!([]));
+        assert!(v.get("hit_rate").is_none(), "no lookups in the window yet");
+        assert!(v.get("master_link_status").is_none());
+        assert!(v.get("reason").is_none());
+        assert_eq!(a.status, Status::Ok);
+    }
+
+    #[test]
+    fn replica_json_has_link_fields_and_replica_role() {
+        let s = corpus("redis-7.0_replica_master_lost_info_multi");
+        let h = Tracker::new(Thresholds::default()).observe(
+            Outcome::Polled { snapshot: s, latency: Duration::from_millis(1) },
+            Instant::now(),
+            SystemTime::now(),
+        );
+        let (store, at) = published(h);
+        let v: Value = serde_json::from_slice(&store.answer("cache-1", at).unwrap().body).unwrap();
+        assert_eq!(v["role"], "replica");
+        assert_eq!(v["status"], "degraded");
+        assert_eq!(v["reason"], "replica_disconnected");
+        assert_eq!(v["reasons"], serde_json::json!(["replica_disconnected"]));
+        assert_eq!(v["master_link_status"], "down");
+        assert_eq!(v["master_last_io_seconds_ago"], -1);
+        assert!(v.get("connected_replicas").is_none());
+    }
+
+    #[test]
+    fn down_json_has_error_and_reason() {
+        let h = Tracker::new(Thresholds::default()).observe(
+            Outcome::Failed {
+                failure: Failure::new(Reason::ConnectionRefused, "connect 127.0.0.1:1: connection refused"),
+                tcp_connected: false,
+            },
+            Instant::now(),
+            SystemTime::now(),
+        );
+        let (store, at) = published(h);
+        let v: Value = serde_json::from_slice(&store.answer("cache-1", at).unwrap().body).unwrap();
+        assert_eq!(v["status"], "down");
+        assert_eq!(v["reason"], "connection_refused");
+        assert_eq!(v["error"], "connect 127.0.0.1:1: connection refused");
+        assert_eq!(v["reasons"], serde_json::json!(["connection_refused"]));
+    }
+
+    #[test]
+    fn old_verdict_is_answered_as_stale() {
+        let h = Tracker::new(Thresholds::default()).observe(
+            Outcome::Polled { snapshot: corpus("redis-7.0_master_idle_info_multi"), latency: Duration::ZERO },
+            Instant::now(),
+            SystemTime::now(),
+        );
+        let (store, at) = published(h);
+        assert_eq!(store.answer("cache-1", at + Duration::from_secs(3)).unwrap().status, Status::Ok);
+        let a = store.answer("cache-1", at + Duration::from_millis(3001)).unwrap();
+        assert_eq!(a.status, Status::Down);
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!((v["reason"].as_str(), v["age_ms"].as_u64()), (Some(Reason::Stale.as_str()), Some(3001)));
+        assert!(store.answer("nope", at).is_none());
+    }
+
+    #[test]
+    fn unpolled_instance_is_down_and_names_json_escaped() {
+        let store = Store::new(Duration::from_secs(3));
+        store.insert("a\"b", "h:1");
+        let v: Value = serde_json::from_slice(&store.answer("a\"b", Instant::now()).unwrap().body).unwrap();
+        assert_eq!(v["instance"], "a\"b");
+        assert_eq!(v["error"], "not polled yet");
+    }
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        let t = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_millis(ms);
+        assert_eq!(rfc3339_millis(t(0, 0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(t(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339_millis(t(1_795_694_400, 123)), "2026-11-26T12:00:00.123Z");
+        assert_eq!(rfc3339_millis(t(4_102_444_799, 999)), "2099-12-31T23:59:59.999Z");
+    }
+}

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod info;
+pub mod config;
 pub mod health;
 pub mod resp;
 pub mod store;

@@ -10,7 +10,10 @@
 #![forbid(unsafe_code)]
 
 pub mod info;
+pub mod poller;
 pub mod config;
+pub mod conn;
 pub mod health;
+pub mod http;
 pub mod resp;
 pub mod store;

@@ -1,0 +1,384 @@
+//! One long-lived connection to one instance.
+//!
+//! [`Conn::connect`] opens a socket2-tuned TCP stream (TCP_NODELAY,
+//! keepalive), then pipelines AUTH, `CLIENT SETNAME redpulse` and
+//! `INFO server` in one write to learn the version. [`Conn::poll`] is then
+//! one write carrying every INFO a poll needs and one read of all replies,
+//! all under the poll's deadline. Any failure is a [`Failure`] and the
+//! caller drops the connection; bytes are decoded by `resp`/`info` only.
+
+use crate::config::Target;
+use crate::health::{Failure, Reason};
+use crate::info::{info_text, ServerInfo, Snapshot};
+use crate::resp::{encode_command, DecodeError, Decoder, Frame};
+use bytes::{Bytes, BytesMut};
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::{timeout_at, Instant};
+
+/// The INFO sections the health rules read.
+pub const POLL_SECTIONS: [&str; 5] = ["clients", "memory", "stats", "replication", "persistence"];
+/// How redpulse names itself in CLIENT LIST.
+pub const CLIENT_NAME: &str = "redpulse";
+/// Idle time before the kernel probes a silent connection, and between
+/// probes: a peer that vanished without a FIN is noticed between polls
+/// even if the interval is long.
+const KEEPALIVE_TIME: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// A poll's replies are a few KiB; reading in 16 KiB steps takes the usual
+/// reply in one read call.
+const READ_CHUNK: usize = 16 * 1024;
+/// Longest server error text kept in a failure message.
+const MAX_ERROR_TEXT: usize = 200;
+
+/// An open, authenticated connection that knows the server's version.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+    decoder: Decoder,
+    /// `INFO server` as of connecting.
+    pub server: ServerInfo,
+    /// The whole poll, pre-encoded: sent as one write.
+    poll_cmd: Bytes,
+    replies_per_poll: usize,
+    /// Set once a read, write or decode failed: the stream may be out of
+    /// step with the replies and must not be used again.
+    broken: bool,
+}
+
+impl Conn {
+    /// Connect, authenticate, name the client and learn the version, all
+    /// before `deadline`. On failure, whether TCP connected is reported too.
+    pub async fn connect(target: &Target, deadline: Instant) -> Result<Conn, (Failure, bool)> {
+        let addr = resolve(target, deadline).await.map_err(|f| (f, false))?;
+        let stream = open_socket(addr, deadline).await.map_err(|f| (f, false))?;
+        let mut conn = Conn {
+            stream,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            decoder: Decoder::new(),
+            server: ServerInfo::default(),
+            poll_cmd: Bytes::new(),
+            replies_per_poll: 0,
+            broken: false,
+        };
+        conn.handshake(target, deadline).await.map_err(|f| (f, true))?;
+        Ok(conn)
+    }
+
+    async fn handshake(&mut self, target: &Target, deadline: Instant) -> Result<(), Failure> {
+        let mut out = BytesMut::with_capacity(128);
+        let authenticating = target.password.is_some();
+        if let Some(password) = &target.password {
+            match &target.username {
+                Some(user) => encode_command(&mut out, &[b"AUTH", user.as_bytes(), password.expose().as_bytes()]),
+                None => encode_command(&mut out, &[b"AUTH", password.expose().as_bytes()]),
+            }
+        }
+        encode_command(&mut out, &[b"CLIENT", b"SETNAME", CLIENT_NAME.as_bytes()]);
+        encode_command(&mut out, &[b"INFO", b"server"]);
+        self.write(&out, deadline).await?;
+
+        if authenticating {
+            let reply = self.read_frame(deadline).await?;
+            if let Some(e) = reply.as_error() {
+                // Any refusal of AUTH is an auth problem, unless the server
+                // is refusing everyone (maxclients, loading).
+                let reason = match classify_error(e) {
+                    Reason::ProtocolError => Reason::AuthFailed,
+                    r => r,
+                };
+                // The caller drops the connection, so the replies still
+                // in flight need not be read.
+                return Err(Failure::new(reason, format!("AUTH refused: {}", error_text(e))));
+            }
+        }
+        let setname = self.read_frame(deadline).await?;
+        if let Some(e) = setname.as_error() {
+            // CLIENT may be renamed away; only refusals that concern
+            // everyone fail the connection.
+            let reason = classify_error(e);
+            if reason != Reason::ProtocolError {
+                return Err(Failure::new(reason, format!("CLIENT SETNAME: {}", error_text(e))));
+            }
+        }
+        let info = self.read_frame(deadline).await?;
+        let text = expect_info(&info, "INFO server")?;
+        let mut snap = Snapshot::default();
+        snap.merge_info(text);
+        self.server = snap.server;
+        self.build_poll_command();
+        Ok(())
+    }
+
+    /// Redis >= 7 and Valkey take all sections in one INFO; Redis 6.x
+    /// answers that with a syntax error, so it gets one INFO per section,
+    /// pipelined in the same write.
+    fn build_poll_command(&mut self) {
+        let mut out = BytesMut::with_capacity(160);
+        if self.server.multi_section_info() {
+            let mut args: Vec<&[u8]> = vec![b"INFO"];
+            args.extend(POLL_SECTIONS.iter().map(|s| s.as_bytes()));
+            encode_command(&mut out, &args);
+            self.replies_per_poll = 1;
+        } else {
+            for section in POLL_SECTIONS {
+                encode_command(&mut out, &[b"INFO", section.as_bytes()]);
+            }
+            self.replies_per_poll = POLL_SECTIONS.len();
+        }
+        self.poll_cmd = out.freeze();
+    }
+
+    /// Whether the connection can carry another poll. False after any I/O,
+    /// timeout or decode failure; error replies (LOADING, BUSY...) leave it
+    /// usable, since every reply was read.
+    pub fn is_usable(&self) -> bool {
+        !self.broken
+    }
+
+    /// Number of INFO replies one poll reads (1, or one per section on 6.x).
+    pub fn replies_per_poll(&self) -> usize {
+        self.replies_per_poll
+    }
+
+    /// One poll: one write of every INFO, then all replies, before
+    /// `deadline`. Returns the merged snapshot and the round trip.
+    pub async fn poll(&mut self, deadline: Instant) -> Result<(Snapshot, Duration), Failure> {
+        let started = Instant::now();
+        let cmd = self.poll_cmd.clone();
+        self.write(&cmd, deadline).await?;
+        let mut snap = Snapshot { server: self.server, ..Snapshot::default() };
+        // Read every reply even after an error reply, so the connection
+        // stays in step; report the first error.
+        let mut first_error = None;
+        for _ in 0..self.replies_per_poll {
+            let frame = self.read_frame(deadline).await?;
+            match expect_info(&frame, "INFO") {
+                Ok(text) => snap.merge_info(text),
+                Err(f) => {
+                    first_error.get_or_insert(f);
+                }
+            }
+        }
+        match first_error {
+            Some(f) => Err(f),
+            None => Ok((snap, started.elapsed())),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8], deadline: Instant) -> Result<(), Failure> {
+        self.broken = true;
+        match timeout_at(deadline, self.stream.write_all(bytes)).await {
+            Ok(Ok(())) => {
+                self.broken = false;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(io_failure("write", &e)),
+            Err(_) => Err(Failure::new(Reason::Timeout, "write: no progress before the poll timeout")),
+        }
+    }
+
+    async fn read_frame(&mut self, deadline: Instant) -> Result<Frame, Failure> {
+        // Cleared only when a whole reply arrives.
+        self.broken = true;
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(frame)) => {
+                    self.broken = false;
+                    return Ok(frame);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(decode_failure(e)),
+            }
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            match timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) => {
+                    return Err(Failure::new(Reason::ConnectionClosed, "the server closed the connection"));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(io_failure("read", &e)),
+                Err(_) => return Err(Failure::new(Reason::Timeout, "no reply before the poll timeout")),
+            }
+        }
+    }
+}
+
+/// Find the address: an IP literal directly, a name through the resolver.
+async fn resolve(target: &Target, deadline: Instant) -> Result<SocketAddr, Failure> {
+    if let Ok(ip) = target.host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, target.port));
+    }
+    let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+    match timeout_at(deadline, lookup).await {
+        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| {
+            Failure::new(Reason::ConnectionRefused, format!("resolve {}: no addresses", target.host))
+        }),
+        Ok(Err(e)) => Err(Failure::new(Reason::ConnectionRefused, format!("resolve {}: {e}", target.host))),
+        Err(_) => Err(Failure::new(Reason::Timeout, format!("resolve {}: timed out", target.host))),
+    }
+}
+
+/// A non-blocking socket with the options set before connect.
+async fn open_socket(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Failure> {
+    let setup = || -> io::Result<TcpSocket> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        socket.set_nodelay(true)?;
+        let keepalive = TcpKeepalive::new().with_time(KEEPALIVE_TIME).with_interval(KEEPALIVE_INTERVAL);
+        socket.set_tcp_keepalive(&keepalive)?;
+        Ok(TcpSocket::from_std_stream(socket.into()))
+    };
+    let socket = setup().map_err(|e| io_failure(&format!("socket for {addr}"), &e))?;
+    match timeout_at(deadline, socket.connect(addr)).await {
+        Ok(Ok(stream)) => {
+            // Options set on the unconnected socket stay; check one cheaply
+            // in debug builds.
+            debug_assert!(SockRef::from(&stream).nodelay().unwrap_or(true));
+            Ok(stream)
+        }
+        Ok(Err(e)) => Err(io_failure(&format!("connect {addr}"), &e)),
+        Err(_) => Err(Failure::new(Reason::Timeout, format!("connect {addr}: timed out"))),
+    }
+}
+
+/// The INFO text of a reply, or the failure it stands for.
+fn expect_info<'a>(frame: &'a Frame, what: &str) -> Result<&'a [u8], Failure> {
+    if let Some(text) = info_text(frame) {
+        return Ok(text);
+    }
+    match frame.as_error() {
+        Some(e) => {
+            let reason = classify_error(e);
+            let detail = if reason == Reason::ProtocolError && is_unknown_command(e) {
+                format!("{what}: INFO is disabled or renamed: {}", error_text(e))
+            } else {
+                format!("{what}: {}", error_text(e))
+            };
+            Err(Failure::new(reason, detail))
+        }
+        None => Err(Failure::new(Reason::ProtocolError, format!("{what}: expected a bulk string, got {}", kind(frame)))),
+    }
+}
+
+/// Map an error reply to a reason by its first word, so Redis's and
+/// Valkey's wordings both work.
+pub fn classify_error(e: &[u8]) -> Reason {
+    let word = e.split(|&b| b == b' ').next().unwrap_or(b"");
+    match word {
+        b"LOADING" => Reason::Loading,
+        b"BUSY" => Reason::Busy,
+        b"NOAUTH" | b"WRONGPASS" | b"NOPERM" => Reason::AuthFailed,
+        // Sent to a new connection at maxclients, which is then closed.
+        _ if contains(e, b"max number of clients") => Reason::ConnectionClosed,
+        _ => Reason::ProtocolError,
+    }
+}
+
+fn is_unknown_command(e: &[u8]) -> bool {
+    contains(e, b"unknown command")
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
+}
+
+/// Server error text, printable and bounded.
+fn error_text(e: &[u8]) -> String {
+    let cut = &e[..e.len().min(MAX_ERROR_TEXT)];
+    String::from_utf8_lossy(cut).chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+fn kind(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Simple(_) => "a simple string",
+        Frame::Error(_) | Frame::BulkError(_) => "an error",
+        Frame::Integer(_) => "an integer",
+        Frame::Bulk(_) => "a bulk string",
+        Frame::Null => "null",
+        Frame::Array(_) => "an array",
+        Frame::Verbatim { .. } => "a verbatim string",
+        Frame::Boolean(_) => "a boolean",
+        Frame::Double(_) => "a double",
+        Frame::BigNumber(_) => "a big number",
+        Frame::Map(_) => "a map",
+        Frame::Set(_) => "a set",
+        Frame::Push(_) => "a push",
+    }
+}
+
+fn decode_failure(e: DecodeError) -> Failure {
+    Failure::new(Reason::ProtocolError, format!("invalid reply: {e}"))
+}
+
+fn io_failure(what: &str, e: &io::Error) -> Failure {
+    let reason = match e.kind() {
+        io::ErrorKind::ConnectionRefused => Reason::ConnectionRefused,
+        io::ErrorKind::TimedOut => Reason::Timeout,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof => {
+            Reason::ConnectionClosed
+        }
+        // Unreachable networks, no route, and the like: nothing answers.
+        _ => Reason::ConnectionRefused,
+    };
+    let text = match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::ConnectionReset => "connection reset by the server".to_string(),
+        io::ErrorKind::BrokenPipe => "the server closed the connection".to_string(),
+        _ => e.to_string(),
+    };
+    Failure::new(reason, format!("{what}: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus_error(name: &str) -> Vec<u8> {
+        let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));
+        let mut buf = BytesMut::from(&std::fs::read(&path).unwrap()[..]);
+        let frame = Decoder::new().decode(&mut buf).unwrap().unwrap();
+        frame.as_error().unwrap().to_vec()
+    }
+
+    #[test]
+    fn corpus_errors_map_to_contract_reasons() {
+        for (name, reason) in [
+            ("redis-7.0_loading_ping", Reason::Loading),
+            ("redis-7.0_busy_script_info", Reason::Busy),
+            ("redis-7.0_busy_script_ping", Reason::Busy),
+            ("redis-7.0_noauth_info", Reason::AuthFailed),
+            ("redis-7.0_wrongpass_auth", Reason::AuthFailed),
+            ("redis-7.0_maxclients_reached_connect", Reason::ConnectionClosed),
+            ("redis-7.0_info_renamed_unknown_command", Reason::ProtocolError),
+            ("redis-6.2_master_info_multi", Reason::ProtocolError),
+            ("redis-7.0_oom_write_error", Reason::ProtocolError),
+        ] {
+            assert_eq!(classify_error(&corpus_error(name)), reason, "{name}");
+        }
+        assert_eq!(classify_error(b"NOPERM this user has no permissions to run the 'info' command"), Reason::AuthFailed);
+    }
+
+    #[test]
+    fn renamed_info_is_reported_as_disabled() {
+        let e = Frame::Error(Bytes::from(corpus_error("redis-7.0_info_renamed_unknown_command")));
+        let f = expect_info(&e, "INFO").unwrap_err();
+        assert_eq!(f.reason, Reason::ProtocolError);
+        assert!(f.error.contains("disabled or renamed"), "{}", f.error);
+        let f = expect_info(&Frame::Integer(1), "INFO").unwrap_err();
+        assert!(f.error.contains("an integer"));
+    }
+
+    #[test]
+    fn error_text_is_bounded_and_printable() {
+        let long = [b"ERR x\r\n".as_slice(), &[b'a'; 500]].concat();
+        let t = error_text(&long);
+        assert!(t.len() <= MAX_ERROR_TEXT && !t.contains('\r'));
+    }
+}

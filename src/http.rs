@@ -1,0 +1,178 @@
+//! The HTTP side, hyper 1.x over HTTP/1.1. Endpoints:
+//!
+//! - `GET /health/redis/{name}`: the instance's health JSON; 200 when ok,
+//!   503 otherwise, 404 JSON for an unknown name.
+//! - `GET /healthz`: the process is alive; 200.
+//!
+//! HEAD works wherever GET does; another method on a known path is 405.
+//! Answers come from the store and never wait on Redis.
+
+use crate::health::Status;
+use crate::store::{json_str, Store};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+/// A client must send its request headers within this time, so half-open
+/// connections cannot pile up.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head accepted; health requests are a few hundred bytes.
+pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// Open HTTP connections at most; past it new ones are closed at once, so
+/// a flood of clients cannot exhaust descriptors the poller needs.
+pub const MAX_HTTP_CONNECTIONS: usize = 4096;
+/// How long in-flight requests get to finish at shutdown.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the handlers read.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Arc<Store>,
+}
+
+type Body = Full<Bytes>;
+
+/// Serve until `shutdown` turns true, then drain open connections for at
+/// most [`DRAIN_TIMEOUT`].
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and the like: back off briefly instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            debug!(%peer, "too many HTTP connections; closing");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(&state, &req)) }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_REQUEST_HEAD)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(%peer, error = %e, "HTTP connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        warn!("HTTP connections still open after the drain timeout; closing them");
+    }
+}
+
+/// Route one request. Routing is one match on the path.
+pub fn handle(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+    route(state, req.method(), req.uri().path())
+}
+
+fn route(state: &AppState, method: &Method, path: &str) -> Response<Body> {
+    let readable = method == Method::GET || method == Method::HEAD;
+    match path {
+        "/healthz" if readable => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+        "/healthz" => method_not_allowed(),
+        _ => {
+            if let Some(name) = path.strip_prefix("/health/redis/") {
+                if !readable {
+                    return method_not_allowed();
+                }
+                return match state.store.answer(name, Instant::now().into_std()) {
+                    Some(a) => {
+                        let code = if a.status == Status::Ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                        json(code, a.body)
+                    }
+                    None => {
+                        let mut b = Vec::with_capacity(64 + name.len());
+                        b.extend_from_slice(b"{\"error\":\"unknown instance\",\"instance\":");
+                        json_str(&mut b, name);
+                        b.push(b'}');
+                        json(StatusCode::NOT_FOUND, b.into())
+                    }
+                };
+            }
+            json(StatusCode::NOT_FOUND, Bytes::from_static(b"{\"error\":\"not found\"}"))
+        }
+    }
+}
+
+fn method_not_allowed() -> Response<Body> {
+    let mut r = json(StatusCode::METHOD_NOT_ALLOWED, Bytes::from_static(b"{\"error\":\"method not allowed\"}"));
+    r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+    r
+}
+
+fn json(code: StatusCode, body: Bytes) -> Response<Body> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = code;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn state() -> AppState {
+        let store = Store::new(Duration::from_secs(3));
+        store.insert("cache-1", "127.0.0.1:6379");
+        AppState { store: Arc::new(store) }
+    }
+
+    async fn body(r: Response<Body>) -> String {
+        String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn routes_answer_with_json_and_no_store() {
+        let s = state();
+        let r = route(&s, &Method::GET, "/healthz");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        let r = route(&s, &Method::GET, "/health/redis/cache-1");
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "not polled yet");
+        let r = route(&s, &Method::HEAD, "/health/redis/nope");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let r = route(&s, &Method::GET, "/health/redis/no\"pe");
+        assert_eq!(body(r).await, r#"{"error":"unknown instance","instance":"no\"pe"}"#);
+        let r = route(&s, &Method::POST, "/health/redis/cache-1");
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()[ALLOW], "GET, HEAD");
+        assert_eq!(route(&s, &Method::DELETE, "/healthz").status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(route(&s, &Method::GET, "/nothing").status(), StatusCode::NOT_FOUND);
+        assert_eq!(route(&s, &Method::GET, "/health/redis/../healthz").status(), StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,209 @@
+//! The redpulse binary: command line, config, logging, signals, exit codes.
+//!
+//! Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT stop polling and
+//! drain HTTP), 2 for a bad config or arguments, 1 for a runtime failure
+//! such as the listen address being taken.
+
+use clap::{Parser, Subcommand};
+use redpulse::config::{self, Config, LogFormat, Overrides};
+use redpulse::http::{self, AppState};
+use redpulse::poller::{self, PollSettings};
+use redpulse::store::Store;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+/// How long pollers get to stop after the shutdown signal; they only have
+/// to notice it, so this is generous.
+const POLLER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "redpulse",
+    version,
+    about = "Watch a fleet of Redis and Valkey servers and answer per-instance health over HTTP",
+    long_about = "Watch a fleet of Redis and Valkey servers over one long-lived connection each \
+(one pipelined INFO round trip per poll) and answer, per instance, GET /health/redis/NAME \
+with 200 when healthy or 503 with the reason.\n\n\
+With no --config and no --target it watches redis://127.0.0.1:6379.",
+    after_help = "Examples:\n  \
+redpulse --target local=redis://127.0.0.1:6379\n  \
+redpulse --target cache=redis://:PASSWORD@10.0.0.5:6379 --interval 2s\n  \
+redpulse --config /etc/redpulse/redpulse.toml\n\n\
+Then: curl -i http://127.0.0.1:9379/health/redis/local"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// TOML config file (listen, interval, timeout, [[instance]], [thresholds]...).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// An instance to watch, as [NAME=]redis://[[user]:password@]host[:port][/db]. Repeatable; adds to the config's instances.
+    #[arg(long = "target", value_name = "[NAME=]URL")]
+    targets: Vec<String>,
+    /// A file with one [NAME=]URL per line (# comments and blank lines allowed).
+    #[arg(long, value_name = "FILE")]
+    targets_file: Option<PathBuf>,
+    /// HTTP listen address [default: 127.0.0.1:9379].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Time between polls of each instance, e.g. 250ms, 1s, 2m [default: 1s].
+    #[arg(long, value_name = "DUR")]
+    interval: Option<String>,
+    /// Deadline for a whole poll: connect + write + read [default: 1s].
+    #[arg(long, value_name = "DUR")]
+    timeout: Option<String>,
+    /// Log format on stderr [default: text].
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a config file and print a summary; exit 0 if valid, 2 if not.
+    CheckConfig {
+        /// The TOML config file to check.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { config }) => check_config(config),
+        None => run(cli.run),
+    }
+}
+
+fn overrides(a: RunArgs) -> Overrides {
+    Overrides {
+        config: a.config,
+        targets: a.targets,
+        targets_file: a.targets_file,
+        listen: a.listen,
+        interval: a.interval,
+        timeout: a.timeout,
+        log_format: a.log_format.and_then(|f| f.parse().ok()),
+    }
+}
+
+fn check_config(path: PathBuf) -> ExitCode {
+    let o = Overrides { config: Some(path.clone()), ..Overrides::default() };
+    match config::load(&o) {
+        Ok(c) => {
+            println!(
+                "{}: ok: {} instance(s), {} heartbeat(s), listen {}, interval {:?}, timeout {:?}",
+                path.display(),
+                c.targets.len(),
+                c.heartbeats.len(),
+                c.listen,
+                c.interval,
+                c.timeout
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("redpulse: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let config = match config::load(&overrides(args)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("redpulse: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("redpulse: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(serve(config))
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(listen = %config.listen, error = %e, "cannot listen");
+            eprintln!("redpulse: cannot listen on {}: {e}", config.listen);
+            return ExitCode::from(1);
+        }
+    };
+    let store = Arc::new(Store::new(config.stale_after()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let settings = PollSettings { interval: config.interval, timeout: config.timeout };
+    let mut pollers = Vec::with_capacity(config.targets.len());
+    for target in &config.targets {
+        let slot = store.insert(&target.name, &target.addr());
+        pollers.push(poller::spawn(target.clone(), slot, settings, stop_rx.clone()));
+    }
+    let state = Arc::new(AppState { store });
+    let server = tokio::spawn(http::serve(listener, state, stop_rx.clone()));
+    info!(
+        listen = %config.listen,
+        instances = config.targets.len(),
+        interval_ms = config.interval.as_millis() as u64,
+        timeout_ms = config.timeout.as_millis() as u64,
+        "redpulse started"
+    );
+
+    wait_for_signal().await;
+    info!("shutting down: stopping pollers, draining HTTP");
+    let _ = stop_tx.send(true);
+    let stop_all = async {
+        for p in pollers {
+            let _ = p.await;
+        }
+    };
+    if tokio::time::timeout(POLLER_STOP_TIMEOUT, stop_all).await.is_err() {
+        warn!("some pollers did not stop in time");
+    }
+    if let Err(e) = server.await {
+        error!(error = %e, "HTTP server task failed");
+        return ExitCode::from(1);
+    }
+    info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler only fails without a runtime");
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler only fails without a runtime");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

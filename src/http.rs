@@ -2,6 +2,7 @@
 //!
 //! - `GET /health/redis/{name}`: the instance's health JSON; 200 when ok,
 //!   503 otherwise, 404 JSON for an unknown name.
+//! - `GET /metrics`: Prometheus text format (see `metrics.rs`).
 //! - `GET /healthz`: the process is alive; 200.
 //!
 //! HEAD works wherever GET does; another method on a known path is 405.
@@ -101,6 +102,15 @@ fn route(state: &AppState, method: &Method, path: &str) -> Response<Body> {
     match path {
         "/healthz" if readable => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
         "/healthz" => method_not_allowed(),
+        "/metrics" if readable => {
+            let body = crate::metrics::render(&state.store, Instant::now().into_std());
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            let h = r.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        "/metrics" => method_not_allowed(),
         _ => {
             if let Some(name) = path.strip_prefix("/health/redis/") {
                 if !readable {

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod info;
+pub mod metrics;
 pub mod poller;
 pub mod config;
 pub mod conn;

@@ -166,8 +166,7 @@ async fn serve(config: Config) -> ExitCode {
     let settings = PollSettings { interval: config.interval, timeout: config.timeout };
     let mut pollers = Vec::with_capacity(config.targets.len());
     for target in &config.targets {
-        let slot = store.insert(&target.name, &target.addr());
-        pollers.push(poller::spawn(target.clone(), slot, settings, stop_rx.clone()));
+        pollers.push(poller::spawn(target.clone(), &store, settings, stop_rx.clone()));
     }
     let state = Arc::new(AppState { store });
     let server = tokio::spawn(http::serve(listener, state, stop_rx.clone()));

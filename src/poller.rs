@@ -10,7 +10,8 @@
 use crate::config::Target;
 use crate::conn::Conn;
 use crate::health::{Health, Outcome, Status, Tracker};
-use crate::store::Slot;
+use crate::store::{Slot, Store};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
@@ -29,12 +30,27 @@ pub struct PollSettings {
     pub timeout: Duration,
 }
 
-/// Start polling `target`, publishing into `slot`, until `shutdown` turns true.
-pub fn spawn(target: Target, slot: Arc<Slot>, settings: PollSettings, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(run(target, slot, settings, shutdown))
+/// Start polling `target`, publishing into its store slot, until `shutdown`
+/// turns true.
+/// Poll outcomes are counted into `store.polls`.
+pub fn spawn(
+    target: Target,
+    store: &Arc<Store>,
+    settings: PollSettings,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let slot = store.insert(&target.name, &target.addr());
+    tokio::spawn(run(target, slot, store.clone(), settings, shutdown))
 }
 
-async fn run(target: Target, slot: Arc<Slot>, settings: PollSettings, mut shutdown: watch::Receiver<bool>) {
+async fn run(
+    target: Target,
+    slot: Arc<Slot>,
+    store: Arc<Store>,
+    settings: PollSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let polls = &store.polls;
     let mut rng = Jitter::seeded(&target.name);
     let mut tracker = Tracker::new(target.thresholds.clone());
     let mut conn: Option<Conn> = None;
@@ -57,6 +73,8 @@ async fn run(target: Target, slot: Arc<Slot>, settings: PollSettings, mut shutdo
             _ = shutdown.changed() => return,
         };
         let ok = matches!(outcome, Outcome::Polled { .. });
+        let counter = if ok { &polls.ok } else { &polls.error };
+        counter.fetch_add(1, Ordering::Relaxed);
         let health = tracker.observe(outcome, started.into_std(), SystemTime::now());
         log_transition(&target, &health, &mut last_status);
         slot.publish(health);

@@ -10,6 +10,7 @@ use crate::info::Role;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -58,17 +59,40 @@ pub struct Answer {
     pub body: Bytes,
 }
 
+/// Process-wide poll counters, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct PollCounters {
+    /// Polls that produced a snapshot.
+    pub ok: AtomicU64,
+    /// Polls that failed (connect, auth, I/O, protocol).
+    pub error: AtomicU64,
+}
+
 /// All instances by name.
 #[derive(Debug)]
 pub struct Store {
     slots: RwLock<HashMap<Box<str>, Arc<Slot>>>,
     stale_after: Duration,
+    /// Poll outcomes since start.
+    pub polls: PollCounters,
 }
 
 impl Store {
     /// An empty store; verdicts older than `stale_after` are reported stale.
     pub fn new(stale_after: Duration) -> Self {
-        Store { slots: RwLock::new(HashMap::new()), stale_after }
+        Store { slots: RwLock::new(HashMap::new()), stale_after, polls: PollCounters::default() }
+    }
+
+    /// How old a verdict may get before it is answered as stale.
+    pub fn stale_after(&self) -> Duration {
+        self.stale_after
+    }
+
+    /// Every slot, sorted by name.
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        let mut v: Vec<_> = self.slots.read().expect("store lock is never held across a panic").values().cloned().collect();
+        v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        v
     }
 
     /// Add an instance (or return the existing slot of that name).

@@ -1,0 +1,347 @@
+//! Test harness: real redis-server processes and the redpulse binary on
+//! free loopback ports, a small blocking RESP client, a raw HTTP GET, and
+//! bounded waits. Every process started here is killed by PID on drop.
+#![allow(dead_code)]
+
+use bytes::BytesMut;
+use redpulse::resp::{encode_command, Decoder, Frame};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest any single wait in a test may take.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The redis-server binary: `$REDPULSE_REDIS_SERVER` or `redis-server` on PATH.
+pub fn redis_server_bin() -> String {
+    std::env::var("REDPULSE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A fresh temporary directory under the target dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("redpulse-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Retry `f` every 50 ms until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A redis-server child on a loopback port.
+pub struct RedisServer {
+    pub port: u16,
+    pub dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Start with extra `--option value` arguments and wait until it answers PING.
+    pub fn start(extra: &[&str]) -> RedisServer {
+        let port = free_port();
+        let dir = temp_dir(&format!("redis-{port}"));
+        let mut s = RedisServer { port, dir, args: extra.iter().map(|s| s.to_string()).collect(), child: None };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.join("redis.log")).unwrap();
+        let child = Command::new(redis_server_bin())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", redis_server_bin()));
+        self.child = Some(child);
+        let port = self.port;
+        let password = self.arg_value("--requirepass");
+        wait_for(WAIT, "redis-server to answer PING", || {
+            let mut c = Client::connect(port).ok()?;
+            if let Some(p) = &password {
+                c.cmd(&["AUTH", p]);
+            }
+            matches!(c.cmd(&["PING"]), Frame::Simple(_)).then_some(())
+        });
+    }
+
+    fn arg_value(&self, key: &str) -> Option<String> {
+        self.args.iter().position(|a| a == key).and_then(|i| self.args.get(i + 1).cloned())
+    }
+
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// SIGKILL the server and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// A client connection to this server.
+    pub fn client(&self) -> Client {
+        let mut c = Client::connect(self.port).unwrap();
+        if let Some(p) = self.arg_value("--requirepass") {
+            c.cmd(&["AUTH", &p]);
+        }
+        c
+    }
+
+    /// `redis://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A blocking RESP client for driving servers in tests.
+pub struct Client {
+    stream: TcpStream,
+    buf: BytesMut,
+    decoder: Decoder,
+}
+
+impl Client {
+    /// Connect with short timeouts.
+    pub fn connect(port: u16) -> std::io::Result<Client> {
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Client { stream, buf: BytesMut::new(), decoder: Decoder::new() })
+    }
+
+    /// Send several commands in one write and read every reply.
+    pub fn pipeline(&mut self, cmds: &[Vec<String>]) -> Vec<Frame> {
+        let mut out = BytesMut::new();
+        for c in cmds {
+            let args: Vec<&[u8]> = c.iter().map(|s| s.as_bytes()).collect();
+            encode_command(&mut out, &args);
+        }
+        self.stream.write_all(&out).unwrap();
+        (0..cmds.len()).map(|_| self.read()).collect()
+    }
+
+    /// One command, one reply. An I/O failure panics: tests want to know.
+    pub fn cmd(&mut self, args: &[&str]) -> Frame {
+        let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        self.pipeline(&[owned]).pop().unwrap()
+    }
+
+    fn read(&mut self) -> Frame {
+        loop {
+            if let Some(f) = self.decoder.decode(&mut self.buf).unwrap() {
+                return f;
+            }
+            let mut chunk = [0u8; 16384];
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "server closed the test connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// `INFO <sections>` text.
+    pub fn info(&mut self, sections: &str) -> String {
+        let mut args = vec!["INFO"];
+        args.extend(sections.split_whitespace());
+        match self.cmd(&args) {
+            Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("INFO answered {other:?}"),
+        }
+    }
+}
+
+/// A numeric field of an INFO text.
+pub fn info_field(info: &str, key: &str) -> Option<u64> {
+    info.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().parse().ok())
+}
+
+/// `calls=` of a `cmdstat_<cmd>` line.
+pub fn cmdstat_calls(info: &str, cmd: &str) -> u64 {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:")))
+        .and_then(|v| v.split(',').find_map(|kv| kv.strip_prefix("calls=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The redpulse binary as a child process with its HTTP port.
+pub struct Redpulse {
+    pub port: u16,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Redpulse {
+    /// Start `redpulse --listen 127.0.0.1:PORT <args>` and wait for /healthz.
+    pub fn start(args: &[&str]) -> Redpulse {
+        let port = free_port();
+        let dir = temp_dir("redpulse");
+        let log = dir.join("redpulse.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let rp = Redpulse { port, child: Some(child), log };
+        wait_for(WAIT, "redpulse /healthz", || (http_get(port, "/healthz").ok()?.0 == 200).then_some(()));
+        rp
+    }
+
+    /// GET a path: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.port, path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// GET /health/redis/{name} parsed as JSON.
+    pub fn health(&self, name: &str) -> (u16, serde_json::Value) {
+        let (code, body) = self.get(&format!("/health/redis/{name}"));
+        let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad JSON {body:?}: {e}"));
+        (code, v)
+    }
+
+    /// Wait until the instance reports `status` (and `reason`, if given).
+    pub fn wait_status(&self, name: &str, status: &str, reason: Option<&str>) -> (u16, serde_json::Value) {
+        let mut last = None;
+        let found = wait_for_opt(WAIT, || {
+            let (code, v) = self.health(name);
+            let ok = v["status"] == status && reason.is_none_or(|r| v["reason"] == r);
+            last = Some(v.clone());
+            ok.then_some((code, v))
+        });
+        found.unwrap_or_else(|| {
+            panic!("{name} never became {status}/{reason:?}; last answer {last:?}; log:\n{}", self.log_text())
+        })
+    }
+
+    /// The process's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Wait for the process to exit by itself and return its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Redpulse {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_for_opt<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a fresh connection: (status, body).
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    http_request(port, "GET", path)
+}
+
+/// Any method, no request body.
+pub fn http_request(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((code, body))
+}
+
+/// Send a signal to a process we started.
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill -{sig} {pid}");
+}
+
+/// Path helper for files next to the test's temp dir.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}

@@ -200,17 +200,31 @@ struct ThresholdOverrides {
 impl ThresholdOverrides {
     fn apply(&self, base: &Thresholds, at: &str) -> Result<Thresholds, ConfigError> {
         let dur = |v: &Option<String>, key: &str, d: Duration| -> Result<Duration, ConfigError> {
-            v.as_deref().map_or(Ok(d), |s| parse_duration(s).map_err(|e| ConfigError(format!("{at}: {key}: {e}"))))
+            v.as_deref().map_or(Ok(d), |s| {
+                parse_duration(s).map_err(|e| ConfigError(format!("{at}: {key}: {e}")))
+            })
         };
         let t = Thresholds {
             memory_critical: self.memory_critical.unwrap_or(base.memory_critical),
             hit_rate_min: self.hit_rate_min.unwrap_or(base.hit_rate_min),
-            hit_rate_min_lookups: self.hit_rate_min_lookups.unwrap_or(base.hit_rate_min_lookups),
-            hit_rate_window: dur(&self.hit_rate_window, "hit_rate_window", base.hit_rate_window)?,
+            hit_rate_min_lookups: self
+                .hit_rate_min_lookups
+                .unwrap_or(base.hit_rate_min_lookups),
+            hit_rate_window: dur(
+                &self.hit_rate_window,
+                "hit_rate_window",
+                base.hit_rate_window,
+            )?,
             clients_near_limit: self.clients_near_limit.unwrap_or(base.clients_near_limit),
             latency_warn: dur(&self.latency_warn, "latency_warn", base.latency_warn)?,
-            latency_critical: dur(&self.latency_critical, "latency_critical", base.latency_critical)?,
-            replication_lag_bytes: self.replication_lag_bytes.unwrap_or(base.replication_lag_bytes),
+            latency_critical: dur(
+                &self.latency_critical,
+                "latency_critical",
+                base.latency_critical,
+            )?,
+            replication_lag_bytes: self
+                .replication_lag_bytes
+                .unwrap_or(base.replication_lag_bytes),
             blocked_clients_max: self.blocked_clients_max.unwrap_or(base.blocked_clients_max),
             fail_after: self.fail_after.unwrap_or(base.fail_after),
             recover_after: self.recover_after.unwrap_or(base.recover_after),
@@ -226,7 +240,10 @@ fn validate_thresholds(t: &Thresholds) -> Result<(), String> {
         if ok {
             Ok(())
         } else {
-            Err(format!("{key} = {v}: must be a ratio in {}0, 1]", if lo_open { "(" } else { "[" }))
+            Err(format!(
+                "{key} = {v}: must be a ratio in {}0, 1]",
+                if lo_open { "(" } else { "[" }
+            ))
         }
     };
     ratio(t.memory_critical, "memory_critical", true)?;
@@ -252,7 +269,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("duration {s:?}: expected a number and a unit, e.g. 250ms, 1s, 2m"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("duration {s:?}: expected a number and a unit, e.g. 250ms, 1s, 2m"))?;
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
@@ -282,9 +301,15 @@ pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
     match scheme {
         "redis" | "valkey" => {}
         "rediss" | "valkeys" => {
-            return Err(format!("{scheme}:// (TLS) targets are not supported yet; use redis:// on a trusted network"))
+            return Err(format!(
+            "{scheme}:// (TLS) targets are not supported yet; use redis:// on a trusted network"
+        ))
         }
-        _ => return Err(format!("unknown URL scheme {scheme:?}: expected redis:// or valkey://")),
+        _ => {
+            return Err(format!(
+                "unknown URL scheme {scheme:?}: expected redis:// or valkey://"
+            ))
+        }
     }
     let (userinfo, hostpart) = match rest.rfind('@') {
         Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
@@ -298,7 +323,10 @@ pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
             };
             let user = percent_decode(user).ok_or("user name has a bad percent-encoding")?;
             let pass = percent_decode(pass).ok_or("password has a bad percent-encoding")?;
-            (Some(user).filter(|u| !u.is_empty()), Some(Secret::new(pass)).filter(|p| !p.0.is_empty()))
+            (
+                Some(user).filter(|u| !u.is_empty()),
+                Some(Secret::new(pass)).filter(|p| !p.0.is_empty()),
+            )
         }
     };
     if hostpart.contains('?') || hostpart.contains('#') {
@@ -306,7 +334,11 @@ pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
     }
     let (authority, db) = match hostpart.split_once('/') {
         Some((a, "")) => (a, 0),
-        Some((a, db)) => (a, db.parse::<u32>().map_err(|_| format!("database {db:?} is not a number"))?),
+        Some((a, db)) => (
+            a,
+            db.parse::<u32>()
+                .map_err(|_| format!("database {db:?} is not a number"))?,
+        ),
         None => (hostpart, 0),
     };
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
@@ -327,10 +359,21 @@ pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
     if host.is_empty() {
         return Err("target URL has no host".into());
     }
-    if !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':')) {
-        return Err(format!("host {host:?} has characters a host name cannot have"));
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+    {
+        return Err(format!(
+            "host {host:?} has characters a host name cannot have"
+        ));
     }
-    Ok(TargetUrl { host, port, username, password, db })
+    Ok(TargetUrl {
+        host,
+        port,
+        username,
+        password,
+        db,
+    })
 }
 
 fn parse_port(p: &str) -> Result<u16, String> {
@@ -362,8 +405,13 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(format!("instance name must be 1 to {MAX_NAME_LEN} bytes"));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))) {
-        return Err(format!("instance name {name:?} has {c:?}; allowed: A-Z a-z 0-9 . _ : -"));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(format!(
+            "instance name {name:?} has {c:?}; allowed: A-Z a-z 0-9 . _ : -"
+        ));
     }
     Ok(())
 }
@@ -425,12 +473,24 @@ fn make_target(
             None => default.read()?,
         },
     };
-    Ok(Target { name, host: u.host, port: u.port, username: u.username, password, db: u.db, thresholds })
+    Ok(Target {
+        name,
+        host: u.host,
+        port: u.port,
+        username: u.username,
+        password,
+        db: u.db,
+        thresholds,
+    })
 }
 
 /// Line number (1-based) of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Read the config file (if any), apply the command line, and validate.
@@ -438,7 +498,8 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     let (file, base_dir, file_label) = match &o.config {
         Some(path) => {
             let label = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("config {label}: {e}")))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("config {label}: {e}")))?;
             let file: FileConfig = toml::from_str(&text).map_err(|e| {
                 let line = e.span().map(|s| line_of(&text, s.start));
                 let msg = e.message().replace('\n', " ");
@@ -450,17 +511,33 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             (file, dir, label)
         }
-        None => (FileConfig::default(), PathBuf::new(), "command line".to_string()),
+        None => (
+            FileConfig::default(),
+            PathBuf::new(),
+            "command line".to_string(),
+        ),
     };
     let at = |what: &str| format!("config {file_label}: {what}");
 
-    let listen_s = o.listen.clone().or(file.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen_s = o
+        .listen
+        .clone()
+        .or(file.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.into());
     let listen = listen_s
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .ok_or_else(|| ConfigError(at(&format!("listen {listen_s:?} is not an address like 127.0.0.1:9379"))))?;
-    let duration = |cli: &Option<String>, f: &Option<String>, key: &str, d: Duration| -> Result<Duration, ConfigError> {
+        .ok_or_else(|| {
+            ConfigError(at(&format!(
+                "listen {listen_s:?} is not an address like 127.0.0.1:9379"
+            )))
+        })?;
+    let duration = |cli: &Option<String>,
+                    f: &Option<String>,
+                    key: &str,
+                    d: Duration|
+     -> Result<Duration, ConfigError> {
         match cli.as_ref().or(f.as_ref()) {
             None => Ok(d),
             Some(s) => match parse_duration(s) {
@@ -477,22 +554,39 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         (None, Some(s)) => s.parse().map_err(|e: String| ConfigError(at(&e)))?,
         (None, None) => LogFormat::Text,
     };
-    let global = file.thresholds.clone().unwrap_or_default().apply(&Thresholds::default(), &at("[thresholds]"))?;
-    let default_pw = PasswordSource { file: file.password_file.clone().map(|p| base_dir.join(p)), env: file.password_env.clone() };
+    let global = file
+        .thresholds
+        .clone()
+        .unwrap_or_default()
+        .apply(&Thresholds::default(), &at("[thresholds]"))?;
+    let default_pw = PasswordSource {
+        file: file.password_file.clone().map(|p| base_dir.join(p)),
+        env: file.password_env.clone(),
+    };
 
     let mut targets = Vec::new();
     for (i, inst) in file.instance.iter().enumerate() {
-        let where_ = at(&format!("[[instance]] #{} ({})", i + 1, inst.name.as_deref().unwrap_or("unnamed")));
+        let where_ = at(&format!(
+            "[[instance]] #{} ({})",
+            i + 1,
+            inst.name.as_deref().unwrap_or("unnamed")
+        ));
         let t = match &inst.thresholds {
             Some(over) => over.apply(&global, &where_)?,
             None => global.clone(),
         };
-        let own = PasswordSource { file: inst.password_file.clone().map(|p| base_dir.join(p)), env: inst.password_env.clone() };
+        let own = PasswordSource {
+            file: inst.password_file.clone().map(|p| base_dir.join(p)),
+            env: inst.password_env.clone(),
+        };
         let target = make_target(inst.name.as_deref(), &inst.url, &own, &default_pw, t)
             .map_err(|e| ConfigError(format!("{where_}: {e}")))?;
         targets.push(target);
     }
-    let targets_file = o.targets_file.clone().or_else(|| file.targets_file.as_ref().map(|p| base_dir.join(p)));
+    let targets_file = o
+        .targets_file
+        .clone()
+        .or_else(|| file.targets_file.as_ref().map(|p| base_dir.join(p)));
     if let Some(path) = &targets_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("targets file {}: {e}", path.display())))?;
@@ -502,27 +596,48 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
                 continue;
             }
             let (name, url) = split_spec(line);
-            let target = make_target(name, url, &PasswordSource::default(), &default_pw, global.clone())
-                .map_err(|e| ConfigError(format!("targets file {}:{}: {e}", path.display(), i + 1)))?;
+            let target = make_target(
+                name,
+                url,
+                &PasswordSource::default(),
+                &default_pw,
+                global.clone(),
+            )
+            .map_err(|e| ConfigError(format!("targets file {}:{}: {e}", path.display(), i + 1)))?;
             targets.push(target);
         }
     }
     for spec in &o.targets {
         let (name, url) = split_spec(spec);
-        let target = make_target(name, url, &PasswordSource::default(), &default_pw, global.clone())
-            .map_err(|e| ConfigError(format!("--target {}: {e}", name.unwrap_or("(unnamed)"))))?;
+        let target = make_target(
+            name,
+            url,
+            &PasswordSource::default(),
+            &default_pw,
+            global.clone(),
+        )
+        .map_err(|e| ConfigError(format!("--target {}: {e}", name.unwrap_or("(unnamed)"))))?;
         targets.push(target);
     }
     if targets.is_empty() && o.config.is_none() {
         targets.push(
-            make_target(None, DEFAULT_TARGET, &PasswordSource::default(), &default_pw, global.clone())
-                .map_err(ConfigError)?,
+            make_target(
+                None,
+                DEFAULT_TARGET,
+                &PasswordSource::default(),
+                &default_pw,
+                global.clone(),
+            )
+            .map_err(ConfigError)?,
         );
     }
     let mut seen = HashSet::with_capacity(targets.len());
     for t in &targets {
         if !seen.insert(t.name.as_str()) {
-            return err(format!("instance name {:?} is used twice; names must be unique", t.name));
+            return err(format!(
+                "instance name {:?} is used twice; names must be unique",
+                t.name
+            ));
         }
     }
 
@@ -530,9 +645,12 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     for hb in &file.heartbeat {
         let where_ = at(&format!("[[heartbeat]] {}", hb.name));
         validate_name(&hb.name).map_err(|e| ConfigError(format!("{where_}: {e}")))?;
-        let interval = parse_duration(&hb.interval).map_err(|e| ConfigError(format!("{where_}: interval: {e}")))?;
+        let interval = parse_duration(&hb.interval)
+            .map_err(|e| ConfigError(format!("{where_}: interval: {e}")))?;
         let grace = match &hb.grace {
-            Some(g) => parse_duration(g).map_err(|e| ConfigError(format!("{where_}: grace: {e}")))?,
+            Some(g) => {
+                parse_duration(g).map_err(|e| ConfigError(format!("{where_}: grace: {e}")))?
+            }
             None => interval,
         };
         if interval.is_zero() {
@@ -541,10 +659,21 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         if heartbeats.iter().any(|h: &Heartbeat| h.name == hb.name) {
             return err(format!("{where_}: heartbeat name used twice"));
         }
-        heartbeats.push(Heartbeat { name: hb.name.clone(), interval, grace });
+        heartbeats.push(Heartbeat {
+            name: hb.name.clone(),
+            interval,
+            grace,
+        });
     }
 
-    Ok(Config { listen, interval, timeout, targets, heartbeats, log_format })
+    Ok(Config {
+        listen,
+        interval,
+        timeout,
+        targets,
+        heartbeats,
+        log_format,
+    })
 }
 
 #[cfg(test)]
@@ -552,7 +681,8 @@ mod tests {
     use super::*;
 
     fn write_tmp(name: &str, text: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("redpulse-config-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("redpulse-config-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("redpulse.toml");
         std::fs::write(&path, text).unwrap();
@@ -560,7 +690,10 @@ mod tests {
     }
 
     fn load_text(name: &str, text: &str) -> Result<Config, ConfigError> {
-        load(&Overrides { config: Some(write_tmp(name, text)), ..Default::default() })
+        load(&Overrides {
+            config: Some(write_tmp(name, text)),
+            ..Default::default()
+        })
     }
 
     #[test]
@@ -583,7 +716,10 @@ mod tests {
         assert_eq!(u.password.as_ref().map(Secret::expose), Some("p@ss:w"));
         assert_eq!(u.db, 2);
         let v = parse_url("valkey://:secret@[::1]").unwrap();
-        assert_eq!((v.host.as_str(), v.port, v.username, v.db), ("::1", 6379, None, 0));
+        assert_eq!(
+            (v.host.as_str(), v.port, v.username, v.db),
+            ("::1", 6379, None, 0)
+        );
         assert_eq!(v.password.unwrap().expose(), "secret");
         let plain = parse_url("redis://127.0.0.1").unwrap();
         assert_eq!((plain.port, plain.password), (6379, None));
@@ -620,7 +756,10 @@ mod tests {
     fn spec_splits_name_before_scheme_only() {
         assert_eq!(split_spec("local=redis://h"), (Some("local"), "redis://h"));
         assert_eq!(split_spec("redis://:a=b@h"), (None, "redis://:a=b@h"));
-        assert_eq!(split_spec("x=redis://:a=b@h"), (Some("x"), "redis://:a=b@h"));
+        assert_eq!(
+            split_spec("x=redis://:a=b@h"),
+            (Some("x"), "redis://:a=b@h")
+        );
     }
 
     #[test]
@@ -676,12 +815,18 @@ grace    = "120s"
         );
         let c = load_text("example", &text).unwrap();
         assert_eq!(c.listen, "127.0.0.1:9400".parse().unwrap());
-        assert_eq!((c.interval, c.timeout), (Duration::from_secs(2), Duration::from_millis(500)));
+        assert_eq!(
+            (c.interval, c.timeout),
+            (Duration::from_secs(2), Duration::from_millis(500))
+        );
         assert_eq!(c.targets.len(), 2);
         let a = &c.targets[0];
         assert_eq!(a.password.as_ref().unwrap().expose(), "s3cret");
         assert_eq!(a.thresholds.memory_critical, 0.98);
-        assert_eq!(a.thresholds.fail_after, 3, "instance overrides start from [thresholds]");
+        assert_eq!(
+            a.thresholds.fail_after, 3,
+            "instance overrides start from [thresholds]"
+        );
         assert_eq!(a.thresholds.hit_rate_window, Duration::from_secs(30));
         let b = &c.targets[1];
         assert_eq!(b.name, "10.0.0.6:6379");
@@ -695,7 +840,11 @@ grace    = "120s"
         assert!(e.0.contains("intervall") && e.0.contains(":2:"), "{e}");
         let e = load_text("unknown2", "[thresholds]\nmemory_critcal = 0.9\n").unwrap_err();
         assert!(e.0.contains("memory_critcal") && e.0.contains(":2:"), "{e}");
-        let e = load_text("unknown3", "[[instance]]\nurl = \"redis://h\"\npasword = \"x\"\n").unwrap_err();
+        let e = load_text(
+            "unknown3",
+            "[[instance]]\nurl = \"redis://h\"\npasword = \"x\"\n",
+        )
+        .unwrap_err();
         assert!(e.0.contains("pasword") && e.0.contains(":3:"), "{e}");
         assert!(!e.0.contains('\n'), "one line: {e}");
     }
@@ -720,7 +869,10 @@ grace    = "120s"
 
     #[test]
     fn cli_overrides_file_and_adds_targets() {
-        let path = write_tmp("cli", "interval = \"5s\"\n[[instance]]\nname = \"a\"\nurl = \"redis://h\"\n");
+        let path = write_tmp(
+            "cli",
+            "interval = \"5s\"\n[[instance]]\nname = \"a\"\nurl = \"redis://h\"\n",
+        );
         let c = load(&Overrides {
             config: Some(path),
             targets: vec!["b=redis://g:7000".into()],
@@ -740,13 +892,26 @@ grace    = "120s"
         let fleet = path.parent().unwrap().join("fleet.txt");
         let mut text = String::from("# fleet\n\n");
         for i in 0..100_000u32 {
-            text.push_str(&format!("c{i}=redis://10.{}.{}.{}:6379\n", i >> 16, (i >> 8) & 255, i & 255));
+            text.push_str(&format!(
+                "c{i}=redis://10.{}.{}.{}:6379\n",
+                i >> 16,
+                (i >> 8) & 255,
+                i & 255
+            ));
         }
         std::fs::write(&fleet, &text).unwrap();
-        let c = load(&Overrides { config: Some(path.clone()), ..Default::default() }).unwrap();
+        let c = load(&Overrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(c.targets.len(), 100_000);
         std::fs::write(&fleet, "a=redis://h\n\nb=redis://h:nope\n").unwrap();
-        let e = load(&Overrides { config: Some(path), ..Default::default() }).unwrap_err();
+        let e = load(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(e.0.contains("fleet.txt:3"), "{e}");
     }
 }

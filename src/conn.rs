@@ -66,7 +66,9 @@ impl Conn {
             replies_per_poll: 0,
             broken: false,
         };
-        conn.handshake(target, deadline).await.map_err(|f| (f, true))?;
+        conn.handshake(target, deadline)
+            .await
+            .map_err(|f| (f, true))?;
         Ok(conn)
     }
 
@@ -75,7 +77,10 @@ impl Conn {
         let authenticating = target.password.is_some();
         if let Some(password) = &target.password {
             match &target.username {
-                Some(user) => encode_command(&mut out, &[b"AUTH", user.as_bytes(), password.expose().as_bytes()]),
+                Some(user) => encode_command(
+                    &mut out,
+                    &[b"AUTH", user.as_bytes(), password.expose().as_bytes()],
+                ),
                 None => encode_command(&mut out, &[b"AUTH", password.expose().as_bytes()]),
             }
         }
@@ -94,7 +99,10 @@ impl Conn {
                 };
                 // The caller drops the connection, so the replies still
                 // in flight need not be read.
-                return Err(Failure::new(reason, format!("AUTH refused: {}", error_text(e))));
+                return Err(Failure::new(
+                    reason,
+                    format!("AUTH refused: {}", error_text(e)),
+                ));
             }
         }
         let setname = self.read_frame(deadline).await?;
@@ -103,7 +111,10 @@ impl Conn {
             // everyone fail the connection.
             let reason = classify_error(e);
             if reason != Reason::ProtocolError {
-                return Err(Failure::new(reason, format!("CLIENT SETNAME: {}", error_text(e))));
+                return Err(Failure::new(
+                    reason,
+                    format!("CLIENT SETNAME: {}", error_text(e)),
+                ));
             }
         }
         let info = self.read_frame(deadline).await?;
@@ -152,7 +163,10 @@ impl Conn {
         let started = Instant::now();
         let cmd = self.poll_cmd.clone();
         self.write(&cmd, deadline).await?;
-        let mut snap = Snapshot { server: self.server, ..Snapshot::default() };
+        let mut snap = Snapshot {
+            server: self.server,
+            ..Snapshot::default()
+        };
         // Read every reply even after an error reply, so the connection
         // stays in step; report the first error.
         let mut first_error = None;
@@ -179,7 +193,10 @@ impl Conn {
                 Ok(())
             }
             Ok(Err(e)) => Err(io_failure("write", &e)),
-            Err(_) => Err(Failure::new(Reason::Timeout, "write: no progress before the poll timeout")),
+            Err(_) => Err(Failure::new(
+                Reason::Timeout,
+                "write: no progress before the poll timeout",
+            )),
         }
     }
 
@@ -200,11 +217,19 @@ impl Conn {
             }
             match timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
                 Ok(Ok(0)) => {
-                    return Err(Failure::new(Reason::ConnectionClosed, "the server closed the connection"));
+                    return Err(Failure::new(
+                        Reason::ConnectionClosed,
+                        "the server closed the connection",
+                    ));
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(io_failure("read", &e)),
-                Err(_) => return Err(Failure::new(Reason::Timeout, "no reply before the poll timeout")),
+                Err(_) => {
+                    return Err(Failure::new(
+                        Reason::Timeout,
+                        "no reply before the poll timeout",
+                    ))
+                }
             }
         }
     }
@@ -218,10 +243,19 @@ async fn resolve(target: &Target, deadline: Instant) -> Result<SocketAddr, Failu
     let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
     match timeout_at(deadline, lookup).await {
         Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| {
-            Failure::new(Reason::ConnectionRefused, format!("resolve {}: no addresses", target.host))
+            Failure::new(
+                Reason::ConnectionRefused,
+                format!("resolve {}: no addresses", target.host),
+            )
         }),
-        Ok(Err(e)) => Err(Failure::new(Reason::ConnectionRefused, format!("resolve {}: {e}", target.host))),
-        Err(_) => Err(Failure::new(Reason::Timeout, format!("resolve {}: timed out", target.host))),
+        Ok(Err(e)) => Err(Failure::new(
+            Reason::ConnectionRefused,
+            format!("resolve {}: {e}", target.host),
+        )),
+        Err(_) => Err(Failure::new(
+            Reason::Timeout,
+            format!("resolve {}: timed out", target.host),
+        )),
     }
 }
 
@@ -231,7 +265,9 @@ async fn open_socket(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, F
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nonblocking(true)?;
         socket.set_nodelay(true)?;
-        let keepalive = TcpKeepalive::new().with_time(KEEPALIVE_TIME).with_interval(KEEPALIVE_INTERVAL);
+        let keepalive = TcpKeepalive::new()
+            .with_time(KEEPALIVE_TIME)
+            .with_interval(KEEPALIVE_INTERVAL);
         socket.set_tcp_keepalive(&keepalive)?;
         Ok(TcpSocket::from_std_stream(socket.into()))
     };
@@ -244,7 +280,10 @@ async fn open_socket(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, F
             Ok(stream)
         }
         Ok(Err(e)) => Err(io_failure(&format!("connect {addr}"), &e)),
-        Err(_) => Err(Failure::new(Reason::Timeout, format!("connect {addr}: timed out"))),
+        Err(_) => Err(Failure::new(
+            Reason::Timeout,
+            format!("connect {addr}: timed out"),
+        )),
     }
 }
 
@@ -263,7 +302,10 @@ fn expect_info<'a>(frame: &'a Frame, what: &str) -> Result<&'a [u8], Failure> {
             };
             Err(Failure::new(reason, detail))
         }
-        None => Err(Failure::new(Reason::ProtocolError, format!("{what}: expected a bulk string, got {}", kind(frame)))),
+        None => Err(Failure::new(
+            Reason::ProtocolError,
+            format!("{what}: expected a bulk string, got {}", kind(frame)),
+        )),
     }
 }
 
@@ -292,7 +334,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Server error text, printable and bounded.
 fn error_text(e: &[u8]) -> String {
     let cut = &e[..e.len().min(MAX_ERROR_TEXT)];
-    String::from_utf8_lossy(cut).chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    String::from_utf8_lossy(cut)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn kind(frame: &Frame) -> &'static str {
@@ -321,9 +366,9 @@ fn io_failure(what: &str, e: &io::Error) -> Failure {
     let reason = match e.kind() {
         io::ErrorKind::ConnectionRefused => Reason::ConnectionRefused,
         io::ErrorKind::TimedOut => Reason::Timeout,
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof => {
-            Reason::ConnectionClosed
-        }
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => Reason::ConnectionClosed,
         // Unreachable networks, no route, and the like: nothing answers.
         _ => Reason::ConnectionRefused,
     };
@@ -355,19 +400,30 @@ mod tests {
             ("redis-7.0_busy_script_ping", Reason::Busy),
             ("redis-7.0_noauth_info", Reason::AuthFailed),
             ("redis-7.0_wrongpass_auth", Reason::AuthFailed),
-            ("redis-7.0_maxclients_reached_connect", Reason::ConnectionClosed),
-            ("redis-7.0_info_renamed_unknown_command", Reason::ProtocolError),
+            (
+                "redis-7.0_maxclients_reached_connect",
+                Reason::ConnectionClosed,
+            ),
+            (
+                "redis-7.0_info_renamed_unknown_command",
+                Reason::ProtocolError,
+            ),
             ("redis-6.2_master_info_multi", Reason::ProtocolError),
             ("redis-7.0_oom_write_error", Reason::ProtocolError),
         ] {
             assert_eq!(classify_error(&corpus_error(name)), reason, "{name}");
         }
-        assert_eq!(classify_error(b"NOPERM this user has no permissions to run the 'info' command"), Reason::AuthFailed);
+        assert_eq!(
+            classify_error(b"NOPERM this user has no permissions to run the 'info' command"),
+            Reason::AuthFailed
+        );
     }
 
     #[test]
     fn renamed_info_is_reported_as_disabled() {
-        let e = Frame::Error(Bytes::from(corpus_error("redis-7.0_info_renamed_unknown_command")));
+        let e = Frame::Error(Bytes::from(corpus_error(
+            "redis-7.0_info_renamed_unknown_command",
+        )));
         let f = expect_info(&e, "INFO").unwrap_err();
         assert_eq!(f.reason, Reason::ProtocolError);
         assert!(f.error.contains("disabled or renamed"), "{}", f.error);

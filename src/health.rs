@@ -64,11 +64,11 @@ impl Reason {
     pub fn status(self) -> Status {
         use Reason::*;
         match self {
-            Stale | ConnectionRefused | Timeout | ConnectionClosed | AuthFailed | ProtocolError | Loading
-            | Busy => Status::Down,
+            Stale | ConnectionRefused | Timeout | ConnectionClosed | AuthFailed | ProtocolError
+            | Loading | Busy => Status::Down,
             PersistenceFailing | MemoryPressure | SlowResponseCritical => Status::Critical,
-            ReplicaDisconnected | ReplicationLag | ClientsNearLimit | RejectedConnections | BlockedClients
-            | LowHitRate | SlowResponseWarn => Status::Degraded,
+            ReplicaDisconnected | ReplicationLag | ClientsNearLimit | RejectedConnections
+            | BlockedClients | LowHitRate | SlowResponseWarn => Status::Degraded,
         }
     }
 
@@ -154,17 +154,29 @@ pub struct Failure {
 impl Failure {
     /// A failure with the given reason and message.
     pub fn new(reason: Reason, error: impl Into<String>) -> Self {
-        Failure { reason, error: error.into() }
+        Failure {
+            reason,
+            error: error.into(),
+        }
     }
 }
 
 /// What one poll produced.
+// The snapshot is inline on purpose: an outcome lives for one poll on the
+// poller's stack, and boxing it would cost an allocation per poll.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Outcome {
     /// INFO answered: the merged snapshot and the round trip.
-    Polled { snapshot: Snapshot, latency: Duration },
+    Polled {
+        snapshot: Snapshot,
+        latency: Duration,
+    },
     /// Connect, auth, I/O or protocol failure.
-    Failed { failure: Failure, tcp_connected: bool },
+    Failed {
+        failure: Failure,
+        tcp_connected: bool,
+    },
 }
 
 /// The verdict on one instance after a poll, damping applied.
@@ -242,7 +254,10 @@ impl Tracker {
     pub fn observe(&mut self, outcome: Outcome, now: Instant, wall: SystemTime) -> Health {
         let raw = match outcome {
             Outcome::Polled { snapshot, latency } => self.evaluate(snapshot, latency, now, wall),
-            Outcome::Failed { failure, tcp_connected } => Health {
+            Outcome::Failed {
+                failure,
+                tcp_connected,
+            } => Health {
                 status: Status::Down,
                 reasons: vec![failure.reason],
                 error: Some(failure.error),
@@ -260,7 +275,13 @@ impl Tracker {
     }
 
     /// The rules on a successful poll, before damping.
-    fn evaluate(&mut self, snap: Snapshot, latency: Duration, now: Instant, wall: SystemTime) -> Health {
+    fn evaluate(
+        &mut self,
+        snap: Snapshot,
+        latency: Duration,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Health {
         if let Some(prev) = &self.prev {
             if restarted(prev, &snap) {
                 self.samples.clear();
@@ -290,7 +311,10 @@ impl Tracker {
         if snap.role == Some(Role::Replica) && snap.master_link_up == Some(false) {
             reasons.push(Reason::ReplicaDisconnected);
         }
-        if snap.max_replica_lag_bytes().is_some_and(|lag| lag > t.replication_lag_bytes) {
+        if snap
+            .max_replica_lag_bytes()
+            .is_some_and(|lag| lag > t.replication_lag_bytes)
+        {
             reasons.push(Reason::ReplicationLag);
         }
         if let (Some(clients), Some(max)) = (snap.connected_clients, snap.maxclients) {
@@ -298,13 +322,19 @@ impl Tracker {
                 reasons.push(Reason::ClientsNearLimit);
             }
         }
-        if let (Some(prev), Some(now_rejected)) = (self.prev.and_then(|p| p.rejected_connections), snap.rejected_connections)
-        {
+        if let (Some(prev), Some(now_rejected)) = (
+            self.prev.and_then(|p| p.rejected_connections),
+            snap.rejected_connections,
+        ) {
             if now_rejected > prev {
                 reasons.push(Reason::RejectedConnections);
             }
         }
-        if t.blocked_clients_max >= 0 && snap.blocked_clients.is_some_and(|b| b as i64 > t.blocked_clients_max) {
+        if t.blocked_clients_max >= 0
+            && snap
+                .blocked_clients
+                .is_some_and(|b| b as i64 > t.blocked_clients_max)
+        {
             reasons.push(Reason::BlockedClients);
         }
         if latency > t.latency_critical {
@@ -333,9 +363,14 @@ impl Tracker {
         let (hits, misses) = (snap.keyspace_hits?, snap.keyspace_misses?);
         let window = self.thresholds.hit_rate_window;
         let step = window / SAMPLES_PER_WINDOW;
-        let current = Sample { at: now, hits, misses };
+        let current = Sample {
+            at: now,
+            hits,
+            misses,
+        };
         // Keep the newest sample at or before the window start as baseline.
-        while self.samples.len() >= 2 && now.saturating_duration_since(self.samples[1].at) >= window {
+        while self.samples.len() >= 2 && now.saturating_duration_since(self.samples[1].at) >= window
+        {
             self.samples.pop_front();
         }
         let result = self.samples.front().and_then(|base| {
@@ -344,7 +379,11 @@ impl Tracker {
             let lookups = dh + dm;
             (lookups > 0).then(|| (dh as f64 / lookups as f64, lookups))
         });
-        if self.samples.back().is_none_or(|last| now.saturating_duration_since(last.at) >= step) {
+        if self
+            .samples
+            .back()
+            .is_none_or(|last| now.saturating_duration_since(last.at) >= step)
+        {
             self.samples.push_back(current);
         }
         result
@@ -392,12 +431,17 @@ impl Tracker {
 /// restarted (or was flushed with CONFIG RESETSTAT) since `prev`.
 fn restarted(prev: &Snapshot, now: &Snapshot) -> bool {
     let back = |a: Option<u64>, b: Option<u64>| matches!((a, b), (Some(a), Some(b)) if b < a);
-    (prev.server.run_id.is_some() && now.server.run_id.is_some() && prev.server.run_id != now.server.run_id)
+    (prev.server.run_id.is_some()
+        && now.server.run_id.is_some()
+        && prev.server.run_id != now.server.run_id)
         || back(prev.server.uptime_in_seconds, now.server.uptime_in_seconds)
         || back(prev.keyspace_hits, now.keyspace_hits)
         || back(prev.keyspace_misses, now.keyspace_misses)
         || back(prev.rejected_connections, now.rejected_connections)
-        || back(prev.total_connections_received, now.total_connections_received)
+        || back(
+            prev.total_connections_received,
+            now.total_connections_received,
+        )
 }
 
 #[cfg(test)]
@@ -419,11 +463,17 @@ mod tests {
     }
 
     fn polled(snapshot: Snapshot) -> Outcome {
-        Outcome::Polled { snapshot, latency: Duration::from_micros(300) }
+        Outcome::Polled {
+            snapshot,
+            latency: Duration::from_micros(300),
+        }
     }
 
     fn failed(reason: Reason) -> Outcome {
-        Outcome::Failed { failure: Failure::new(reason, "x"), tcp_connected: false }
+        Outcome::Failed {
+            failure: Failure::new(reason, "x"),
+            tcp_connected: false,
+        }
     }
 
     fn names(h: &Health) -> Vec<&'static str> {
@@ -437,39 +487,117 @@ mod tests {
 
     #[test]
     fn corpus_states_give_the_contract_reasons() {
-        let lag_t = Thresholds { replication_lag_bytes: 0, ..Thresholds::default() };
-        let blocked_t = Thresholds { blocked_clients_max: 1, ..Thresholds::default() };
+        let lag_t = Thresholds {
+            replication_lag_bytes: 0,
+            ..Thresholds::default()
+        };
+        let blocked_t = Thresholds {
+            blocked_clients_max: 1,
+            ..Thresholds::default()
+        };
         let cases: &[(&str, Thresholds, Status, &[&str])] = &[
-            ("redis-7.0_master_idle_info_multi", Thresholds::default(), Status::Ok, &[]),
-            ("valkey-8.1_master_info_multi", Thresholds::default(), Status::Ok, &[]),
-            ("redis-6.2_master_pipelined_sections", Thresholds::default(), Status::Ok, &[]),
-            ("redis-7.0_replica_online_info_multi", Thresholds::default(), Status::Ok, &[]),
-            ("redis-7.0_master_with_2_replicas_info_multi", Thresholds::default(), Status::Ok, &[]),
-            ("redis-7.0_master_with_2_replicas_info_multi", lag_t, Status::Ok, &[]),
+            (
+                "redis-7.0_master_idle_info_multi",
+                Thresholds::default(),
+                Status::Ok,
+                &[],
+            ),
+            (
+                "valkey-8.1_master_info_multi",
+                Thresholds::default(),
+                Status::Ok,
+                &[],
+            ),
+            (
+                "redis-6.2_master_pipelined_sections",
+                Thresholds::default(),
+                Status::Ok,
+                &[],
+            ),
+            (
+                "redis-7.0_replica_online_info_multi",
+                Thresholds::default(),
+                Status::Ok,
+                &[],
+            ),
+            (
+                "redis-7.0_master_with_2_replicas_info_multi",
+                Thresholds::default(),
+                Status::Ok,
+                &[],
+            ),
+            (
+                "redis-7.0_master_with_2_replicas_info_multi",
+                lag_t,
+                Status::Ok,
+                &[],
+            ),
             (
                 "redis-7.0_memory_pressure_noeviction_info_multi",
                 Thresholds::default(),
                 Status::Critical,
                 &["memory_pressure"],
             ),
-            ("redis-7.0_replica_link_down_info_multi", Thresholds::default(), Status::Degraded, &["replica_disconnected"]),
-            ("redis-7.0_replica_master_lost_info_multi", Thresholds::default(), Status::Degraded, &["replica_disconnected"]),
-            ("redis-7.0_loading_info_multi", Thresholds::default(), Status::Down, &["loading"]),
-            ("redis-7.0_bgsave_failing_info_persistence", Thresholds::default(), Status::Critical, &["persistence_failing"]),
-            ("redis-7.0_blocked_clients_info_multi", Thresholds::default(), Status::Ok, &[]),
-            ("redis-7.0_blocked_clients_info_multi", blocked_t, Status::Degraded, &["blocked_clients"]),
+            (
+                "redis-7.0_replica_link_down_info_multi",
+                Thresholds::default(),
+                Status::Degraded,
+                &["replica_disconnected"],
+            ),
+            (
+                "redis-7.0_replica_master_lost_info_multi",
+                Thresholds::default(),
+                Status::Degraded,
+                &["replica_disconnected"],
+            ),
+            (
+                "redis-7.0_loading_info_multi",
+                Thresholds::default(),
+                Status::Down,
+                &["loading"],
+            ),
+            (
+                "redis-7.0_bgsave_failing_info_persistence",
+                Thresholds::default(),
+                Status::Critical,
+                &["persistence_failing"],
+            ),
+            (
+                "redis-7.0_blocked_clients_info_multi",
+                Thresholds::default(),
+                Status::Ok,
+                &[],
+            ),
+            (
+                "redis-7.0_blocked_clients_info_multi",
+                blocked_t,
+                Status::Degraded,
+                &["blocked_clients"],
+            ),
             // Counters since server start say ~0 % hits, but one poll has no window yet.
-            ("redis-7.0_low_hit_rate_info_multi", Thresholds::default(), Status::Ok, &[]),
+            (
+                "redis-7.0_low_hit_rate_info_multi",
+                Thresholds::default(),
+                Status::Ok,
+                &[],
+            ),
         ];
         for (name, t, status, reasons) in cases {
             let h = first_verdict(name, t.clone());
-            assert_eq!((h.status, names(&h).as_slice()), (*status, *reasons), "{name}");
+            assert_eq!(
+                (h.status, names(&h).as_slice()),
+                (*status, *reasons),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn low_hit_rate_comes_from_the_window_not_server_start() {
-        let mut tr = Tracker::new(Thresholds { fail_after: 1, ..Thresholds::default() });
+        let mut tr = Tracker::new(Thresholds {
+            fail_after: 1,
+            ..Thresholds::default()
+        });
         let t0 = Instant::now();
         let mut s = corpus("redis-7.0_master_idle_info_multi");
         s.keyspace_hits = Some(1_000_000);
@@ -484,7 +612,10 @@ mod tests {
         assert_eq!(names(&h), ["low_hit_rate"]);
         assert_eq!(h.hit_rate, Some(0.0));
         // Too few lookups in the window: no verdict on the rate.
-        let mut tr = Tracker::new(Thresholds { fail_after: 1, ..Thresholds::default() });
+        let mut tr = Tracker::new(Thresholds {
+            fail_after: 1,
+            ..Thresholds::default()
+        });
         s.keyspace_misses = Some(0);
         tr.observe(polled(s), t0, SystemTime::now());
         s.keyspace_misses = Some(999);
@@ -495,7 +626,11 @@ mod tests {
 
     #[test]
     fn hit_rate_window_slides_and_forgets_old_misses() {
-        let t = Thresholds { fail_after: 1, recover_after: 1, ..Thresholds::default() };
+        let t = Thresholds {
+            fail_after: 1,
+            recover_after: 1,
+            ..Thresholds::default()
+        };
         let window = t.hit_rate_window;
         let mut tr = Tracker::new(t);
         let t0 = Instant::now();
@@ -512,14 +647,25 @@ mod tests {
             s.keyspace_hits = Some(i * 100);
             last = tr.observe(polled(s), t0 + Duration::from_secs(i), SystemTime::now());
         }
-        assert_eq!(last.status, Status::Ok, "misses older than the window still count");
+        assert_eq!(
+            last.status,
+            Status::Ok,
+            "misses older than the window still count"
+        );
         assert_eq!(last.hit_rate, Some(1.0));
-        assert!(tr.samples.len() <= SAMPLES_PER_WINDOW as usize + 2, "{}", tr.samples.len());
+        assert!(
+            tr.samples.len() <= SAMPLES_PER_WINDOW as usize + 2,
+            "{}",
+            tr.samples.len()
+        );
     }
 
     #[test]
     fn restart_resets_deltas_instead_of_negative_rates() {
-        let mut tr = Tracker::new(Thresholds { fail_after: 1, ..Thresholds::default() });
+        let mut tr = Tracker::new(Thresholds {
+            fail_after: 1,
+            ..Thresholds::default()
+        });
         let t0 = Instant::now();
         let mut s = corpus("redis-7.0_master_idle_info_multi");
         s.keyspace_hits = Some(100);
@@ -536,7 +682,10 @@ mod tests {
         assert_eq!(h.status, Status::Ok);
         assert_eq!(h.hit_rate, None);
         // Counters going backwards without a run_id change also reset.
-        let mut tr = Tracker::new(Thresholds { fail_after: 1, ..Thresholds::default() });
+        let mut tr = Tracker::new(Thresholds {
+            fail_after: 1,
+            ..Thresholds::default()
+        });
         tr.observe(polled(s), t0, SystemTime::now());
         s.keyspace_misses = Some(10);
         let h = tr.observe(polled(s), t0 + Duration::from_secs(1), SystemTime::now());
@@ -545,11 +694,17 @@ mod tests {
 
     #[test]
     fn rejected_connections_flag_only_growth() {
-        let mut tr = Tracker::new(Thresholds { fail_after: 1, ..Thresholds::default() });
+        let mut tr = Tracker::new(Thresholds {
+            fail_after: 1,
+            ..Thresholds::default()
+        });
         let t0 = Instant::now();
         let mut s = corpus("redis-7.0_master_idle_info_multi");
         s.rejected_connections = Some(7);
-        assert_eq!(tr.observe(polled(s), t0, SystemTime::now()).status, Status::Ok);
+        assert_eq!(
+            tr.observe(polled(s), t0, SystemTime::now()).status,
+            Status::Ok
+        );
         s.rejected_connections = Some(9);
         let h = tr.observe(polled(s), t0 + Duration::from_secs(1), SystemTime::now());
         assert_eq!(names(&h), ["rejected_connections"]);
@@ -561,11 +716,17 @@ mod tests {
         let ok = corpus("redis-7.0_master_idle_info_multi");
         let t0 = Instant::now();
         let at = |i: u64| t0 + Duration::from_secs(i);
-        assert_eq!(tr.observe(polled(ok), at(0), SystemTime::now()).status, Status::Ok);
+        assert_eq!(
+            tr.observe(polled(ok), at(0), SystemTime::now()).status,
+            Status::Ok
+        );
         let held = tr.observe(failed(Reason::Timeout), at(1), SystemTime::now());
         assert_eq!((held.status, held.reasons.len()), (Status::Ok, 0));
         assert_eq!(held.checked_mono, at(1));
-        assert_eq!(tr.observe(polled(ok), at(2), SystemTime::now()).status, Status::Ok);
+        assert_eq!(
+            tr.observe(polled(ok), at(2), SystemTime::now()).status,
+            Status::Ok
+        );
         // Two in a row do flip it.
         tr.observe(failed(Reason::Timeout), at(3), SystemTime::now());
         let down = tr.observe(failed(Reason::ConnectionRefused), at(4), SystemTime::now());
@@ -574,15 +735,31 @@ mod tests {
         // And recovery needs two good polls too.
         let still = tr.observe(polled(ok), at(5), SystemTime::now());
         assert_eq!(still.status, Status::Down);
-        assert!(still.snapshot.is_some(), "held verdict carries fresh metrics");
-        assert_eq!(tr.observe(polled(ok), at(6), SystemTime::now()).status, Status::Ok);
+        assert!(
+            still.snapshot.is_some(),
+            "held verdict carries fresh metrics"
+        );
+        assert_eq!(
+            tr.observe(polled(ok), at(6), SystemTime::now()).status,
+            Status::Ok
+        );
     }
 
     #[test]
     fn first_poll_is_reported_without_damping() {
-        let mut tr = Tracker::new(Thresholds { fail_after: 5, ..Thresholds::default() });
-        let h = tr.observe(failed(Reason::AuthFailed), Instant::now(), SystemTime::now());
-        assert_eq!((h.status, names(&h).as_slice()), (Status::Down, &["auth_failed"][..]));
+        let mut tr = Tracker::new(Thresholds {
+            fail_after: 5,
+            ..Thresholds::default()
+        });
+        let h = tr.observe(
+            failed(Reason::AuthFailed),
+            Instant::now(),
+            SystemTime::now(),
+        );
+        assert_eq!(
+            (h.status, names(&h).as_slice()),
+            (Status::Down, &["auth_failed"][..])
+        );
     }
 
     #[test]
@@ -593,21 +770,39 @@ mod tests {
         s.maxclients = Some(10000);
         let mut tr = Tracker::new(Thresholds::default());
         let h = tr.observe(
-            Outcome::Polled { snapshot: s, latency: Duration::from_millis(300) },
+            Outcome::Polled {
+                snapshot: s,
+                latency: Duration::from_millis(300),
+            },
             Instant::now(),
             SystemTime::now(),
         );
         assert_eq!(h.status, Status::Critical);
-        assert_eq!(names(&h), ["persistence_failing", "memory_pressure", "clients_near_limit", "slow_response"]);
+        assert_eq!(
+            names(&h),
+            [
+                "persistence_failing",
+                "memory_pressure",
+                "clients_near_limit",
+                "slow_response"
+            ]
+        );
         assert_eq!(h.reason(), Some(Reason::PersistenceFailing));
     }
 
     #[test]
     fn latency_thresholds_pick_warn_or_critical() {
         let s = corpus("redis-7.0_master_idle_info_multi");
-        for (ms, status) in [(150, Status::Ok), (250, Status::Degraded), (1500, Status::Critical)] {
+        for (ms, status) in [
+            (150, Status::Ok),
+            (250, Status::Degraded),
+            (1500, Status::Critical),
+        ] {
             let h = Tracker::new(Thresholds::default()).observe(
-                Outcome::Polled { snapshot: s, latency: Duration::from_millis(ms) },
+                Outcome::Polled {
+                    snapshot: s,
+                    latency: Duration::from_millis(ms),
+                },
                 Instant::now(),
                 SystemTime::now(),
             );
@@ -620,12 +815,22 @@ mod tests {
         let mut s = corpus("redis-7.0_master_idle_info_multi");
         s.maxmemory = Some(1000);
         s.used_memory = Some(950);
-        assert_eq!(first_verdict_of(s, Thresholds::default()).status, Status::Ok);
+        assert_eq!(
+            first_verdict_of(s, Thresholds::default()).status,
+            Status::Ok
+        );
         s.used_memory = Some(951);
-        assert_eq!(first_verdict_of(s, Thresholds::default()).status, Status::Critical);
+        assert_eq!(
+            first_verdict_of(s, Thresholds::default()).status,
+            Status::Critical
+        );
         s.maxmemory = Some(0);
         s.used_memory = Some(u64::MAX);
-        assert_eq!(first_verdict_of(s, Thresholds::default()).status, Status::Ok, "no limit: never pressure");
+        assert_eq!(
+            first_verdict_of(s, Thresholds::default()).status,
+            Status::Ok,
+            "no limit: never pressure"
+        );
     }
 
     fn first_verdict_of(s: Snapshot, t: Thresholds) -> Health {

@@ -47,7 +47,11 @@ type Body = Full<Bytes>;
 
 /// Serve until `shutdown` turns true, then drain open connections for at
 /// most [`DRAIN_TIMEOUT`].
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
     loop {
@@ -87,7 +91,10 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: wa
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         warn!("HTTP connections still open after the drain timeout; closing them");
     }
 }
@@ -106,7 +113,10 @@ fn route(state: &AppState, method: &Method, path: &str) -> Response<Body> {
             let body = crate::metrics::render(&state.store, Instant::now().into_std());
             let mut r = Response::new(Full::new(Bytes::from(body)));
             let h = r.headers_mut();
-            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
             h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
@@ -118,7 +128,11 @@ fn route(state: &AppState, method: &Method, path: &str) -> Response<Body> {
                 }
                 return match state.store.answer(name, Instant::now().into_std()) {
                     Some(a) => {
-                        let code = if a.status == Status::Ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                        let code = if a.status == Status::Ok {
+                            StatusCode::OK
+                        } else {
+                            StatusCode::SERVICE_UNAVAILABLE
+                        };
                         json(code, a.body)
                     }
                     None => {
@@ -130,14 +144,21 @@ fn route(state: &AppState, method: &Method, path: &str) -> Response<Body> {
                     }
                 };
             }
-            json(StatusCode::NOT_FOUND, Bytes::from_static(b"{\"error\":\"not found\"}"))
+            json(
+                StatusCode::NOT_FOUND,
+                Bytes::from_static(b"{\"error\":\"not found\"}"),
+            )
         }
     }
 }
 
 fn method_not_allowed() -> Response<Body> {
-    let mut r = json(StatusCode::METHOD_NOT_ALLOWED, Bytes::from_static(b"{\"error\":\"method not allowed\"}"));
-    r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+    let mut r = json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Bytes::from_static(b"{\"error\":\"method not allowed\"}"),
+    );
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
     r
 }
 
@@ -158,7 +179,9 @@ mod tests {
     fn state() -> AppState {
         let store = Store::new(Duration::from_secs(3));
         store.insert("cache-1", "127.0.0.1:6379");
-        AppState { store: Arc::new(store) }
+        AppState {
+            store: Arc::new(store),
+        }
     }
 
     async fn body(r: Response<Body>) -> String {
@@ -173,16 +196,32 @@ mod tests {
         assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
         let r = route(&s, &Method::GET, "/health/redis/cache-1");
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "not polled yet");
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not polled yet"
+        );
         let r = route(&s, &Method::HEAD, "/health/redis/nope");
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         let r = route(&s, &Method::GET, "/health/redis/no\"pe");
-        assert_eq!(body(r).await, r#"{"error":"unknown instance","instance":"no\"pe"}"#);
+        assert_eq!(
+            body(r).await,
+            r#"{"error":"unknown instance","instance":"no\"pe"}"#
+        );
         let r = route(&s, &Method::POST, "/health/redis/cache-1");
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.headers()[ALLOW], "GET, HEAD");
-        assert_eq!(route(&s, &Method::DELETE, "/healthz").status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(route(&s, &Method::GET, "/nothing").status(), StatusCode::NOT_FOUND);
-        assert_eq!(route(&s, &Method::GET, "/health/redis/../healthz").status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            route(&s, &Method::DELETE, "/healthz").status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            route(&s, &Method::GET, "/nothing").status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            route(&s, &Method::GET, "/health/redis/../healthz").status(),
+            StatusCode::NOT_FOUND
+        );
     }
 }

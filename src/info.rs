@@ -19,11 +19,17 @@ pub struct Version {
 impl Version {
     /// Parse `7.0.15`; missing trailing parts are 0.
     pub fn parse(s: &[u8]) -> Option<Version> {
-        let mut parts = s.split(|&b| b == b'.').map(|p| parse_u64(p).and_then(|n| u32::try_from(n).ok()));
+        let mut parts = s
+            .split(|&b| b == b'.')
+            .map(|p| parse_u64(p).and_then(|n| u32::try_from(n).ok()));
         let major = parts.next()??;
         let minor = parts.next().unwrap_or(Some(0))?;
         let patch = parts.next().unwrap_or(Some(0))?;
-        Some(Version { major, minor, patch })
+        Some(Version {
+            major,
+            minor,
+            patch,
+        })
     }
 }
 
@@ -187,18 +193,15 @@ impl Snapshot {
             b"aof_last_write_status" => self.aof_last_write_ok = parse_status(value),
             b"redis_version" => self.server.redis_version = Version::parse(value),
             b"valkey_version" => self.server.valkey_version = Version::parse(value),
-            b"server_name" => {
-                if value == b"valkey" {
-                    self.server.flavor = Flavor::Valkey;
-                }
-            }
+            b"server_name" if value == b"valkey" => self.server.flavor = Flavor::Valkey,
             b"run_id" => self.server.run_id = value.try_into().ok(),
             b"uptime_in_seconds" => self.server.uptime_in_seconds = u(),
             _ if is_replica_line(key) => {
                 let replica = ReplicaLine::parse(value);
                 self.replica_lines += 1;
                 if let Some(offset) = replica.offset {
-                    self.min_replica_offset = Some(self.min_replica_offset.map_or(offset, |m| m.min(offset)));
+                    self.min_replica_offset =
+                        Some(self.min_replica_offset.map_or(offset, |m| m.min(offset)));
                 }
             }
             _ => {}
@@ -227,7 +230,9 @@ impl<'a> ReplicaLine<'a> {
     pub fn parse(value: &'a [u8]) -> Self {
         let mut r = ReplicaLine::default();
         for pair in value.split(|&b| b == b',') {
-            let Some(eq) = memchr(b'=', pair) else { continue };
+            let Some(eq) = memchr(b'=', pair) else {
+                continue;
+            };
             let (k, v) = (&pair[..eq], &pair[eq + 1..]);
             match k {
                 b"ip" => r.ip = Some(v),
@@ -247,7 +252,10 @@ impl<'a> ReplicaLine<'a> {
 pub fn info_text(frame: &Frame) -> Option<&[u8]> {
     match frame {
         Frame::Bulk(b) => Some(b),
-        Frame::Verbatim { format, text } if format == b"txt" => Some(text),
+        Frame::Verbatim {
+            format: [b't', b'x', b't'],
+            text,
+        } => Some(text),
         _ => None,
     }
 }
@@ -337,11 +345,19 @@ mod tests {
     }
 
     fn oracle_u64(fields: &[(String, String)], key: &str) -> Option<u64> {
-        fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.parse().unwrap())
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.parse().unwrap())
     }
 
     fn oracle_i64(fields: &[(String, String)], key: &str) -> Option<i64> {
-        fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.parse().unwrap())
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.parse().unwrap())
     }
 
     fn all_corpus_names() -> Vec<String> {
@@ -379,39 +395,90 @@ mod tests {
             for (key, ours) in checks {
                 assert_eq!(ours, oracle_u64(&o, key), "{name}: {key}");
             }
-            assert_eq!(s.master_repl_offset, oracle_i64(&o, "master_repl_offset"), "{name}");
-            assert_eq!(s.master_last_io_seconds_ago, oracle_i64(&o, "master_last_io_seconds_ago"), "{name}");
-            assert_eq!(s.server.uptime_in_seconds, oracle_u64(&o, "uptime_in_seconds"), "{name}");
+            assert_eq!(
+                s.master_repl_offset,
+                oracle_i64(&o, "master_repl_offset"),
+                "{name}"
+            );
+            assert_eq!(
+                s.master_last_io_seconds_ago,
+                oracle_i64(&o, "master_last_io_seconds_ago"),
+                "{name}"
+            );
+            assert_eq!(
+                s.server.uptime_in_seconds,
+                oracle_u64(&o, "uptime_in_seconds"),
+                "{name}"
+            );
             let role = o.iter().find(|(k, _)| k == "role").map(|(_, v)| v.as_str());
             assert_eq!(
                 s.role,
-                role.map(|r| if r == "master" { Role::Master } else { Role::Replica }),
+                role.map(|r| if r == "master" {
+                    Role::Master
+                } else {
+                    Role::Replica
+                }),
                 "{name}"
             );
-            let link = o.iter().find(|(k, _)| k == "master_link_status").map(|(_, v)| v == "up");
+            let link = o
+                .iter()
+                .find(|(k, _)| k == "master_link_status")
+                .map(|(_, v)| v == "up");
             assert_eq!(s.master_link_up, link, "{name}");
-            let loading = o.iter().find(|(k, _)| k == "loading").map(|(_, v)| v == "1");
+            let loading = o
+                .iter()
+                .find(|(k, _)| k == "loading")
+                .map(|(_, v)| v == "1");
             assert_eq!(s.loading, loading, "{name}");
-            let bgsave = o.iter().find(|(k, _)| k == "rdb_last_bgsave_status").map(|(_, v)| v == "ok");
+            let bgsave = o
+                .iter()
+                .find(|(k, _)| k == "rdb_last_bgsave_status")
+                .map(|(_, v)| v == "ok");
             assert_eq!(s.rdb_last_bgsave_ok, bgsave, "{name}");
             let replicas: Vec<i64> = o
                 .iter()
-                .filter(|(k, _)| k.starts_with("slave") && k[5..].chars().all(|c| c.is_ascii_digit()) && k.len() > 5)
+                .filter(|(k, _)| {
+                    k.starts_with("slave")
+                        && k[5..].chars().all(|c| c.is_ascii_digit())
+                        && k.len() > 5
+                })
                 .map(|(_, v)| {
-                    v.split(',').find_map(|kv| kv.strip_prefix("offset=")).unwrap().parse().unwrap()
+                    v.split(',')
+                        .find_map(|kv| kv.strip_prefix("offset="))
+                        .unwrap()
+                        .parse()
+                        .unwrap()
                 })
                 .collect();
             assert_eq!(s.replica_lines as usize, replicas.len(), "{name}");
-            assert_eq!(s.min_replica_offset, replicas.iter().copied().min(), "{name}");
-            let version = o.iter().find(|(k, _)| k == "redis_version").map(|(_, v)| v.clone());
-            assert_eq!(s.server.redis_version.map(|v| v.to_string()), version, "{name}");
+            assert_eq!(
+                s.min_replica_offset,
+                replicas.iter().copied().min(),
+                "{name}"
+            );
+            let version = o
+                .iter()
+                .find(|(k, _)| k == "redis_version")
+                .map(|(_, v)| v.clone());
+            assert_eq!(
+                s.server.redis_version.map(|v| v.to_string()),
+                version,
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn idle_master_multi_has_the_fields_of_the_text() {
         let s = snapshot("redis-7.0_master_idle_info_multi");
-        assert_eq!(s.server.version(), Some(Version { major: 7, minor: 0, patch: 15 }));
+        assert_eq!(
+            s.server.version(),
+            Some(Version {
+                major: 7,
+                minor: 0,
+                patch: 15
+            })
+        );
         assert_eq!(s.used_memory, Some(2853440));
         assert_eq!(s.maxmemory, Some(0));
         assert_eq!(s.connected_clients, Some(1));
@@ -423,7 +490,10 @@ mod tests {
         assert_eq!(s.loading, Some(false));
         assert_eq!(s.rdb_last_bgsave_ok, Some(true));
         assert_eq!(s.aof_last_write_ok, Some(true));
-        assert_eq!(&s.server.run_id.unwrap(), b"7e94fcd04b229628e7a50facf7a2de994d31cd3d");
+        assert_eq!(
+            &s.server.run_id.unwrap(),
+            b"7e94fcd04b229628e7a50facf7a2de994d31cd3d"
+        );
         assert!(s.server.multi_section_info());
     }
 
@@ -439,9 +509,15 @@ mod tests {
     #[test]
     fn replica_states_are_read() {
         let up = snapshot("redis-7.0_replica_online_info_multi");
-        assert_eq!((up.role, up.master_link_up), (Some(Role::Replica), Some(true)));
+        assert_eq!(
+            (up.role, up.master_link_up),
+            (Some(Role::Replica), Some(true))
+        );
         let down = snapshot("redis-7.0_replica_link_down_info_multi");
-        assert_eq!((down.role, down.master_link_up), (Some(Role::Replica), Some(false)));
+        assert_eq!(
+            (down.role, down.master_link_up),
+            (Some(Role::Replica), Some(false))
+        );
         assert_eq!(down.master_link_down_since_seconds, Some(-1));
         let lost = snapshot("redis-7.0_replica_master_lost_info_multi");
         assert_eq!(lost.master_link_up, Some(false));
@@ -451,17 +527,35 @@ mod tests {
     #[test]
     fn pressure_loading_and_persistence_states_are_read() {
         let full = snapshot("redis-7.0_memory_pressure_noeviction_info_multi");
-        assert_eq!((full.used_memory, full.maxmemory), (Some(13110792), Some(4194304)));
+        assert_eq!(
+            (full.used_memory, full.maxmemory),
+            (Some(13110792), Some(4194304))
+        );
         assert_eq!(snapshot("redis-7.0_loading_info_multi").loading, Some(true));
-        assert_eq!(snapshot("redis-7.0_bgsave_failing_info_persistence").rdb_last_bgsave_ok, Some(false));
-        assert_eq!(snapshot("redis-7.0_blocked_clients_info_multi").blocked_clients, Some(2));
+        assert_eq!(
+            snapshot("redis-7.0_bgsave_failing_info_persistence").rdb_last_bgsave_ok,
+            Some(false)
+        );
+        assert_eq!(
+            snapshot("redis-7.0_blocked_clients_info_multi").blocked_clients,
+            Some(2)
+        );
     }
 
     #[test]
     fn pipelined_sections_equal_the_multi_section_reply_fields() {
-        for prefix in ["redis-7.0_master_idle", "redis-6.2_master", "valkey-8.1_master"] {
+        for prefix in [
+            "redis-7.0_master_idle",
+            "redis-6.2_master",
+            "valkey-8.1_master",
+        ] {
             let piped = snapshot(&format!("{prefix}_pipelined_sections"));
-            assert!(piped.used_memory.is_some() && piped.role.is_some() && piped.keyspace_hits.is_some(), "{prefix}");
+            assert!(
+                piped.used_memory.is_some()
+                    && piped.role.is_some()
+                    && piped.keyspace_hits.is_some(),
+                "{prefix}"
+            );
             assert!(piped.server.version().is_some(), "{prefix}");
         }
     }
@@ -470,7 +564,10 @@ mod tests {
     fn valkey_reports_its_own_version_and_flavor() {
         let s = snapshot("valkey-8.1_master_pipelined_sections");
         assert_eq!(s.server.flavor, Flavor::Valkey);
-        assert_eq!(s.server.version().map(|v| v.to_string()).as_deref(), Some("8.1.8"));
+        assert_eq!(
+            s.server.version().map(|v| v.to_string()).as_deref(),
+            Some("8.1.8")
+        );
         assert!(s.server.multi_section_info());
         let r = snapshot("redis-6.2_master_pipelined_sections");
         assert_eq!(r.server.version().map(|v| v.major), Some(6));
@@ -483,7 +580,10 @@ mod tests {
         assert!(s.used_memory.is_some() && s.connected_clients.is_some());
         let v = snapshot("valkey-8.1_resp3_info_memory");
         assert!(v.used_memory.is_some());
-        assert_eq!(v.connected_clients, None, "a section not asked for stays unknown");
+        assert_eq!(
+            v.connected_clients, None,
+            "a section not asked for stays unknown"
+        );
     }
 
     #[test]
@@ -498,12 +598,17 @@ mod tests {
 
     #[test]
     fn replica_line_tolerates_unknown_and_missing_keys() {
-        let r = ReplicaLine::parse(b"ip=10.0.0.1,port=6380,state=online,offset=42,lag=1,type=replica,future=x");
+        let r = ReplicaLine::parse(
+            b"ip=10.0.0.1,port=6380,state=online,offset=42,lag=1,type=replica,future=x",
+        );
         assert_eq!(r.ip, Some(&b"10.0.0.1"[..]));
         assert_eq!((r.port, r.offset, r.lag), (Some(6380), Some(42), Some(1)));
         assert_eq!(r.state, Some(&b"online"[..]));
         let partial = ReplicaLine::parse(b"state=wait_bgsave,junk,offset=");
-        assert_eq!((partial.offset, partial.lag, partial.port), (None, None, None));
+        assert_eq!(
+            (partial.offset, partial.lag, partial.port),
+            (None, None, None)
+        );
     }
 
     #[test]
@@ -518,7 +623,14 @@ mod tests {
 
     #[test]
     fn version_parses_partial_and_rejects_junk() {
-        assert_eq!(Version::parse(b"8.1"), Some(Version { major: 8, minor: 1, patch: 0 }));
+        assert_eq!(
+            Version::parse(b"8.1"),
+            Some(Version {
+                major: 8,
+                minor: 1,
+                patch: 0
+            })
+        );
         assert_eq!(Version::parse(b"x.1"), None);
         assert_eq!(Version::parse(b""), None);
     }

@@ -9,12 +9,12 @@
 //! and [`http`] serves it without ever waiting on Redis.
 #![forbid(unsafe_code)]
 
-pub mod info;
-pub mod metrics;
-pub mod poller;
 pub mod config;
 pub mod conn;
 pub mod health;
 pub mod http;
+pub mod info;
+pub mod metrics;
+pub mod poller;
 pub mod resp;
 pub mod store;

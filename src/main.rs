@@ -98,7 +98,10 @@ fn overrides(a: RunArgs) -> Overrides {
 }
 
 fn check_config(path: PathBuf) -> ExitCode {
-    let o = Overrides { config: Some(path.clone()), ..Overrides::default() };
+    let o = Overrides {
+        config: Some(path.clone()),
+        ..Overrides::default()
+    };
     match config::load(&o) {
         Ok(c) => {
             println!(
@@ -128,7 +131,10 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     init_tracing(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("redpulse: cannot start the runtime: {e}");
@@ -163,10 +169,18 @@ async fn serve(config: Config) -> ExitCode {
     };
     let store = Arc::new(Store::new(config.stale_after()));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let settings = PollSettings { interval: config.interval, timeout: config.timeout };
+    let settings = PollSettings {
+        interval: config.interval,
+        timeout: config.timeout,
+    };
     let mut pollers = Vec::with_capacity(config.targets.len());
     for target in &config.targets {
-        pollers.push(poller::spawn(target.clone(), &store, settings, stop_rx.clone()));
+        pollers.push(poller::spawn(
+            target.clone(),
+            &store,
+            settings,
+            stop_rx.clone(),
+        ));
     }
     let state = Arc::new(AppState { store });
     let server = tokio::spawn(http::serve(listener, state, stop_rx.clone()));
@@ -186,7 +200,10 @@ async fn serve(config: Config) -> ExitCode {
             let _ = p.await;
         }
     };
-    if tokio::time::timeout(POLLER_STOP_TIMEOUT, stop_all).await.is_err() {
+    if tokio::time::timeout(POLLER_STOP_TIMEOUT, stop_all)
+        .await
+        .is_err()
+    {
         warn!("some pollers did not stop in time");
     }
     if let Err(e) = server.await {
@@ -199,8 +216,10 @@ async fn serve(config: Config) -> ExitCode {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler only fails without a runtime");
-    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler only fails without a runtime");
+    let mut term = signal(SignalKind::terminate())
+        .expect("installing a SIGTERM handler only fails without a runtime");
+    let mut int = signal(SignalKind::interrupt())
+        .expect("installing a SIGINT handler only fails without a runtime");
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}

@@ -14,60 +14,144 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// One per-instance series: name, type, help, and how to read it.
-type Series = (&'static str, &'static str, &'static str, fn(&Snapshot) -> Option<u64>);
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Snapshot) -> Option<u64>,
+);
 
 const SNAPSHOT_SERIES: &[Series] = &[
-    ("redis_memory_used_bytes", "gauge", "used_memory from INFO memory.", |s| s.used_memory),
-    ("redis_memory_max_bytes", "gauge", "maxmemory from INFO memory (0 = no limit).", |s| s.maxmemory),
-    ("redis_keyspace_hits_total", "counter", "keyspace_hits from INFO stats.", |s| s.keyspace_hits),
-    ("redis_keyspace_misses_total", "counter", "keyspace_misses from INFO stats.", |s| s.keyspace_misses),
-    ("redis_instantaneous_ops_per_sec", "gauge", "instantaneous_ops_per_sec from INFO stats.", |s| {
-        s.instantaneous_ops_per_sec
-    }),
-    ("redis_connected_clients", "gauge", "connected_clients from INFO clients.", |s| s.connected_clients),
-    ("redis_config_maxclients", "gauge", "maxclients from INFO clients.", |s| s.maxclients),
-    ("redis_blocked_clients", "gauge", "blocked_clients from INFO clients.", |s| s.blocked_clients),
-    ("redis_connected_slaves", "gauge", "connected_slaves from INFO replication.", |s| s.connected_slaves),
-    ("redis_master_link_up", "gauge", "1 when a replica's link to its master is up.", |s| {
-        if s.role == Some(Role::Replica) {
-            s.master_link_up.map(u64::from)
-        } else {
-            None
-        }
-    }),
-    ("redis_master_repl_offset", "gauge", "master_repl_offset from INFO replication.", |s| {
-        s.master_repl_offset.and_then(|o| u64::try_from(o).ok())
-    }),
-    ("redis_rejected_connections_total", "counter", "rejected_connections from INFO stats.", |s| {
-        s.rejected_connections
-    }),
-    ("redis_evicted_keys_total", "counter", "evicted_keys from INFO stats.", |s| s.evicted_keys),
+    (
+        "redis_memory_used_bytes",
+        "gauge",
+        "used_memory from INFO memory.",
+        |s| s.used_memory,
+    ),
+    (
+        "redis_memory_max_bytes",
+        "gauge",
+        "maxmemory from INFO memory (0 = no limit).",
+        |s| s.maxmemory,
+    ),
+    (
+        "redis_keyspace_hits_total",
+        "counter",
+        "keyspace_hits from INFO stats.",
+        |s| s.keyspace_hits,
+    ),
+    (
+        "redis_keyspace_misses_total",
+        "counter",
+        "keyspace_misses from INFO stats.",
+        |s| s.keyspace_misses,
+    ),
+    (
+        "redis_instantaneous_ops_per_sec",
+        "gauge",
+        "instantaneous_ops_per_sec from INFO stats.",
+        |s| s.instantaneous_ops_per_sec,
+    ),
+    (
+        "redis_connected_clients",
+        "gauge",
+        "connected_clients from INFO clients.",
+        |s| s.connected_clients,
+    ),
+    (
+        "redis_config_maxclients",
+        "gauge",
+        "maxclients from INFO clients.",
+        |s| s.maxclients,
+    ),
+    (
+        "redis_blocked_clients",
+        "gauge",
+        "blocked_clients from INFO clients.",
+        |s| s.blocked_clients,
+    ),
+    (
+        "redis_connected_slaves",
+        "gauge",
+        "connected_slaves from INFO replication.",
+        |s| s.connected_slaves,
+    ),
+    (
+        "redis_master_link_up",
+        "gauge",
+        "1 when a replica's link to its master is up.",
+        |s| {
+            if s.role == Some(Role::Replica) {
+                s.master_link_up.map(u64::from)
+            } else {
+                None
+            }
+        },
+    ),
+    (
+        "redis_master_repl_offset",
+        "gauge",
+        "master_repl_offset from INFO replication.",
+        |s| s.master_repl_offset.and_then(|o| u64::try_from(o).ok()),
+    ),
+    (
+        "redis_rejected_connections_total",
+        "counter",
+        "rejected_connections from INFO stats.",
+        |s| s.rejected_connections,
+    ),
+    (
+        "redis_evicted_keys_total",
+        "counter",
+        "evicted_keys from INFO stats.",
+        |s| s.evicted_keys,
+    ),
 ];
 
 /// Render every series for every instance.
 pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     let slots = store.slots();
-    let latest: Vec<(&str, Option<Arc<Published>>)> = slots.iter().map(|s| (&*s.name, s.latest())).collect();
+    let latest: Vec<(&str, Option<Arc<Published>>)> =
+        slots.iter().map(|s| (&*s.name, s.latest())).collect();
     let mut b = Vec::with_capacity(256 + latest.len() * 1200);
     let status_of = |p: &Option<Arc<Published>>| match p {
-        Some(p) if now.saturating_duration_since(p.health.checked_mono) <= store.stale_after() => p.health.status,
+        Some(p) if now.saturating_duration_since(p.health.checked_mono) <= store.stale_after() => {
+            p.health.status
+        }
         _ => Status::Down,
     };
 
-    header(&mut b, "redis_up", "gauge", "1 when the instance answered its last polls (status is not down).");
+    header(
+        &mut b,
+        "redis_up",
+        "gauge",
+        "1 when the instance answered its last polls (status is not down).",
+    );
     for (name, p) in &latest {
-        let _ = writeln!(b, "redis_up{{instance=\"{name}\"}} {}", u8::from(status_of(p) != Status::Down));
+        let _ = writeln!(
+            b,
+            "redis_up{{instance=\"{name}\"}} {}",
+            u8::from(status_of(p) != Status::Down)
+        );
     }
     for (metric, kind, help, read) in SNAPSHOT_SERIES {
         header(&mut b, metric, kind, help);
         for (name, p) in &latest {
-            let value = p.as_ref().and_then(|p| p.health.snapshot.as_ref()).and_then(read);
+            let value = p
+                .as_ref()
+                .and_then(|p| p.health.snapshot.as_ref())
+                .and_then(read);
             if let Some(v) = value {
                 let _ = writeln!(b, "{metric}{{instance=\"{name}\"}} {v}");
             }
         }
     }
-    header(&mut b, "redpulse_health_status", "gauge", "1 for the instance's current health status, 0 for the others.");
+    header(
+        &mut b,
+        "redpulse_health_status",
+        "gauge",
+        "1 for the instance's current health status, 0 for the others.",
+    );
     for (name, p) in &latest {
         let current = status_of(p);
         for s in Status::ALL {
@@ -79,10 +163,28 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
             );
         }
     }
-    header(&mut b, "redpulse_polls_total", "counter", "Polls since start, by result.");
-    let _ = writeln!(b, "redpulse_polls_total{{result=\"ok\"}} {}", store.polls.ok.load(Ordering::Relaxed));
-    let _ = writeln!(b, "redpulse_polls_total{{result=\"error\"}} {}", store.polls.error.load(Ordering::Relaxed));
-    header(&mut b, "redpulse_targets", "gauge", "Instances being watched.");
+    header(
+        &mut b,
+        "redpulse_polls_total",
+        "counter",
+        "Polls since start, by result.",
+    );
+    let _ = writeln!(
+        b,
+        "redpulse_polls_total{{result=\"ok\"}} {}",
+        store.polls.ok.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        b,
+        "redpulse_polls_total{{result=\"error\"}} {}",
+        store.polls.error.load(Ordering::Relaxed)
+    );
+    header(
+        &mut b,
+        "redpulse_targets",
+        "gauge",
+        "Instances being watched.",
+    );
     let _ = writeln!(b, "redpulse_targets {}", latest.len());
     b
 }
@@ -116,7 +218,10 @@ mod tests {
         let store = Store::new(Duration::from_secs(3));
         let now = Instant::now();
         let h = Tracker::new(Thresholds::default()).observe(
-            Outcome::Polled { snapshot: corpus("redis-7.0_replica_online_info_multi"), latency: Duration::ZERO },
+            Outcome::Polled {
+                snapshot: corpus("redis-7.0_replica_online_info_multi"),
+                latency: Duration::ZERO,
+            },
             now,
             SystemTime::now(),
         );
@@ -131,7 +236,10 @@ mod tests {
         assert!(text.contains("redpulse_health_status{instance=\"never\",status=\"down\"} 1\n"));
         assert!(text.contains("redpulse_polls_total{result=\"ok\"} 3\n"));
         assert!(text.contains("redpulse_targets 2\n"));
-        assert!(!text.contains("redis_memory_used_bytes{instance=\"never\"}"), "unknown is omitted, not 0");
+        assert!(
+            !text.contains("redis_memory_used_bytes{instance=\"never\"}"),
+            "unknown is omitted, not 0"
+        );
         // Every sample line belongs to a family announced by # TYPE.
         let mut typed = std::collections::HashSet::new();
         for line in text.lines() {

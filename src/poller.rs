@@ -97,7 +97,12 @@ pub async fn poll_once(target: &Target, conn: &mut Option<Conn>, deadline: Insta
     if conn.is_none() {
         match Conn::connect(target, deadline).await {
             Ok(c) => *conn = Some(c),
-            Err((failure, tcp_connected)) => return Outcome::Failed { failure, tcp_connected },
+            Err((failure, tcp_connected)) => {
+                return Outcome::Failed {
+                    failure,
+                    tcp_connected,
+                }
+            }
         }
     }
     let c = conn.as_mut().expect("connection made above");
@@ -108,7 +113,10 @@ pub async fn poll_once(target: &Target, conn: &mut Option<Conn>, deadline: Insta
     }
     match result {
         Ok((snapshot, latency)) => Outcome::Polled { snapshot, latency },
-        Err(failure) => Outcome::Failed { failure, tcp_connected: usable },
+        Err(failure) => Outcome::Failed {
+            failure,
+            tcp_connected: usable,
+        },
     }
 }
 
@@ -132,7 +140,10 @@ struct Jitter(u64);
 
 impl Jitter {
     fn seeded(name: &str) -> Self {
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
         // FNV-1a of the name, mixed with the clock: distinct per instance
         // and per run.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -200,7 +200,12 @@ impl Decoder {
             }
             let line = &buf[pos + 1..cr];
             let next = cr + 2;
-            let mut token = Token { kind, start: pos + 1, end: cr, n: 0 };
+            let mut token = Token {
+                kind,
+                start: pos + 1,
+                end: cr,
+                n: 0,
+            };
             // End of this element if it is a leaf; None for an aggregate header.
             let mut leaf_end = Some(next);
             match kind {
@@ -268,7 +273,10 @@ impl Decoder {
                             if self.tokens.len() + count > MAX_ELEMENTS {
                                 return Err(DecodeError::TooLarge);
                             }
-                            self.open.push(Open { remaining: count, attribute: kind == b'|' });
+                            self.open.push(Open {
+                                remaining: count,
+                                attribute: kind == b'|',
+                            });
                             leaf_end = None;
                         }
                     }
@@ -350,7 +358,10 @@ fn build(bytes: &Bytes, tokens: &[Token], at: &mut usize) -> Frame {
         b'!' => Frame::BulkError(slice()),
         b'=' => {
             let s = &bytes[t.start..t.end];
-            Frame::Verbatim { format: [s[0], s[1], s[2]], text: bytes.slice(t.start + 4..t.end) }
+            Frame::Verbatim {
+                format: [s[0], s[1], s[2]],
+                text: bytes.slice(t.start + 4..t.end),
+            }
         }
         b'*' if t.n == -1 => Frame::Null,
         b'*' => Frame::Array(children(at, t.n)),
@@ -483,7 +494,10 @@ mod tests {
 
     #[test]
     fn null_bulk_and_null_array_decode_to_null() {
-        assert_eq!(decode_all(b"$-1\r\n*-1\r\n_\r\n").unwrap(), vec![Frame::Null; 3]);
+        assert_eq!(
+            decode_all(b"$-1\r\n*-1\r\n_\r\n").unwrap(),
+            vec![Frame::Null; 3]
+        );
     }
 
     #[test]
@@ -497,7 +511,10 @@ mod tests {
         let frames = decode_all(b"*2\r\n*1\r\n:1\r\n*0\r\n").unwrap();
         assert_eq!(
             frames,
-            vec![Frame::Array(vec![Frame::Array(vec![Frame::Integer(1)]), Frame::Array(vec![])])]
+            vec![Frame::Array(vec![
+                Frame::Array(vec![Frame::Integer(1)]),
+                Frame::Array(vec![])
+            ])]
         );
     }
 
@@ -513,8 +530,14 @@ mod tests {
                     (Frame::Simple(b("b")), Frame::Double(1.5)),
                 ]),
                 Frame::Set(vec![Frame::BigNumber(b("12345678901234567890"))]),
-                Frame::Push(vec![Frame::Simple(b("message")), Frame::Double(f64::NEG_INFINITY)]),
-                Frame::Verbatim { format: *b"txt", text: b("abcd") },
+                Frame::Push(vec![
+                    Frame::Simple(b("message")),
+                    Frame::Double(f64::NEG_INFINITY)
+                ]),
+                Frame::Verbatim {
+                    format: *b"txt",
+                    text: b("abcd")
+                },
                 Frame::BulkError(b("ERR")),
             ]
         );
@@ -526,7 +549,10 @@ mod tests {
         let frames = decode_all(input).unwrap();
         assert_eq!(
             frames,
-            vec![Frame::Array(vec![Frame::Integer(7), Frame::Integer(8)]), Frame::Simple(b("top"))]
+            vec![
+                Frame::Array(vec![Frame::Integer(7), Frame::Integer(8)]),
+                Frame::Simple(b("top"))
+            ]
         );
     }
 
@@ -537,7 +563,10 @@ mod tests {
         assert_eq!(d.decode(&mut buf).unwrap(), None);
         assert_eq!(&buf[..], b"$10\r\nhello");
         buf.extend_from_slice(b"world\r\n+OK\r\n");
-        assert_eq!(d.decode(&mut buf).unwrap(), Some(Frame::Bulk(b("helloworld"))));
+        assert_eq!(
+            d.decode(&mut buf).unwrap(),
+            Some(Frame::Bulk(b("helloworld")))
+        );
         assert_eq!(d.decode(&mut buf).unwrap(), Some(Frame::Simple(b("OK"))));
         assert_eq!(d.decode(&mut buf).unwrap(), None);
     }
@@ -559,7 +588,12 @@ mod tests {
             (b"_x\r\n", DecodeError::BadValue),
         ];
         for (input, want) in cases {
-            assert_eq!(decode_all(input), Err(*want), "input {:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                decode_all(input),
+                Err(*want),
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -583,8 +617,14 @@ mod tests {
 
     #[test]
     fn lf_split_from_cr_is_waited_for() {
-        assert_eq!(decode_split(b"+OK\r\n", &[4]).unwrap(), vec![Frame::Simple(b("OK"))]);
-        assert_eq!(decode_split(b"$2\r\nab\r\n", &[3, 7]).unwrap(), vec![Frame::Bulk(b("ab"))]);
+        assert_eq!(
+            decode_split(b"+OK\r\n", &[4]).unwrap(),
+            vec![Frame::Simple(b("OK"))]
+        );
+        assert_eq!(
+            decode_split(b"$2\r\nab\r\n", &[3, 7]).unwrap(),
+            vec![Frame::Bulk(b("ab"))]
+        );
     }
 
     #[test]
@@ -605,7 +645,17 @@ mod tests {
 
     #[test]
     fn parse_i64_matches_std_on_edge_cases() {
-        for s in ["0", "-0", "+7", "9223372036854775807", "-9223372036854775807", "12a", "", "-", "1 "] {
+        for s in [
+            "0",
+            "-0",
+            "+7",
+            "9223372036854775807",
+            "-9223372036854775807",
+            "12a",
+            "",
+            "-",
+            "1 ",
+        ] {
             let ours = parse_i64(s.as_bytes()).ok();
             let std = s.parse::<i64>().ok();
             assert_eq!(ours, std, "{s:?}");
@@ -623,7 +673,12 @@ mod tests {
         assert!(files.len() >= 37, "corpus incomplete: {}", files.len());
         files
             .into_iter()
-            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
             .collect()
     }
 
@@ -632,7 +687,11 @@ mod tests {
         for (name, bytes) in corpus() {
             let frames = decode_all(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!frames.is_empty(), "{name}");
-            let expected = if name.contains("pipelined_sections") { 7 } else { frames.len() };
+            let expected = if name.contains("pipelined_sections") {
+                7
+            } else {
+                frames.len()
+            };
             assert_eq!(frames.len(), expected, "{name}");
         }
     }
@@ -652,7 +711,11 @@ mod tests {
     fn corpus_fed_one_byte_at_a_time_gives_the_same_frames() {
         for (name, bytes) in corpus() {
             let cuts: Vec<usize> = (1..bytes.len()).collect();
-            assert_eq!(decode_split(&bytes, &cuts).unwrap(), decode_all(&bytes).unwrap(), "{name}");
+            assert_eq!(
+                decode_split(&bytes, &cuts).unwrap(),
+                decode_all(&bytes).unwrap(),
+                "{name}"
+            );
         }
     }
 }

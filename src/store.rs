@@ -36,19 +36,29 @@ pub struct Slot {
 impl Slot {
     /// A slot with nothing published yet.
     pub fn new(name: &str, addr: &str) -> Self {
-        Slot { name: name.into(), addr: addr.into(), latest: Mutex::new(None) }
+        Slot {
+            name: name.into(),
+            addr: addr.into(),
+            latest: Mutex::new(None),
+        }
     }
 
     /// Render `health` and make it the answer for this instance.
     pub fn publish(&self, health: Health) {
         let (head, tail) = render(&self.name, &self.addr, &health);
         let published = Arc::new(Published { health, head, tail });
-        *self.latest.lock().expect("slot lock is never held across a panic") = Some(published);
+        *self
+            .latest
+            .lock()
+            .expect("slot lock is never held across a panic") = Some(published);
     }
 
     /// The latest verdict, if any poll has finished.
     pub fn latest(&self) -> Option<Arc<Published>> {
-        self.latest.lock().expect("slot lock is never held across a panic").clone()
+        self.latest
+            .lock()
+            .expect("slot lock is never held across a panic")
+            .clone()
     }
 }
 
@@ -80,7 +90,11 @@ pub struct Store {
 impl Store {
     /// An empty store; verdicts older than `stale_after` are reported stale.
     pub fn new(stale_after: Duration) -> Self {
-        Store { slots: RwLock::new(HashMap::new()), stale_after, polls: PollCounters::default() }
+        Store {
+            slots: RwLock::new(HashMap::new()),
+            stale_after,
+            polls: PollCounters::default(),
+        }
     }
 
     /// How old a verdict may get before it is answered as stale.
@@ -90,25 +104,44 @@ impl Store {
 
     /// Every slot, sorted by name.
     pub fn slots(&self) -> Vec<Arc<Slot>> {
-        let mut v: Vec<_> = self.slots.read().expect("store lock is never held across a panic").values().cloned().collect();
+        let mut v: Vec<_> = self
+            .slots
+            .read()
+            .expect("store lock is never held across a panic")
+            .values()
+            .cloned()
+            .collect();
         v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         v
     }
 
     /// Add an instance (or return the existing slot of that name).
     pub fn insert(&self, name: &str, addr: &str) -> Arc<Slot> {
-        let mut slots = self.slots.write().expect("store lock is never held across a panic");
-        slots.entry(name.into()).or_insert_with(|| Arc::new(Slot::new(name, addr))).clone()
+        let mut slots = self
+            .slots
+            .write()
+            .expect("store lock is never held across a panic");
+        slots
+            .entry(name.into())
+            .or_insert_with(|| Arc::new(Slot::new(name, addr)))
+            .clone()
     }
 
     /// The slot of an instance.
     pub fn get(&self, name: &str) -> Option<Arc<Slot>> {
-        self.slots.read().expect("store lock is never held across a panic").get(name).cloned()
+        self.slots
+            .read()
+            .expect("store lock is never held across a panic")
+            .get(name)
+            .cloned()
     }
 
     /// Number of instances.
     pub fn len(&self) -> usize {
-        self.slots.read().expect("store lock is never held across a panic").len()
+        self.slots
+            .read()
+            .expect("store lock is never held across a panic")
+            .len()
     }
 
     /// Whether no instance is watched.
@@ -121,31 +154,49 @@ impl Store {
         let slot = self.get(name)?;
         let Some(p) = slot.latest() else {
             let body = stale_body(&slot, None, "not polled yet");
-            return Some(Answer { status: Status::Down, body });
+            return Some(Answer {
+                status: Status::Down,
+                body,
+            });
         };
         let age = now.saturating_duration_since(p.health.checked_mono);
         if age > self.stale_after {
             let error = format!("no poll result for {} ms", age.as_millis());
-            return Some(Answer { status: Status::Down, body: stale_body(&slot, Some((&p, age)), &error) });
+            return Some(Answer {
+                status: Status::Down,
+                body: stale_body(&slot, Some((&p, age)), &error),
+            });
         }
         let mut body = Vec::with_capacity(p.head.len() + p.tail.len() + 24);
         body.extend_from_slice(&p.head);
         let _ = write!(body, ",\"age_ms\":{}", age.as_millis());
         body.extend_from_slice(&p.tail);
-        Some(Answer { status: p.health.status, body: body.into() })
+        Some(Answer {
+            status: p.health.status,
+            body: body.into(),
+        })
     }
 }
 
 fn stale_body(slot: &Slot, last: Option<(&Published, Duration)>, error: &str) -> Bytes {
     let mut b = Vec::with_capacity(256);
-    let _ = write!(b, "{{\"status\":\"down\",\"reason\":\"{}\",\"instance\":", Reason::Stale.as_str());
+    let _ = write!(
+        b,
+        "{{\"status\":\"down\",\"reason\":\"{}\",\"instance\":",
+        Reason::Stale.as_str()
+    );
     json_str(&mut b, &slot.name);
     b.extend_from_slice(b",\"addr\":");
     json_str(&mut b, &slot.addr);
     b.extend_from_slice(b",\"error\":");
     json_str(&mut b, error);
     if let Some((p, age)) = last {
-        let _ = write!(b, ",\"checked_at\":\"{}\",\"age_ms\":{}", rfc3339_millis(p.health.checked_at), age.as_millis());
+        let _ = write!(
+            b,
+            ",\"checked_at\":\"{}\",\"age_ms\":{}",
+            rfc3339_millis(p.health.checked_at),
+            age.as_millis()
+        );
     }
     let _ = write!(b, ",\"reasons\":[\"{}\"]}}", Reason::Stale.as_str());
     b.into()
@@ -172,7 +223,11 @@ pub fn render(name: &str, addr: &str, h: &Health) -> (Bytes, Bytes) {
             let _ = write!(b, ",\"version\":\"{v}\"");
         }
         if let (Some(used), Some(max)) = (s.used_memory, s.maxmemory) {
-            let ratio = if max == 0 { 0.0 } else { used as f64 / max as f64 };
+            let ratio = if max == 0 {
+                0.0
+            } else {
+                used as f64 / max as f64
+            };
             let _ = write!(b, ",\"mem_ratio\":{}", round3(ratio));
         }
         num(&mut b, "used_memory", s.used_memory);
@@ -310,15 +365,26 @@ mod tests {
     fn ok_json_has_the_contract_fields_as_numbers() {
         let s = corpus("redis-7.0_master_idle_info_multi");
         let h = Tracker::new(Thresholds::default()).observe(
-            Outcome::Polled { snapshot: s, latency: Duration::from_micros(310) },
+            Outcome::Polled {
+                snapshot: s,
+                latency: Duration::from_micros(310),
+            },
             Instant::now(),
             SystemTime::now(),
         );
         let (store, at) = published(h);
-        let a = store.answer("cache-1", at + Duration::from_millis(412)).unwrap();
+        let a = store
+            .answer("cache-1", at + Duration::from_millis(412))
+            .unwrap();
         let text = std::str::from_utf8(&a.body).unwrap();
-        assert!(text.starts_with("{\"status\":\"ok\",\"instance\":\"cache-1\""), "{text}");
-        assert!(!text.contains(' ') || text.contains("\"error\""), "compact JSON: {text}");
+        assert!(
+            text.starts_with("{\"status\":\"ok\",\"instance\":\"cache-1\""),
+            "{text}"
+        );
+        assert!(
+            !text.contains(' ') || text.contains("\"error\""),
+            "compact JSON: {text}"
+        );
         let v: Value = serde_json::from_str(text).unwrap();
         assert_eq!(v["status"], "ok");
         assert_eq!(v["addr"], "127.0.0.1:6379");
@@ -345,7 +411,10 @@ mod tests {
     fn replica_json_has_link_fields_and_replica_role() {
         let s = corpus("redis-7.0_replica_master_lost_info_multi");
         let h = Tracker::new(Thresholds::default()).observe(
-            Outcome::Polled { snapshot: s, latency: Duration::from_millis(1) },
+            Outcome::Polled {
+                snapshot: s,
+                latency: Duration::from_millis(1),
+            },
             Instant::now(),
             SystemTime::now(),
         );
@@ -364,7 +433,10 @@ mod tests {
     fn down_json_has_error_and_reason() {
         let h = Tracker::new(Thresholds::default()).observe(
             Outcome::Failed {
-                failure: Failure::new(Reason::ConnectionRefused, "connect 127.0.0.1:1: connection refused"),
+                failure: Failure::new(
+                    Reason::ConnectionRefused,
+                    "connect 127.0.0.1:1: connection refused",
+                ),
                 tcp_connected: false,
             },
             Instant::now(),
@@ -381,16 +453,30 @@ mod tests {
     #[test]
     fn old_verdict_is_answered_as_stale() {
         let h = Tracker::new(Thresholds::default()).observe(
-            Outcome::Polled { snapshot: corpus("redis-7.0_master_idle_info_multi"), latency: Duration::ZERO },
+            Outcome::Polled {
+                snapshot: corpus("redis-7.0_master_idle_info_multi"),
+                latency: Duration::ZERO,
+            },
             Instant::now(),
             SystemTime::now(),
         );
         let (store, at) = published(h);
-        assert_eq!(store.answer("cache-1", at + Duration::from_secs(3)).unwrap().status, Status::Ok);
-        let a = store.answer("cache-1", at + Duration::from_millis(3001)).unwrap();
+        assert_eq!(
+            store
+                .answer("cache-1", at + Duration::from_secs(3))
+                .unwrap()
+                .status,
+            Status::Ok
+        );
+        let a = store
+            .answer("cache-1", at + Duration::from_millis(3001))
+            .unwrap();
         assert_eq!(a.status, Status::Down);
         let v: Value = serde_json::from_slice(&a.body).unwrap();
-        assert_eq!((v["reason"].as_str(), v["age_ms"].as_u64()), (Some(Reason::Stale.as_str()), Some(3001)));
+        assert_eq!(
+            (v["reason"].as_str(), v["age_ms"].as_u64()),
+            (Some(Reason::Stale.as_str()), Some(3001))
+        );
         assert!(store.answer("nope", at).is_none());
     }
 
@@ -398,7 +484,8 @@ mod tests {
     fn unpolled_instance_is_down_and_names_json_escaped() {
         let store = Store::new(Duration::from_secs(3));
         store.insert("a\"b", "h:1");
-        let v: Value = serde_json::from_slice(&store.answer("a\"b", Instant::now()).unwrap().body).unwrap();
+        let v: Value =
+            serde_json::from_slice(&store.answer("a\"b", Instant::now()).unwrap().body).unwrap();
         assert_eq!(v["instance"], "a\"b");
         assert_eq!(v["error"], "not polled yet");
     }
@@ -407,8 +494,17 @@ mod tests {
     fn rfc3339_matches_known_instants() {
         let t = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_millis(ms);
         assert_eq!(rfc3339_millis(t(0, 0)), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_millis(t(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
-        assert_eq!(rfc3339_millis(t(1_795_694_400, 123)), "2026-11-26T12:00:00.123Z");
-        assert_eq!(rfc3339_millis(t(4_102_444_799, 999)), "2099-12-31T23:59:59.999Z");
+        assert_eq!(
+            rfc3339_millis(t(951_782_400, 5)),
+            "2000-02-29T00:00:00.005Z"
+        );
+        assert_eq!(
+            rfc3339_millis(t(1_795_694_400, 123)),
+            "2026-11-26T12:00:00.123Z"
+        );
+        assert_eq!(
+            rfc3339_millis(t(4_102_444_799, 999)),
+            "2099-12-31T23:59:59.999Z"
+        );
     }
 }

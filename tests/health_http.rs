@@ -29,10 +29,22 @@ fn healthy_instance_answers_200_with_numbers_as_numbers() {
     assert_eq!(v["addr"], format!("127.0.0.1:{}", redis.port));
     assert_eq!(v["role"], "master");
     assert!(v["version"].as_str().unwrap().starts_with("7."), "{v}");
-    for key in ["mem_ratio", "used_memory", "maxmemory", "ops_per_sec", "connected_clients", "maxclients"] {
+    for key in [
+        "mem_ratio",
+        "used_memory",
+        "maxmemory",
+        "ops_per_sec",
+        "connected_clients",
+        "maxclients",
+    ] {
         assert!(v[key].is_number(), "{key} is not a number in {v}");
     }
-    for key in ["blocked_clients", "connected_replicas", "latency_ms", "age_ms"] {
+    for key in [
+        "blocked_clients",
+        "connected_replicas",
+        "latency_ms",
+        "age_ms",
+    ] {
         assert!(v[key].is_number(), "{key} is not a number in {v}");
     }
     assert_eq!(v["maxclients"], 10000);
@@ -50,7 +62,10 @@ fn healthy_instance_answers_200_with_numbers_as_numbers() {
 fn maxmemory_with_data_is_memory_pressure() {
     let redis = RedisServer::start(&["--enable-debug-command", "local"]);
     let mut c = redis.client();
-    assert_eq!(format!("{:?}", c.cmd(&["DEBUG", "POPULATE", "50000", "key", "100"])), "Simple(b\"OK\")");
+    assert_eq!(
+        format!("{:?}", c.cmd(&["DEBUG", "POPULATE", "50000", "key", "100"])),
+        "Simple(b\"OK\")"
+    );
     let used = info_field(&c.info("memory"), "used_memory").unwrap();
     // A limit well below what the data already uses; noeviction keeps it there.
     c.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
@@ -68,15 +83,22 @@ fn gets_of_missing_keys_are_low_hit_rate() {
     let mut c = redis.client();
     // Hits before redpulse starts count for nothing: the rate is windowed.
     c.cmd(&["SET", "present", "1"]);
-    let hits: Vec<Vec<String>> = (0..5000).map(|_| vec!["GET".into(), "present".into()]).collect();
+    let hits: Vec<Vec<String>> = (0..5000)
+        .map(|_| vec!["GET".into(), "present".into()])
+        .collect();
     c.pipeline(&hits);
     let rp = start_redpulse(&[format!("cache={}", redis.url())]);
     rp.wait_status("cache", "ok", None);
-    let misses: Vec<Vec<String>> = (0..3000).map(|i| vec!["GET".into(), format!("missing:{i}")]).collect();
+    let misses: Vec<Vec<String>> = (0..3000)
+        .map(|i| vec!["GET".into(), format!("missing:{i}")])
+        .collect();
     c.pipeline(&misses);
     let (code, v) = rp.wait_status("cache", "degraded", Some("low_hit_rate"));
     assert_eq!(code, 503);
-    assert_eq!(v["hit_rate"], 0.0, "lifetime rate is 62 % but the window saw only misses: {v}");
+    assert_eq!(
+        v["hit_rate"], 0.0,
+        "lifetime rate is 62 % but the window saw only misses: {v}"
+    );
     assert_eq!(v["reasons"], serde_json::json!(["low_hit_rate"]));
 }
 
@@ -107,10 +129,16 @@ fn killed_server_is_down_and_ok_again_after_restart_on_the_same_port() {
     let (code, v) = rp.wait_status("r", "down", None);
     assert_eq!(code, 503);
     let reason = v["reason"].as_str().unwrap();
-    assert!(["connection_refused", "connection_closed"].contains(&reason), "{v}");
+    assert!(
+        ["connection_refused", "connection_closed"].contains(&reason),
+        "{v}"
+    );
     assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
     let (_, v) = rp.wait_status("r", "down", Some("connection_refused"));
-    assert!(v["error"].as_str().unwrap().contains("connection refused"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("connection refused"),
+        "{v}"
+    );
     redis.restart();
     let (code, _) = rp.wait_status("r", "ok", None);
     assert_eq!(code, 200);
@@ -154,12 +182,18 @@ fn one_connection_per_instance_and_one_info_call_per_poll() {
     // One INFO call reads both counters; it is itself counted in the next reading.
     let before = c.info("stats commandstats");
     let p0 = polls(&rp);
-    wait_for(WAIT, "20 more polls", || (polls(&rp) >= p0 + 20).then_some(()));
+    wait_for(WAIT, "20 more polls", || {
+        (polls(&rp) >= p0 + 20).then_some(())
+    });
     let p1 = polls(&rp);
     let after = c.info("stats commandstats");
     let p2 = polls(&rp);
     let conns = |i: &str| info_field(i, "total_connections_received").unwrap();
-    assert_eq!(conns(&after), conns(&before), "redpulse opened new connections while polling");
+    assert_eq!(
+        conns(&after),
+        conns(&before),
+        "redpulse opened new connections while polling"
+    );
     let info_calls = cmdstat_calls(&after, "info") - cmdstat_calls(&before, "info") - 1;
     // Polls may land between reading the metrics and the INFO counters.
     assert!(
@@ -170,7 +204,9 @@ fn one_connection_per_instance_and_one_info_call_per_poll() {
     );
     assert!(info_calls >= 20);
     // redpulse named its connection.
-    let Frame::Bulk(list) = c.cmd(&["CLIENT", "LIST"]) else { panic!("CLIENT LIST") };
+    let Frame::Bulk(list) = c.cmd(&["CLIENT", "LIST"]) else {
+        panic!("CLIENT LIST")
+    };
     assert!(String::from_utf8_lossy(&list).contains("name=redpulse"));
 }
 
@@ -182,5 +218,3 @@ fn sigterm_drains_and_exits_zero() {
     signal(rp.pid(), "TERM");
     assert_eq!(rp.wait_exit(Duration::from_secs(10)), Some(0));
 }
-
-

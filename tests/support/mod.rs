@@ -21,7 +21,11 @@ pub fn redis_server_bin() -> String {
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A fresh temporary directory under the target dir.
@@ -61,7 +65,12 @@ impl RedisServer {
     pub fn start(extra: &[&str]) -> RedisServer {
         let port = free_port();
         let dir = temp_dir(&format!("redis-{port}"));
-        let mut s = RedisServer { port, dir, args: extra.iter().map(|s| s.to_string()).collect(), child: None };
+        let mut s = RedisServer {
+            port,
+            dir,
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
         s.spawn();
         s
     }
@@ -69,7 +78,16 @@ impl RedisServer {
     fn spawn(&mut self) {
         let log = std::fs::File::create(self.dir.join("redis.log")).unwrap();
         let child = Command::new(redis_server_bin())
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(&self.dir)
             .args(&self.args)
@@ -91,7 +109,10 @@ impl RedisServer {
     }
 
     fn arg_value(&self, key: &str) -> Option<String> {
-        self.args.iter().position(|a| a == key).and_then(|i| self.args.get(i + 1).cloned())
+        self.args
+            .iter()
+            .position(|a| a == key)
+            .and_then(|i| self.args.get(i + 1).cloned())
     }
 
     /// The process id, for signals.
@@ -149,7 +170,11 @@ impl Client {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        Ok(Client { stream, buf: BytesMut::new(), decoder: Decoder::new() })
+        Ok(Client {
+            stream,
+            buf: BytesMut::new(),
+            decoder: Decoder::new(),
+        })
     }
 
     /// Send several commands in one write and read every reply.
@@ -194,7 +219,8 @@ impl Client {
 
 /// A numeric field of an INFO text.
 pub fn info_field(info: &str, key: &str) -> Option<u64> {
-    info.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().parse().ok())
+    info.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().parse().ok())
 }
 
 /// `calls=` of a `cmdstat_<cmd>` line.
@@ -229,8 +255,14 @@ impl Redpulse {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        let rp = Redpulse { port, child: Some(child), log };
-        wait_for(WAIT, "redpulse /healthz", || (http_get(port, "/healthz").ok()?.0 == 200).then_some(()));
+        let rp = Redpulse {
+            port,
+            child: Some(child),
+            log,
+        };
+        wait_for(WAIT, "redpulse /healthz", || {
+            (http_get(port, "/healthz").ok()?.0 == 200).then_some(())
+        });
         rp
     }
 
@@ -247,7 +279,12 @@ impl Redpulse {
     }
 
     /// Wait until the instance reports `status` (and `reason`, if given).
-    pub fn wait_status(&self, name: &str, status: &str, reason: Option<&str>) -> (u16, serde_json::Value) {
+    pub fn wait_status(
+        &self,
+        name: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> (u16, serde_json::Value) {
         let mut last = None;
         let found = wait_for_opt(WAIT, || {
             let (code, v) = self.health(name);
@@ -256,7 +293,10 @@ impl Redpulse {
             ok.then_some((code, v))
         });
         found.unwrap_or_else(|| {
-            panic!("{name} never became {status}/{reason:?}; last answer {last:?}; log:\n{}", self.log_text())
+            panic!(
+                "{name} never became {status}/{reason:?}; last answer {last:?}; log:\n{}",
+                self.log_text()
+            )
         })
     }
 
@@ -320,7 +360,10 @@ pub fn http_request(port: u16, method: &str, path: &str) -> std::io::Result<(u16
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -329,13 +372,19 @@ pub fn http_request(port: u16, method: &str, path: &str) -> std::io::Result<(u16
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((code, body))
 }
 
 /// Send a signal to a process we started.
 pub fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success(), "kill -{sig} {pid}");
 }
 

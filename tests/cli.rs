@@ -1,0 +1,102 @@
+//! The command line's contract: exit codes and one-line errors.
+
+mod support;
+
+use std::process::{Command, Output};
+use support::*;
+
+fn redpulse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_redpulse"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn unknown_config_key_exits_2_naming_key_and_line() {
+    let dir = temp_dir("cli-unknown");
+    let path = write_file(
+        &dir,
+        "bad.toml",
+        "listen = \"127.0.0.1:0\"\n\n[thresholds]\nmemory_critcal = 0.9\n",
+    );
+    let o = redpulse(&["--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("memory_critcal") && e.contains("bad.toml:4"),
+        "{e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+}
+
+#[test]
+fn check_config_accepts_good_and_rejects_bad() {
+    let dir = temp_dir("cli-check");
+    let good = write_file(
+        &dir,
+        "good.toml",
+        "[[instance]]\nname = \"a\"\nurl = \"redis://127.0.0.1:6379\"\n",
+    );
+    let o = redpulse(&["check-config", "--config", good.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 instance"));
+    let bad = write_file(
+        &dir,
+        "bad.toml",
+        "[[instance]]\nurl = \"redis://h\"\nname = \"a b\"\n",
+    );
+    let o = redpulse(&["check-config", "--config", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("instance name"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_arguments_exit_2_without_echoing_the_password() {
+    let o = redpulse(&["--target", "x=rediss://:topsecret@127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("TLS") && !stderr(&o).contains("topsecret"),
+        "{}",
+        stderr(&o)
+    );
+    let o = redpulse(&["--interval", "soon"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("interval"));
+    let o = redpulse(&["--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = redpulse(&["--target", "a=redis://h", "--target", "a=redis://g"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("twice"));
+}
+
+#[test]
+fn taken_listen_address_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = redpulse(&["--listen", &addr, "--target", "a=redis://127.0.0.1:1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot listen"), "{}", stderr(&o));
+}
+
+#[test]
+fn help_explains_the_flags() {
+    let o = redpulse(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--target",
+        "--config",
+        "--listen",
+        "--interval",
+        "--timeout",
+        "check-config",
+        "/health/redis/",
+    ] {
+        assert!(out.contains(flag), "--help lacks {flag}");
+    }
+}

@@ -1,1 +1,86 @@
-fn main() {}
+//! Parsing benches on real captured replies: INFO text into a Snapshot, and
+//! RESP decoding of a whole reply versus the same reply fed in 64-byte
+//! chunks (equal times mean decoding is linear, with no re-scan). Every
+//! iteration checks its answer, so a fast wrong parser cannot win.
+
+use bytes::BytesMut;
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use redpulse::info::{info_text, Snapshot};
+use redpulse::resp::{Decoder, Frame};
+
+fn corpus(name: &str) -> Vec<u8> {
+    let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The INFO text inside a captured single-reply file.
+fn info_body(name: &str) -> Vec<u8> {
+    let mut buf = BytesMut::from(&corpus(name)[..]);
+    let frame = Decoder::new().decode(&mut buf).unwrap().unwrap();
+    info_text(&frame).unwrap().to_vec()
+}
+
+fn bench_info(c: &mut Criterion) {
+    let mut g = c.benchmark_group("info_parse");
+    for (name, used_memory) in [
+        ("redis-7.0_master_idle_info_multi", 2853440u64),
+        ("redis-7.0_master_idle_info_everything", 0),
+        ("valkey-8.1_master_info_multi", 0),
+    ] {
+        let text = info_body(name);
+        let expected = {
+            let mut s = Snapshot::default();
+            s.merge_info(&text);
+            s
+        };
+        if used_memory != 0 {
+            assert_eq!(expected.used_memory, Some(used_memory));
+        }
+        assert!(expected.used_memory.is_some() && expected.role.is_some());
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut s = Snapshot::default();
+                s.merge_info(black_box(&text));
+                assert_eq!(s.used_memory, expected.used_memory);
+                s
+            })
+        });
+    }
+    g.finish();
+}
+
+fn decode_all(input: &[u8], chunk: usize) -> usize {
+    let mut d = Decoder::new();
+    let mut buf = BytesMut::with_capacity(input.len());
+    let mut frames = 0;
+    for piece in input.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        while let Some(f) = d.decode(&mut buf).unwrap() {
+            assert!(matches!(f, Frame::Bulk(_)));
+            frames += 1;
+        }
+    }
+    frames
+}
+
+fn bench_resp(c: &mut Criterion) {
+    let mut g = c.benchmark_group("resp_decode");
+    for (name, replies) in [
+        ("redis-7.0_master_idle_info_everything", 1),
+        ("redis-6.2_master_pipelined_sections", 7),
+    ] {
+        let input = corpus(name);
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(format!("{name}/whole"), |b| {
+            b.iter(|| assert_eq!(decode_all(black_box(&input), input.len()), replies))
+        });
+        g.bench_function(format!("{name}/64B_chunks"), |b| {
+            b.iter(|| assert_eq!(decode_all(black_box(&input), 64), replies))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_info, bench_resp);
+criterion_main!(benches);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The one test command, for a fresh machine and for CI (.ci/run calls it).
+# Installs what is missing (redis-server from Debian's packages), checks
+# formatting and lints, then runs every unit, integration and bench-as-test
+# target. Tests start their own servers on free loopback ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "== installing redis-server (Debian package)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+redis-server --version
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+# Benches run once each in test mode, so their built-in answer checks run too.
+cargo test --all-targets --locked

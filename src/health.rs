@@ -311,10 +311,12 @@ impl Tracker {
         if snap.role == Some(Role::Replica) && snap.master_link_up == Some(false) {
             reasons.push(Reason::ReplicaDisconnected);
         }
-        if snap
+        // Master side: the slowest replica's offset; replica side: what it
+        // has read but not applied.
+        let lag = snap
             .max_replica_lag_bytes()
-            .is_some_and(|lag| lag > t.replication_lag_bytes)
-        {
+            .max(snap.replica_apply_lag_bytes());
+        if lag.is_some_and(|lag| lag > t.replication_lag_bytes) {
             reasons.push(Reason::ReplicationLag);
         }
         if let (Some(clients), Some(max)) = (snap.connected_clients, snap.maxclients) {
@@ -690,6 +692,27 @@ mod tests {
         s.keyspace_misses = Some(10);
         let h = tr.observe(polled(s), t0 + Duration::from_secs(1), SystemTime::now());
         assert_eq!((h.status, h.hit_rate), (Status::Ok, None));
+    }
+
+    #[test]
+    fn replication_lag_from_either_side() {
+        let t = Thresholds {
+            replication_lag_bytes: 1000,
+            ..Thresholds::default()
+        };
+        let mut master = corpus("redis-7.0_master_with_2_replicas_info_multi");
+        assert_eq!(first_verdict_of(master, t.clone()).status, Status::Ok);
+        master.master_repl_offset = master.min_replica_offset.map(|o| o + 1001);
+        let h = first_verdict_of(master, t.clone());
+        assert_eq!(
+            (h.status, names(&h).as_slice()),
+            (Status::Degraded, &["replication_lag"][..])
+        );
+        let mut replica = corpus("redis-7.0_replica_online_info_multi");
+        assert_eq!(first_verdict_of(replica, t.clone()).status, Status::Ok);
+        replica.slave_read_repl_offset = replica.slave_repl_offset.map(|o| o + 5000);
+        let h = first_verdict_of(replica, t);
+        assert_eq!(names(&h), ["replication_lag"]);
     }
 
     #[test]

@@ -113,8 +113,10 @@ pub struct Snapshot {
     pub master_link_down_since_seconds: Option<i64>,
     pub connected_slaves: Option<u64>,
     pub master_repl_offset: Option<i64>,
-    /// Replica side: how far this replica has processed.
+    /// Replica side: how far this replica has applied the stream.
     pub slave_repl_offset: Option<i64>,
+    /// Replica side (Redis >= 7, Valkey): how far it has read the stream.
+    pub slave_read_repl_offset: Option<i64>,
     /// Master side: number of `slaveN:` lines seen.
     pub replica_lines: u32,
     /// Master side: the smallest `offset=` among the `slaveN:` lines.
@@ -127,10 +129,25 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Bytes the slowest replica is behind the master, when known.
+    /// A master that reports no replicas at all has none behind: 0.
     pub fn max_replica_lag_bytes(&self) -> Option<u64> {
         let master = self.master_repl_offset?;
-        let slowest = self.min_replica_offset?;
-        Some(master.saturating_sub(slowest).max(0) as u64)
+        match self.min_replica_offset {
+            Some(slowest) => Some(master.saturating_sub(slowest).max(0) as u64),
+            None if self.connected_slaves == Some(0) && self.role == Some(Role::Master) => Some(0),
+            None => None,
+        }
+    }
+
+    /// Replica side: bytes this replica has read from its master but not
+    /// yet applied, when the server reports both offsets.
+    pub fn replica_apply_lag_bytes(&self) -> Option<u64> {
+        if self.role != Some(Role::Replica) {
+            return None;
+        }
+        let read = self.slave_read_repl_offset?;
+        let applied = self.slave_repl_offset?;
+        Some(read.saturating_sub(applied).max(0) as u64)
     }
 
     /// Merge one INFO text (any sections) into this snapshot.
@@ -188,6 +205,7 @@ impl Snapshot {
             b"connected_slaves" => self.connected_slaves = u(),
             b"master_repl_offset" => self.master_repl_offset = i(),
             b"slave_repl_offset" => self.slave_repl_offset = i(),
+            b"slave_read_repl_offset" => self.slave_read_repl_offset = i(),
             b"loading" => self.loading = parse_flag(value),
             b"rdb_last_bgsave_status" => self.rdb_last_bgsave_ok = parse_status(value),
             b"aof_last_write_status" => self.aof_last_write_ok = parse_status(value),
@@ -495,6 +513,17 @@ mod tests {
             b"7e94fcd04b229628e7a50facf7a2de994d31cd3d"
         );
         assert!(s.server.multi_section_info());
+        assert_eq!(
+            s.max_replica_lag_bytes(),
+            Some(0),
+            "no replicas: none behind"
+        );
+        let replica = snapshot("redis-7.0_replica_online_info_multi");
+        assert_eq!(
+            replica.max_replica_lag_bytes(),
+            None,
+            "a replica has no replicas to measure"
+        );
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 mod support;
 
-use redpulse::resp::Frame;
 use std::time::Duration;
 use support::*;
 
@@ -163,51 +162,6 @@ fn wrong_password_is_auth_failed_and_the_right_one_is_ok() {
     assert_eq!(rp.wait_status("acl", "ok", None).0, 200);
     let everything = format!("{}{}", rp.log_text(), rp.get("/metrics").1);
     assert!(!everything.contains("wrong-battery") && !everything.contains("correct-horse"));
-}
-
-#[test]
-fn one_connection_per_instance_and_one_info_call_per_poll() {
-    let redis = RedisServer::start(&[]);
-    // The test's own connection is opened first, so it is not counted below.
-    let mut c = redis.client();
-    let rp = start_redpulse(&[format!("r={}", redis.url())]);
-    rp.wait_status("r", "ok", None);
-    let polls = |rp: &Redpulse| -> u64 {
-        let (_, text) = rp.get("/metrics");
-        text.lines()
-            .find_map(|l| l.strip_prefix("redpulse_polls_total{result=\"ok\"} "))
-            .and_then(|n| n.parse().ok())
-            .unwrap()
-    };
-    // One INFO call reads both counters; it is itself counted in the next reading.
-    let before = c.info("stats commandstats");
-    let p0 = polls(&rp);
-    wait_for(WAIT, "20 more polls", || {
-        (polls(&rp) >= p0 + 20).then_some(())
-    });
-    let p1 = polls(&rp);
-    let after = c.info("stats commandstats");
-    let p2 = polls(&rp);
-    let conns = |i: &str| info_field(i, "total_connections_received").unwrap();
-    assert_eq!(
-        conns(&after),
-        conns(&before),
-        "redpulse opened new connections while polling"
-    );
-    let info_calls = cmdstat_calls(&after, "info") - cmdstat_calls(&before, "info") - 1;
-    // Polls may land between reading the metrics and the INFO counters.
-    assert!(
-        (p1 - p0..=p2 - p0 + 1).contains(&info_calls),
-        "{info_calls} INFO calls for {}..={} polls",
-        p1 - p0,
-        p2 - p0
-    );
-    assert!(info_calls >= 20);
-    // redpulse named its connection.
-    let Frame::Bulk(list) = c.cmd(&["CLIENT", "LIST"]) else {
-        panic!("CLIENT LIST")
-    };
-    assert!(String::from_utf8_lossy(&list).contains("name=redpulse"));
 }
 
 #[test]

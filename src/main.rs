@@ -7,7 +7,9 @@
 use clap::{Parser, Subcommand};
 use redpulse::config::{self, Config, LogFormat, Overrides};
 use redpulse::http::{self, AppState};
+use redpulse::limits;
 use redpulse::poller::{self, PollSettings};
+use redpulse::sim::{self, Profile, SimConfig};
 use redpulse::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +71,30 @@ struct RunArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start a simulated fleet and watch it: the quickest way to see redpulse work.
+    Demo {
+        /// Simulated instances (ports BASE_PORT..BASE_PORT+N-1; a few are unhealthy on purpose).
+        #[arg(long, default_value_t = 200)]
+        instances: u32,
+        /// First port of the simulated fleet (keep it below the ephemeral range, 32768).
+        #[arg(long, default_value_t = 20_000)]
+        base_port: u16,
+        /// HTTP listen address.
+        #[arg(long, default_value = config::DEFAULT_LISTEN)]
+        listen: String,
+        /// Time between polls of each instance.
+        #[arg(long, default_value = "1s")]
+        interval: String,
+    },
+    /// Run only the simulated fleet (for load tests): instance i listens on ADDR's port + i.
+    Simulate {
+        /// Simulated instances.
+        #[arg(long)]
+        instances: u32,
+        /// Address of the first instance, e.g. 127.0.0.1:20000.
+        #[arg(long, value_name = "ADDR")]
+        listen: String,
+    },
     /// Validate a config file and print a summary; exit 0 if valid, 2 if not.
     CheckConfig {
         /// The TOML config file to check.
@@ -81,8 +107,149 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { config }) => check_config(config),
+        Some(Command::Demo {
+            instances,
+            base_port,
+            listen,
+            interval,
+        }) => demo(instances, base_port, &listen, &interval),
+        Some(Command::Simulate { instances, listen }) => simulate(instances, &listen),
         None => run(cli.run),
     }
+}
+
+/// Exit 2 with one line.
+fn bad_usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("redpulse: {msg}");
+    ExitCode::from(2)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("redpulse: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
+fn simulate(instances: u32, listen: &str) -> ExitCode {
+    let addr: std::net::SocketAddr = match listen.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            return bad_usage(format!(
+                "--listen {listen:?} is not an address like 127.0.0.1:20000"
+            ))
+        }
+    };
+    let cfg = SimConfig {
+        ip: addr.ip(),
+        base_port: addr.port(),
+        instances,
+    };
+    if let Err(e) = cfg.validate() {
+        return bad_usage(e);
+    }
+    if let Err(e) = limits::ensure_open_files(2 * instances as u64 + limits::SPARE_DESCRIPTORS) {
+        return bad_usage(e);
+    }
+    init_tracing(LogFormat::Text);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let listeners = match sim::bind(cfg).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("redpulse: cannot listen: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let fleet = tokio::spawn(sim::serve(listeners, stop_rx));
+        println!(
+            "simulating {instances} instances on {}..{}; Ctrl-C stops",
+            cfg.addr(0),
+            cfg.addr(instances - 1).port()
+        );
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+        let _ = tokio::time::timeout(POLLER_STOP_TIMEOUT, fleet).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCode {
+    let cfg = SimConfig {
+        ip: [127, 0, 0, 1].into(),
+        base_port,
+        instances,
+    };
+    if let Err(e) = cfg.validate() {
+        return bad_usage(e);
+    }
+    let targets: Vec<String> = (0..instances)
+        .map(|i| format!("sim-{i:05}=redis://{}", cfg.addr(i)))
+        .collect();
+    let o = Overrides {
+        targets,
+        listen: Some(listen.to_string()),
+        interval: Some(interval.to_string()),
+        ..Overrides::default()
+    };
+    let config = match config::load(&o) {
+        Ok(c) => c,
+        Err(e) => return bad_usage(e),
+    };
+    // Listener + accepted socket per simulated instance, one client socket each.
+    if let Err(e) = limits::ensure_open_files(3 * instances as u64 + limits::SPARE_DESCRIPTORS) {
+        return bad_usage(e);
+    }
+    init_tracing(LogFormat::Text);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let listeners = match sim::bind(cfg).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("redpulse: cannot start the simulated fleet: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let (sim_stop, sim_rx) = watch::channel(false);
+        let fleet = tokio::spawn(sim::serve(listeners, sim_rx));
+        let base = format!("http://{}", config.listen);
+        let mut banner = format!(
+            "redpulse demo: {instances} simulated instances on 127.0.0.1:{}..{}, polled every {:?}\n\nTry:\n",
+            cfg.base_port,
+            cfg.addr(instances - 1).port(),
+            config.interval
+        );
+        let mut examples = vec![(0, "healthy master")];
+        for (profile, what) in [
+            (Profile::Replica, "healthy replica"),
+            (Profile::MemoryPressure, "critical: memory_pressure"),
+            (Profile::LowHitRate, "degraded: low_hit_rate"),
+            (Profile::ReplicaDown, "degraded: replica_disconnected"),
+            (Profile::Redis62, "Redis 6.2 (pipelined single-section INFOs)"),
+        ] {
+            if let Some(i) = (0..instances).find(|&i| Profile::of(i) == profile) {
+                examples.push((i, what));
+            }
+        }
+        for (i, what) in examples {
+            banner.push_str(&format!("  curl -i {base}/health/redis/sim-{i:05}   # {what}\n"));
+        }
+        banner.push_str(&format!("  curl {base}/metrics\n\nCtrl-C stops.\n"));
+        let code = serve(config, Some(banner)).await;
+        let _ = sim_stop.send(true);
+        let _ = tokio::time::timeout(POLLER_STOP_TIMEOUT, fleet).await;
+        code
+    })
 }
 
 fn overrides(a: RunArgs) -> Overrides {
@@ -115,33 +282,25 @@ fn check_config(path: PathBuf) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("redpulse: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => bad_usage(e),
     }
 }
 
 fn run(args: RunArgs) -> ExitCode {
     let config = match config::load(&overrides(args)) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("redpulse: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return bad_usage(e),
     };
-    init_tracing(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    if let Err(e) =
+        limits::ensure_open_files(config.targets.len() as u64 + limits::SPARE_DESCRIPTORS)
     {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("redpulse: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(serve(config))
+        return bad_usage(e);
+    }
+    init_tracing(config.log_format);
+    match runtime() {
+        Ok(rt) => rt.block_on(serve(config, None)),
+        Err(code) => code,
+    }
 }
 
 fn init_tracing(format: LogFormat) {
@@ -158,7 +317,9 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-async fn serve(config: Config) -> ExitCode {
+/// Poll every target and serve HTTP until SIGTERM/SIGINT. `banner` is
+/// printed once the listener is up.
+async fn serve(config: Config, banner: Option<String>) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -191,6 +352,9 @@ async fn serve(config: Config) -> ExitCode {
         timeout_ms = config.timeout.as_millis() as u64,
         "redpulse started"
     );
+    if let Some(b) = banner {
+        println!("{b}");
+    }
 
     wait_for_signal().await;
     info!("shutting down: stopping pollers, draining HTTP");

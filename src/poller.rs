@@ -124,8 +124,8 @@ fn log_transition(target: &Target, h: &Health, last: &mut Option<Status>) {
     if *last == Some(h.status) {
         return;
     }
-    let reason = h.reason().map_or("", |r| r.as_str());
-    let error = h.error.as_deref().unwrap_or("");
+    let reason = h.reason().map(|r| r.as_str());
+    let error = h.error.as_deref();
     if h.status == Status::Ok {
         info!(instance = %target.name, addr = %target.addr(), status = h.status.as_str(), "instance healthy");
     } else {

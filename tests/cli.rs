@@ -100,3 +100,49 @@ fn help_explains_the_flags() {
         assert!(out.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[test]
+fn demo_serves_a_simulated_fleet_with_healthy_and_unhealthy_instances() {
+    use std::process::Stdio;
+    let http = free_port();
+    // Below the ephemeral range, so outgoing connections never take these ports.
+    let base = 21_000 + (std::process::id() % 4000) as u16;
+    let child = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+        .args(["demo", "--instances", "40", "--interval", "200ms"])
+        .args([
+            "--base-port",
+            &base.to_string(),
+            "--listen",
+            &format!("127.0.0.1:{http}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = |name: &str| -> Option<String> {
+        let (_, body) = http_get(http, &format!("/health/redis/{name}")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        Some(format!(
+            "{}/{}",
+            v["status"].as_str()?,
+            v["reason"].as_str().unwrap_or("")
+        ))
+    };
+    for (name, want) in [
+        ("sim-00000", "ok/"),
+        ("sim-00005", "ok/"),
+        ("sim-00007", "critical/memory_pressure"),
+        ("sim-00013", "degraded/low_hit_rate"),
+        ("sim-00021", "degraded/replica_disconnected"),
+    ] {
+        wait_for(WAIT, name, || (status(name)? == want).then_some(()));
+    }
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let banner = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        banner.contains(&format!("http://127.0.0.1:{http}/health/redis/sim-00007")),
+        "{banner}"
+    );
+}

@@ -219,13 +219,24 @@ struct Sample {
 /// the poll interval.
 const SAMPLES_PER_WINDOW: u32 = 16;
 
+/// The last published verdict and metrics, as damping needs them.
+#[derive(Debug)]
+struct Reported {
+    status: Status,
+    reasons: Vec<Reason>,
+    error: Option<String>,
+    snapshot: Option<Snapshot>,
+    hit_rate: Option<f64>,
+    latency: Option<Duration>,
+}
+
 /// Per-instance history: everything the rules need from earlier polls.
 #[derive(Debug)]
 pub struct Tracker {
     thresholds: Thresholds,
     prev: Option<Snapshot>,
     samples: VecDeque<Sample>,
-    reported: Option<Health>,
+    reported: Option<Reported>,
     /// Consecutive polls whose raw status was worse (or better) than reported.
     worse_streak: u32,
     better_streak: u32,
@@ -270,7 +281,7 @@ impl Tracker {
             },
         };
         let health = self.damp(raw);
-        self.reported = Some(health.clone());
+        self.remember(&health);
         health
     }
 
@@ -389,6 +400,25 @@ impl Tracker {
             self.samples.push_back(current);
         }
         result
+    }
+
+    /// Keep what damping needs of the published verdict, reusing the
+    /// previous allocations: a steady instance allocates nothing here.
+    fn remember(&mut self, h: &Health) {
+        let r = self.reported.get_or_insert_with(|| Reported {
+            status: h.status,
+            reasons: Vec::new(),
+            error: None,
+            snapshot: None,
+            hit_rate: None,
+            latency: None,
+        });
+        r.status = h.status;
+        r.reasons.clone_from(&h.reasons);
+        r.error.clone_from(&h.error);
+        r.snapshot = h.snapshot;
+        r.hit_rate = h.hit_rate;
+        r.latency = h.latency;
     }
 
     /// fail_after / recover_after: a status change is reported only after

@@ -6,8 +6,12 @@
 
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
-/// Descriptors beyond the fleet's own: HTTP clients, logs, the runtime.
+/// Descriptors beyond the fleet's own when serving HTTP: the listener,
+/// clients (capped at 4096 by the HTTP server, but a few hundred is the
+/// usual), logs and the runtime's own.
 pub const SPARE_DESCRIPTORS: u64 = 1024;
+/// Descriptors beyond the fleet's own for `simulate`, which serves no HTTP.
+pub const SIM_SPARE_DESCRIPTORS: u64 = 32;
 
 /// Make at least `needed` descriptors available. Returns the new soft
 /// limit, or a one-line explanation when the process may not have them.

@@ -151,7 +151,8 @@ fn simulate(instances: u32, listen: &str) -> ExitCode {
     if let Err(e) = cfg.validate() {
         return bad_usage(e);
     }
-    if let Err(e) = limits::ensure_open_files(2 * instances as u64 + limits::SPARE_DESCRIPTORS) {
+    if let Err(e) = limits::ensure_open_files(2 * instances as u64 + limits::SIM_SPARE_DESCRIPTORS)
+    {
         return bad_usage(e);
     }
     init_tracing(LogFormat::Text);
@@ -334,15 +335,18 @@ async fn serve(config: Config, banner: Option<String>) -> ExitCode {
         interval: config.interval,
         timeout: config.timeout,
     };
-    let mut pollers = Vec::with_capacity(config.targets.len());
-    for target in &config.targets {
-        pollers.push(poller::spawn(
-            target.clone(),
-            &store,
-            settings,
-            stop_rx.clone(),
-        ));
-    }
+    let pollers = match poller::start_fleet(
+        config.targets.clone(),
+        store.clone(),
+        settings,
+        stop_rx.clone(),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("redpulse: cannot start the poller thread: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let state = Arc::new(AppState { store });
     let server = tokio::spawn(http::serve(listener, state, stop_rx.clone()));
     info!(
@@ -359,12 +363,8 @@ async fn serve(config: Config, banner: Option<String>) -> ExitCode {
     wait_for_signal().await;
     info!("shutting down: stopping pollers, draining HTTP");
     let _ = stop_tx.send(true);
-    let stop_all = async {
-        for p in pollers {
-            let _ = p.await;
-        }
-    };
-    if tokio::time::timeout(POLLER_STOP_TIMEOUT, stop_all)
+    let stopped = tokio::task::spawn_blocking(move || pollers.join());
+    if tokio::time::timeout(POLLER_STOP_TIMEOUT, stopped)
         .await
         .is_err()
     {

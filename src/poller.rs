@@ -15,9 +15,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{sleep_until, Instant};
 use tracing::{info, warn};
+
+/// Polls are due on multiples of interval / TICKS_PER_INTERVAL (within
+/// [MIN_TICK, MAX_TICK]) so that many instances wake the poller thread
+/// together: one wakeup serves a batch instead of one poll.
+const TICKS_PER_INTERVAL: u32 = 200;
+const MIN_TICK: Duration = Duration::from_millis(1);
+const MAX_TICK: Duration = Duration::from_millis(10);
 
 /// First reconnect delay after a failure; doubles up to the interval.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -30,26 +37,51 @@ pub struct PollSettings {
     pub timeout: Duration,
 }
 
-/// Start polling `target`, publishing into its store slot, until `shutdown`
-/// turns true.
-/// Poll outcomes are counted into `store.polls`.
-pub fn spawn(
-    target: Target,
-    store: &Arc<Store>,
-    settings: PollSettings,
-    shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    let slot = store.insert(&target.name, &target.addr());
-    tokio::spawn(run(target, slot, store.clone(), settings, shutdown))
-}
-
-async fn run(
-    target: Target,
-    slot: Arc<Slot>,
+/// Start one poller task per target on a dedicated thread running a
+/// single-threaded runtime; when `shutdown` turns true every task is
+/// aborted (a poller holds nothing that needs an orderly close). Join the
+/// returned handle to wait for that.
+///
+/// Polls are tiny and many: on a multi-threaded runtime most of their CPU
+/// went to waking and parking worker threads. One thread keeps every wakeup
+/// local, and the HTTP side keeps its own worker threads.
+pub fn start_fleet(
+    targets: Vec<Target>,
     store: Arc<Store>,
     settings: PollSettings,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("redpulse-poll".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let mut tasks = JoinSet::new();
+                for target in targets {
+                    spawn(&mut tasks, target, &store, settings);
+                }
+                // One waiter for the whole fleet instead of one per poll.
+                let _ = shutdown.wait_for(|stop| *stop).await;
+                tasks.shutdown().await;
+            })
+        })
+}
+
+/// Start polling `target` in `tasks`, publishing into its store slot and
+/// counting outcomes into `store.polls`.
+pub fn spawn(
+    tasks: &mut JoinSet<()>,
+    target: Target,
+    store: &Arc<Store>,
+    settings: PollSettings,
+) -> AbortHandle {
+    let slot = store.insert(&target.name, &target.addr());
+    tasks.spawn(run(target, slot, store.clone(), settings))
+}
+
+async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollSettings) {
     let polls = &store.polls;
     let mut rng = Jitter::seeded(&target.name);
     let mut tracker = Tracker::new(target.thresholds.clone());
@@ -58,20 +90,12 @@ async fn run(
     let mut last_status: Option<Status> = None;
     let mut next = Instant::now() + settings.interval.mul_f64(rng.unit());
 
+    let tick = (settings.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
     loop {
-        tokio::select! {
-            _ = sleep_until(next) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+        sleep_until(on_tick(next, tick)).await;
         let started = Instant::now();
         let deadline = started + settings.timeout;
-        let outcome = tokio::select! {
-            outcome = poll_once(&target, &mut conn, deadline) => outcome,
-            _ = shutdown.changed() => return,
-        };
+        let outcome = poll_once(&target, &mut conn, deadline).await;
         let ok = matches!(outcome, Outcome::Polled { .. });
         let counter = if ok { &polls.ok } else { &polls.error };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -134,6 +158,16 @@ fn log_transition(target: &Target, h: &Health, last: &mut Option<Status>) {
     *last = Some(h.status);
 }
 
+/// Round `t` up to the next multiple of `tick` since the process epoch.
+fn on_tick(t: Instant, tick: Duration) -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let since = t.saturating_duration_since(epoch).as_nanos();
+    let tick_ns = tick.as_nanos().max(1);
+    let rounded = since.div_ceil(tick_ns) * tick_ns;
+    epoch + Duration::from_nanos(rounded as u64)
+}
+
 /// A tiny xorshift generator: jitter needs spread, not quality, and this
 /// keeps the poller free of a random-number dependency.
 struct Jitter(u64);
@@ -177,6 +211,18 @@ mod tests {
         assert!((mean - 0.5).abs() < 0.02, "mean {mean}");
         let low = samples.iter().filter(|&&x| x < 0.1).count();
         assert!((800..1200).contains(&low), "{low} of 10000 below 0.1");
+    }
+
+    #[test]
+    fn due_times_round_up_to_ticks() {
+        let tick = Duration::from_millis(5);
+        let base = on_tick(Instant::now(), tick);
+        assert_eq!(on_tick(base, tick), base, "a time on a tick stays");
+        assert_eq!(on_tick(base + Duration::from_micros(1), tick), base + tick);
+        assert_eq!(
+            on_tick(base + Duration::from_micros(4999), tick),
+            base + tick
+        );
     }
 
     #[test]

@@ -417,18 +417,19 @@ fn parse_double(s: &[u8]) -> Result<f64, DecodeError> {
 pub fn encode_command(out: &mut BytesMut, args: &[&[u8]]) {
     out.reserve(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
     out.put_u8(b'*');
-    put_decimal(out, args.len());
+    put_decimal(out, args.len() as u64);
     out.put_slice(b"\r\n");
     for arg in args {
         out.put_u8(b'$');
-        put_decimal(out, arg.len());
+        put_decimal(out, arg.len() as u64);
         out.put_slice(b"\r\n");
         out.put_slice(arg);
         out.put_slice(b"\r\n");
     }
 }
 
-fn put_decimal(out: &mut BytesMut, mut n: usize) {
+/// Append `n` in decimal.
+pub fn put_decimal(out: &mut impl BufMut, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

@@ -7,6 +7,7 @@
 
 use crate::health::{Health, Reason, Status};
 use crate::info::Role;
+use crate::resp::put_decimal;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::io::Write;
@@ -30,6 +31,8 @@ pub struct Slot {
     pub name: Box<str>,
     /// `host:port` as shown to operators.
     pub addr: Box<str>,
+    /// The name and address as JSON, escaped once.
+    ident: Box<[u8]>,
     latest: Mutex<Option<Arc<Published>>>,
 }
 
@@ -39,13 +42,14 @@ impl Slot {
         Slot {
             name: name.into(),
             addr: addr.into(),
+            ident: ident_json(name, addr),
             latest: Mutex::new(None),
         }
     }
 
     /// Render `health` and make it the answer for this instance.
     pub fn publish(&self, health: Health) {
-        let (head, tail) = render(&self.name, &self.addr, &health);
+        let (head, tail) = render(&self.ident, &health);
         let published = Arc::new(Published { health, head, tail });
         *self
             .latest
@@ -202,17 +206,30 @@ fn stale_body(slot: &Slot, last: Option<(&Published, Duration)>, error: &str) ->
     b.into()
 }
 
-/// Render the contract's JSON for one verdict, split around `age_ms`.
-pub fn render(name: &str, addr: &str, h: &Health) -> (Bytes, Bytes) {
-    let mut b = Vec::with_capacity(512);
-    let _ = write!(b, "{{\"status\":\"{}\"", h.status.as_str());
-    if let Some(r) = h.reason() {
-        let _ = write!(b, ",\"reason\":\"{}\"", r.as_str());
-    }
+/// `,"instance":...,"addr":...` for a slot, escaped once.
+fn ident_json(name: &str, addr: &str) -> Box<[u8]> {
+    let mut b = Vec::with_capacity(32 + name.len() + addr.len());
     b.extend_from_slice(b",\"instance\":");
     json_str(&mut b, name);
     b.extend_from_slice(b",\"addr\":");
     json_str(&mut b, addr);
+    b.into_boxed_slice()
+}
+
+/// Render the contract's JSON for one verdict, split around `age_ms`.
+/// Runs once per poll, so it writes digits by hand instead of going
+/// through `fmt`.
+pub fn render(ident: &[u8], h: &Health) -> (Bytes, Bytes) {
+    let mut b = Vec::with_capacity(512);
+    b.extend_from_slice(b"{\"status\":\"");
+    b.extend_from_slice(h.status.as_str().as_bytes());
+    b.push(b'"');
+    if let Some(r) = h.reason() {
+        b.extend_from_slice(b",\"reason\":\"");
+        b.extend_from_slice(r.as_str().as_bytes());
+        b.push(b'"');
+    }
+    b.extend_from_slice(ident);
     if let Some(s) = &h.snapshot {
         match s.role {
             Some(Role::Master) => b.extend_from_slice(b",\"role\":\"master\""),
@@ -220,7 +237,13 @@ pub fn render(name: &str, addr: &str, h: &Health) -> (Bytes, Bytes) {
             None => {}
         }
         if let Some(v) = s.server.version() {
-            let _ = write!(b, ",\"version\":\"{v}\"");
+            b.extend_from_slice(b",\"version\":\"");
+            put_decimal(&mut b, v.major as u64);
+            b.push(b'.');
+            put_decimal(&mut b, v.minor as u64);
+            b.push(b'.');
+            put_decimal(&mut b, v.patch as u64);
+            b.push(b'"');
         }
         if let (Some(used), Some(max)) = (s.used_memory, s.maxmemory) {
             let ratio = if max == 0 {
@@ -228,12 +251,12 @@ pub fn render(name: &str, addr: &str, h: &Health) -> (Bytes, Bytes) {
             } else {
                 used as f64 / max as f64
             };
-            let _ = write!(b, ",\"mem_ratio\":{}", round3(ratio));
+            milli(&mut b, "mem_ratio", ratio);
         }
         num(&mut b, "used_memory", s.used_memory);
         num(&mut b, "maxmemory", s.maxmemory);
         if let Some(rate) = h.hit_rate {
-            let _ = write!(b, ",\"hit_rate\":{}", round3(rate));
+            milli(&mut b, "hit_rate", rate);
         }
         num(&mut b, "ops_per_sec", s.instantaneous_ops_per_sec);
         num(&mut b, "connected_clients", s.connected_clients);
@@ -251,52 +274,79 @@ pub fn render(name: &str, addr: &str, h: &Health) -> (Bytes, Bytes) {
                     None => {}
                 }
                 if let Some(io) = s.master_last_io_seconds_ago {
-                    let _ = write!(b, ",\"master_last_io_seconds_ago\":{io}");
+                    key(&mut b, "master_last_io_seconds_ago");
+                    if io < 0 {
+                        b.push(b'-');
+                    }
+                    put_decimal(&mut b, io.unsigned_abs());
                 }
             }
             None => {}
         }
     }
     if let Some(l) = h.latency {
-        let _ = write!(b, ",\"latency_ms\":{}", round3(l.as_secs_f64() * 1000.0));
+        milli(&mut b, "latency_ms", l.as_secs_f64() * 1000.0);
     }
     if let Some(e) = &h.error {
         b.extend_from_slice(b",\"error\":");
         json_str(&mut b, e);
     }
-    let _ = write!(b, ",\"checked_at\":\"{}\"", rfc3339_millis(h.checked_at));
+    b.extend_from_slice(b",\"checked_at\":\"");
+    push_rfc3339_millis(&mut b, h.checked_at);
+    b.push(b'"');
     let head = Bytes::from(b);
 
-    let mut t = Vec::with_capacity(64);
+    let mut t = Vec::with_capacity(16 + 24 * h.reasons.len());
     t.extend_from_slice(b",\"reasons\":[");
-    let mut seen: Vec<&str> = Vec::with_capacity(h.reasons.len());
-    for r in &h.reasons {
-        // Both slow_response levels share a name; list it once.
-        if seen.contains(&r.as_str()) {
-            continue;
-        }
-        if !seen.is_empty() {
+    for (i, r) in h.reasons.iter().enumerate() {
+        if i > 0 {
             t.push(b',');
         }
-        seen.push(r.as_str());
-        let _ = write!(t, "\"{}\"", r.as_str());
+        t.push(b'"');
+        t.extend_from_slice(r.as_str().as_bytes());
+        t.push(b'"');
     }
     t.extend_from_slice(b"]}");
     (head, Bytes::from(t))
 }
 
-fn num(b: &mut Vec<u8>, key: &str, v: Option<u64>) {
+fn key(b: &mut Vec<u8>, key: &str) {
+    b.extend_from_slice(b",\"");
+    b.extend_from_slice(key.as_bytes());
+    b.extend_from_slice(b"\":");
+}
+
+fn num(b: &mut Vec<u8>, k: &str, v: Option<u64>) {
     if let Some(v) = v {
-        let _ = write!(b, ",\"{key}\":{v}");
+        key(b, k);
+        put_decimal(b, v);
     }
 }
 
-/// Round to three decimals; prints as the shortest decimal (0.42, not 0.420).
-fn round3(x: f64) -> f64 {
-    if x.is_finite() {
-        (x * 1000.0).round() / 1000.0
+/// A non-negative number rounded to three decimals, written as the
+/// shortest decimal (0.42, not 0.420; 1, not 1.000). Non-finite is 0.
+fn milli(b: &mut Vec<u8>, k: &str, x: f64) {
+    key(b, k);
+    let m = if x.is_finite() && x > 0.0 {
+        (x * 1000.0).round().min(u64::MAX as f64) as u64
     } else {
-        0.0
+        0
+    };
+    put_decimal(b, m / 1000);
+    let mut frac = m % 1000;
+    if frac != 0 {
+        b.push(b'.');
+        let mut digits = 3;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        let text = [
+            b'0' + (frac / 100 % 10) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        b.extend_from_slice(&text[3 - digits..]);
     }
 }
 
@@ -307,17 +357,35 @@ pub fn json_str(b: &mut Vec<u8>, s: &str) {
 
 /// `2026-11-26T12:00:00.123Z`
 pub fn rfc3339_millis(t: SystemTime) -> String {
+    let mut b = Vec::with_capacity(24);
+    push_rfc3339_millis(&mut b, t);
+    String::from_utf8(b).expect("only ASCII digits and separators are written")
+}
+
+/// Append `2026-11-26T12:00:00.123Z` (UTC, milliseconds).
+pub fn push_rfc3339_millis(b: &mut Vec<u8>, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, day) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    push_digits(b, y.clamp(0, 9999) as u64, 4, b'-');
+    push_digits(b, m as u64, 2, b'-');
+    push_digits(b, day as u64, 2, b'T');
+    push_digits(b, rem / 3600, 2, b':');
+    push_digits(b, rem % 3600 / 60, 2, b':');
+    push_digits(b, rem % 60, 2, b'.');
+    push_digits(b, d.subsec_millis() as u64, 3, b'Z');
+}
+
+/// `v` zero-padded to `width` digits (v must fit), then `after`.
+fn push_digits(b: &mut Vec<u8>, mut v: u64, width: usize, after: u8) {
+    let start = b.len();
+    b.resize(start + width, b'0');
+    for i in (start..start + width).rev() {
+        b[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    b.push(after);
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
@@ -488,6 +556,37 @@ mod tests {
             serde_json::from_slice(&store.answer("a\"b", Instant::now()).unwrap().body).unwrap();
         assert_eq!(v["instance"], "a\"b");
         assert_eq!(v["error"], "not polled yet");
+    }
+
+    #[test]
+    fn milli_matches_the_rounded_float_printed_by_std() {
+        let mut values = vec![
+            0.0, 0.0004, 0.0005, 0.001, 0.1, 0.31, 0.42, 0.999, 0.9995, 1.0, 2.5, 123.456789, 1e9,
+        ];
+        let mut x = 0.000_123_f64;
+        while x < 5000.0 {
+            values.push(x);
+            x *= 1.37;
+        }
+        for v in values {
+            let mut b = Vec::new();
+            milli(&mut b, "k", v);
+            let ours: f64 = std::str::from_utf8(&b[5..]).unwrap().parse().unwrap();
+            assert_eq!(
+                ours,
+                (v * 1000.0).round() / 1000.0,
+                "{v} rendered as {}",
+                String::from_utf8_lossy(&b)
+            );
+            assert!(
+                !b.ends_with(b"0") || !b.contains(&b'.'),
+                "trailing zero in {}",
+                String::from_utf8_lossy(&b)
+            );
+        }
+        let mut b = Vec::new();
+        milli(&mut b, "k", f64::NAN);
+        assert_eq!(b, b",\"k\":0");
     }
 
     #[test]

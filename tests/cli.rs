@@ -105,8 +105,13 @@ fn help_explains_the_flags() {
 fn demo_serves_a_simulated_fleet_with_healthy_and_unhealthy_instances() {
     use std::process::Stdio;
     let http = free_port();
-    // Below the ephemeral range, so outgoing connections never take these ports.
-    let base = 21_000 + (std::process::id() % 4000) as u16;
+    // A free block below the ephemeral range, so outgoing connections never
+    // take these ports.
+    let start = std::process::id() as usize % 90;
+    let base = (0..90)
+        .map(|i| 21_000 + ((start + i) % 90) as u16 * 100)
+        .find(|&b| (b..b + 40).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()))
+        .expect("no free block of 40 ports below 30000");
     let child = Command::new(env!("CARGO_BIN_EXE_redpulse"))
         .args(["demo", "--instances", "40", "--interval", "200ms"])
         .args([

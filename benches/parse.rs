@@ -38,12 +38,38 @@ fn bench_info(c: &mut Criterion) {
         }
         assert!(expected.used_memory.is_some() && expected.role.is_some());
         g.throughput(Throughput::Bytes(text.len() as u64));
-        g.bench_function(name, |b| {
+        g.bench_function(format!("redpulse/{name}"), |b| {
             b.iter(|| {
                 let mut s = Snapshot::default();
                 s.merge_info(black_box(&text));
                 assert_eq!(s.used_memory, expected.used_memory);
                 s
+            })
+        });
+        // The redis crate's InfoDict on the same bytes, reading a few of the
+        // same fields (it needs a &str, so the UTF-8 check is counted too).
+        g.bench_function(format!("redis_crate_InfoDict/{name}"), |b| {
+            b.iter(|| {
+                let text = std::str::from_utf8(black_box(&text)).unwrap();
+                let d = redis::InfoDict::new(text);
+                let used: Option<u64> = d.get("used_memory");
+                assert_eq!(used, expected.used_memory);
+                let others: [Option<u64>; 4] = [
+                    d.get("maxmemory"),
+                    d.get("connected_clients"),
+                    d.get("keyspace_hits"),
+                    d.get("keyspace_misses"),
+                ];
+                assert_eq!(
+                    others,
+                    [
+                        expected.maxmemory,
+                        expected.connected_clients,
+                        expected.keyspace_hits,
+                        expected.keyspace_misses
+                    ]
+                );
+                d
             })
         });
     }

@@ -67,13 +67,22 @@ impl Conn {
             replies_per_poll: 0,
             broken: false,
         };
-        conn.handshake(target, deadline)
-            .await
-            .map_err(|f| (f, true))?;
-        Ok(conn)
+        match timeout_at(deadline, conn.handshake(target)).await {
+            Ok(Ok(())) => Ok(conn),
+            Ok(Err(f)) => Err((f, true)),
+            Err(_) => Err((
+                Failure::new(
+                    Reason::Timeout,
+                    "connected, but no reply to the handshake within the poll timeout",
+                ),
+                true,
+            )),
+        }
     }
 
-    async fn handshake(&mut self, target: &Target, deadline: Instant) -> Result<(), Failure> {
+    /// AUTH, CLIENT SETNAME and INFO server in one write. The caller bounds
+    /// it with the poll's deadline.
+    async fn handshake(&mut self, target: &Target) -> Result<(), Failure> {
         let mut out = BytesMut::with_capacity(128);
         let authenticating = target.password.is_some();
         if let Some(password) = &target.password {
@@ -87,10 +96,10 @@ impl Conn {
         }
         encode_command(&mut out, &[b"CLIENT", b"SETNAME", CLIENT_NAME.as_bytes()]);
         encode_command(&mut out, &[b"INFO", b"server"]);
-        self.write(&out, deadline).await?;
+        self.write(&out).await?;
 
         if authenticating {
-            let reply = self.read_frame(deadline).await?;
+            let reply = self.read_frame().await?;
             if let Some(e) = reply.as_error() {
                 // Any refusal of AUTH is an auth problem, unless the server
                 // is refusing everyone (maxclients, loading).
@@ -106,7 +115,7 @@ impl Conn {
                 ));
             }
         }
-        let setname = self.read_frame(deadline).await?;
+        let setname = self.read_frame().await?;
         if let Some(e) = setname.as_error() {
             // CLIENT may be renamed away; only refusals that concern
             // everyone fail the connection.
@@ -118,7 +127,7 @@ impl Conn {
                 ));
             }
         }
-        let info = self.read_frame(deadline).await?;
+        let info = self.read_frame().await?;
         let text = expect_info(&info, "INFO server")?;
         let mut snap = Snapshot::default();
         snap.merge_info(text);
@@ -161,9 +170,25 @@ impl Conn {
     /// One poll: one write of every INFO, then all replies, before
     /// `deadline`. Returns the merged snapshot and the round trip.
     pub async fn poll(&mut self, deadline: Instant) -> Result<(Snapshot, Duration), Failure> {
+        // One timer for the whole poll, not one per write and read.
+        match timeout_at(deadline, self.poll_inner()).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.broken = true;
+                Err(Failure::new(
+                    Reason::Timeout,
+                    "no reply within the poll timeout",
+                ))
+            }
+        }
+    }
+
+    async fn poll_inner(&mut self) -> Result<(Snapshot, Duration), Failure> {
         let started = Instant::now();
         self.broken = true;
-        write_all(&mut self.stream, &self.poll_cmd, deadline).await?;
+        if let Err(e) = self.stream.write_all(&self.poll_cmd).await {
+            return Err(io_failure("write", &e));
+        }
         self.broken = false;
         let mut snap = Snapshot {
             server: self.server,
@@ -173,7 +198,7 @@ impl Conn {
         // stays in step; report the first error.
         let mut first_error = None;
         for _ in 0..self.replies_per_poll {
-            let frame = self.read_frame(deadline).await?;
+            let frame = self.read_frame().await?;
             match expect_info(&frame, "INFO") {
                 Ok(text) => snap.merge_info(text),
                 Err(f) => {
@@ -190,14 +215,17 @@ impl Conn {
         }
     }
 
-    async fn write(&mut self, bytes: &[u8], deadline: Instant) -> Result<(), Failure> {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         self.broken = true;
-        write_all(&mut self.stream, bytes, deadline).await?;
+        if let Err(e) = self.stream.write_all(bytes).await {
+            return Err(io_failure("write", &e));
+        }
         self.broken = false;
         Ok(())
     }
 
-    async fn read_frame(&mut self, deadline: Instant) -> Result<Frame, Failure> {
+    /// Read one whole reply. Callers bound it with the poll's deadline.
+    async fn read_frame(&mut self) -> Result<Frame, Failure> {
         // Cleared only when a whole reply arrives.
         self.broken = true;
         loop {
@@ -212,34 +240,17 @@ impl Conn {
             if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
                 self.buf.reserve(READ_CHUNK);
             }
-            match timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
-                Ok(Ok(0)) => {
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) => {
                     return Err(Failure::new(
                         Reason::ConnectionClosed,
                         "the server closed the connection",
-                    ));
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(io_failure("read", &e)),
-                Err(_) => {
-                    return Err(Failure::new(
-                        Reason::Timeout,
-                        "no reply before the poll timeout",
                     ))
                 }
+                Ok(_) => {}
+                Err(e) => return Err(io_failure("read", &e)),
             }
         }
-    }
-}
-
-async fn write_all(stream: &mut TcpStream, bytes: &[u8], deadline: Instant) -> Result<(), Failure> {
-    match timeout_at(deadline, stream.write_all(bytes)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(io_failure("write", &e)),
-        Err(_) => Err(Failure::new(
-            Reason::Timeout,
-            "write: no progress before the poll timeout",
-        )),
     }
 }
 

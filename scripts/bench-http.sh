@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# HTTP serving throughput: wrk (Debian's package) on /health/redis/{name}
+# while redpulse polls N simulated instances (a separate process) at 1 s.
+# Reports wrk's requests/s and latency percentiles, and the health age of
+# the polled fleet right after the load.
+#   scripts/bench-http.sh [N] [SECONDS] [CONNECTIONS]   (defaults: 1000 30 64)
+# Loopback only; processes started here are stopped by PID at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000}
+secs=${2:-30}
+conns=${3:-64}
+base_port=${BASE_PORT:-20000}
+http_port=${HTTP_PORT:-9480}
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+command -v wrk >/dev/null || { as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --quiet
+bin=target/release/redpulse
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$bin" simulate --instances "$n" --listen "127.0.0.1:$base_port" >"$work/sim.log" 2>&1 &
+pids+=($!)
+for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/fleet.txt"
+"$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" >"$work/redpulse.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null && break; sleep 0.1; done
+sleep 3
+
+# Every request asks for a different instance, round robin over the fleet.
+cat >"$work/names.lua" <<LUA
+local i = 0
+request = function()
+  i = (i + 1) % $n
+  return wrk.format("GET", string.format("/health/redis/sim-%05d", i))
+end
+LUA
+wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/names.lua" "http://127.0.0.1:$http_port" | tee "$work/wrk.txt"
+
+python3 - "$http_port" "$n" <<'PY'
+import http.client, json, random, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+ages = []
+for i in random.sample(range(n), min(n, 500)):
+    c.request("GET", f"/health/redis/sim-{i:05d}")
+    ages.append(json.loads(c.getresponse().read())["age_ms"])
+ages.sort()
+print(f"health age after the load: p50 {ages[len(ages) // 2]} ms, p99 {ages[int(len(ages) * 0.99)]} ms, max {ages[-1]} ms")
+PY

@@ -435,12 +435,12 @@ struct PasswordSource {
 impl PasswordSource {
     fn read(&self) -> Result<Option<Secret>, String> {
         if let Some(path) = &self.file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("password_file {}: {e}", path.display()))?;
+            let text = read_bounded(path, MAX_PASSWORD_FILE)
+                .map_err(|e| format!("password_file {}: {e}", shown(path)))?;
             let pass = text.strip_suffix('\n').unwrap_or(&text);
             let pass = pass.strip_suffix('\r').unwrap_or(pass);
             if pass.is_empty() {
-                return Err(format!("password_file {} is empty", path.display()));
+                return Err(format!("password_file {} is empty", shown(path)));
             }
             return Ok(Some(Secret::new(pass)));
         }
@@ -484,6 +484,30 @@ fn make_target(
     })
 }
 
+/// Largest password file read: a password is short, and this stops a
+/// mistake like `password_file = "/dev/zero"` from eating memory.
+const MAX_PASSWORD_FILE: u64 = 4096;
+/// Largest config or targets file: 100,000 targets take about 5 MB.
+const MAX_CONFIG_FILE: u64 = 64 << 20;
+
+/// Read a whole file of at most `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
+    Ok(text)
+}
+
+/// A path for a one-line message: control characters escaped.
+fn shown(path: &Path) -> String {
+    path.display().to_string().escape_debug().to_string()
+}
+
 /// Line number (1-based) of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())]
@@ -497,8 +521,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     let (file, base_dir, file_label) = match &o.config {
         Some(path) => {
-            let label = path.display().to_string();
-            let text = std::fs::read_to_string(path)
+            let label = shown(path);
+            let text = read_bounded(path, MAX_CONFIG_FILE)
                 .map_err(|e| ConfigError(format!("config {label}: {e}")))?;
             let file: FileConfig = toml::from_str(&text).map_err(|e| {
                 let line = e.span().map(|s| line_of(&text, s.start));
@@ -588,8 +612,8 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         .clone()
         .or_else(|| file.targets_file.as_ref().map(|p| base_dir.join(p)));
     if let Some(path) = &targets_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("targets file {}: {e}", path.display())))?;
+        let text = read_bounded(path, MAX_CONFIG_FILE)
+            .map_err(|e| ConfigError(format!("targets file {}: {e}", shown(path))))?;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -603,7 +627,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
                 &default_pw,
                 global.clone(),
             )
-            .map_err(|e| ConfigError(format!("targets file {}:{}: {e}", path.display(), i + 1)))?;
+            .map_err(|e| ConfigError(format!("targets file {}:{}: {e}", shown(path), i + 1)))?;
             targets.push(target);
         }
     }
@@ -616,7 +640,10 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             &default_pw,
             global.clone(),
         )
-        .map_err(|e| ConfigError(format!("--target {}: {e}", name.unwrap_or("(unnamed)"))))?;
+        .map_err(|e| {
+            let name = name.unwrap_or("(unnamed)").escape_debug();
+            ConfigError(format!("--target {name}: {e}"))
+        })?;
         targets.push(target);
     }
     if targets.is_empty() && o.config.is_none() {
@@ -865,6 +892,20 @@ grace    = "120s"
             let e = load_text(name, text).unwrap_err();
             assert!(e.0.contains(fragment), "{name}: {e}");
         }
+    }
+
+    #[test]
+    fn oversized_password_files_and_odd_paths_fail_on_one_line() {
+        let dir = write_tmp("bounded", "").parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("huge.pw"), vec![b'x'; 5000]).unwrap();
+        let e = load_text(
+            "bounded",
+            "password_file = \"huge.pw\"\n[[instance]]\nurl = \"redis://h\"\n",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("larger than 4096 bytes"), "{e}");
+        let e = load_text("odd", "targets_file = \"no\\nsuch\"\n").unwrap_err();
+        assert!(!e.0.contains('\n') && e.0.contains("no\\nsuch"), "{e}");
     }
 
     #[test]

@@ -166,6 +166,11 @@ fn maxclients_near_limit_rejections_and_refused_newcomers_on_every_server() {
         let (code, v) = rp.wait_status("r", "degraded", Some("clients_near_limit"));
         assert_eq!(code, 503, "{kind:?}");
         assert_eq!(
+            v["reasons"],
+            serde_json::json!(["clients_near_limit"]),
+            "{kind:?}: {v}"
+        );
+        assert_eq!(
             (v["connected_clients"].as_u64(), v["maxclients"].as_u64()),
             (Some(6), Some(6)),
             "{kind:?}"
@@ -206,6 +211,11 @@ fn maxclients_near_limit_rejections_and_refused_newcomers_on_every_server() {
         // A second redpulse cannot get in: the server closes its connection.
         let late = watch(&[("late", redis.url())]);
         let (code, v) = late.wait_status("late", "down", Some("connection_closed"));
+        assert_eq!(
+            v["reasons"],
+            serde_json::json!(["connection_closed"]),
+            "{kind:?}: {v}"
+        );
         assert_eq!(code, 503, "{kind:?}");
         assert!(
             v["error"]

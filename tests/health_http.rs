@@ -133,7 +133,13 @@ fn killed_server_is_down_and_ok_again_after_restart_on_the_same_port() {
         "{v}"
     );
     assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
-    let (_, v) = rp.wait_status("r", "down", Some("connection_refused"));
+    let (code, v) = rp.wait_status("r", "down", Some("connection_refused"));
+    assert_eq!(code, 503);
+    assert_eq!(
+        v["reasons"],
+        serde_json::json!(["connection_refused"]),
+        "{v}"
+    );
     assert!(
         v["error"].as_str().unwrap().contains("connection refused"),
         "{v}"
@@ -153,9 +159,11 @@ fn wrong_password_is_auth_failed_and_the_right_one_is_ok() {
         format!("acl=redis://default:correct-horse@127.0.0.1:{}", redis.port),
     ]);
     let (code, v) = rp.wait_status("bad", "down", Some("auth_failed"));
+    assert_eq!(v["reasons"], serde_json::json!(["auth_failed"]), "{v}");
     assert_eq!(code, 503);
     assert!(v["error"].as_str().unwrap().contains("WRONGPASS"), "{v}");
     let (code, v) = rp.wait_status("none", "down", Some("auth_failed"));
+    assert_eq!(v["reasons"], serde_json::json!(["auth_failed"]), "{v}");
     assert_eq!(code, 503);
     assert!(v["error"].as_str().unwrap().contains("NOAUTH"), "{v}");
     assert_eq!(rp.wait_status("good", "ok", None).0, 200);

@@ -47,6 +47,8 @@ pub struct Conn {
     /// The whole poll, pre-encoded: sent as one write.
     poll_cmd: Bytes,
     replies_per_poll: usize,
+    /// When the handshake read `INFO server`, to age its uptime.
+    connected_at: Instant,
     /// Set once a read, write or decode failed: the stream may be out of
     /// step with the replies and must not be used again.
     broken: bool,
@@ -65,6 +67,7 @@ impl Conn {
             server: ServerInfo::default(),
             poll_cmd: Bytes::new(),
             replies_per_poll: 0,
+            connected_at: Instant::now(),
             broken: false,
         };
         match timeout_at(deadline, conn.handshake(target)).await {
@@ -132,6 +135,7 @@ impl Conn {
         let mut snap = Snapshot::default();
         snap.merge_info(text);
         self.server = snap.server;
+        self.connected_at = Instant::now();
         self.build_poll_command();
         Ok(())
     }

@@ -2,6 +2,12 @@
 //!
 //! - `GET /health/redis/{name}`: the instance's health JSON; 200 when ok,
 //!   503 otherwise, 404 JSON for an unknown name.
+//! - `GET /health/redis`: the fleet; 200 only when every instance is ok.
+//! - `GET /health/tcp/{name}`: 200 when the last connection attempt got in.
+//! - `GET, POST /heartbeat/{name}`: record a configured heartbeat's ping.
+//! - `GET /health/heartbeat/{name}`: 200 while pings arrive in time.
+//! - `GET /readyz`: 200 once every instance has a verdict.
+//! - `GET /`: the HTML status page.
 //! - `GET /metrics`: Prometheus text format (see `metrics.rs`).
 //! - `GET /healthz`: the process is alive; 200.
 //!
@@ -9,7 +15,9 @@
 //! Answers come from the store and never wait on Redis.
 
 use crate::health::Status;
-use crate::store::{json_str, Store};
+use crate::heartbeat::Heartbeats;
+use crate::store::Store;
+use crate::views;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -41,6 +49,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct AppState {
     pub store: Arc<Store>,
+    pub heartbeats: Arc<Heartbeats>,
 }
 
 type Body = Full<Bytes>;
@@ -101,64 +110,108 @@ pub async fn serve(
 
 /// Route one request. Routing is one match on the path.
 pub fn handle(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
-    route(state, req.method(), req.uri().path())
+    let all = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "all" || kv.starts_with("all=")));
+    route(state, req.method(), req.uri().path(), all)
 }
 
-fn route(state: &AppState, method: &Method, path: &str) -> Response<Body> {
+/// `all` is the fleet view's `?all` query flag.
+fn route(state: &AppState, method: &Method, path: &str, all: bool) -> Response<Body> {
     let readable = method == Method::GET || method == Method::HEAD;
-    match path {
-        "/healthz" if readable => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
-        "/healthz" => method_not_allowed(),
-        "/metrics" if readable => {
-            let body = crate::metrics::render(&state.store, Instant::now().into_std());
-            let mut r = Response::new(Full::new(Bytes::from(body)));
-            let h = r.headers_mut();
-            h.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        "/metrics" => method_not_allowed(),
+    let now = Instant::now().into_std();
+    // Each known path, then whether the method fits it.
+    let (allowed, handler): (bool, &dyn Fn() -> Response<Body>) = match path {
+        "/healthz" => (readable, &|| {
+            json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))
+        }),
+        "/readyz" => (readable, &|| view(views::readiness(&state.store))),
+        "/metrics" => (readable, &|| metrics(state, now)),
+        "/health/redis" => (readable, &|| view(views::fleet(&state.store, now, all))),
+        "/" => (readable, &|| html(views::STATUS_PAGE)),
         _ => {
             if let Some(name) = path.strip_prefix("/health/redis/") {
-                if !readable {
-                    return method_not_allowed();
-                }
-                return match state.store.answer(name, Instant::now().into_std()) {
-                    Some(a) => {
-                        let code = if a.status == Status::Ok {
-                            StatusCode::OK
-                        } else {
-                            StatusCode::SERVICE_UNAVAILABLE
-                        };
-                        json(code, a.body)
-                    }
-                    None => {
-                        let mut b = Vec::with_capacity(64 + name.len());
-                        b.extend_from_slice(b"{\"error\":\"unknown instance\",\"instance\":");
-                        json_str(&mut b, name);
-                        b.push(b'}');
-                        json(StatusCode::NOT_FOUND, b.into())
-                    }
-                };
+                (readable, &move || instance(state, name, now))
+            } else if let Some(name) = path.strip_prefix("/health/tcp/") {
+                (readable, &move || view(views::tcp(&state.store, name, now)))
+            } else if let Some(name) = path.strip_prefix("/health/heartbeat/") {
+                (readable, &move || {
+                    view(views::heartbeat(&state.heartbeats, name, now))
+                })
+            } else if let Some(name) = path.strip_prefix("/heartbeat/") {
+                let pinging = readable || method == Method::POST;
+                (pinging, &move || {
+                    view(views::ping(&state.heartbeats, name, now))
+                })
+            } else {
+                return json(
+                    StatusCode::NOT_FOUND,
+                    Bytes::from_static(b"{\"error\":\"not found\"}"),
+                );
             }
-            json(
-                StatusCode::NOT_FOUND,
-                Bytes::from_static(b"{\"error\":\"not found\"}"),
-            )
         }
+    };
+    if !allowed {
+        let allow = if path.starts_with("/heartbeat/") {
+            "GET, HEAD, POST"
+        } else {
+            "GET, HEAD"
+        };
+        return method_not_allowed(allow);
+    }
+    handler()
+}
+
+fn instance(state: &AppState, name: &str, now: std::time::Instant) -> Response<Body> {
+    match state.store.answer(name, now) {
+        Some(a) => json(code_for(a.status == Status::Ok), a.body),
+        None => view((StatusCode::NOT_FOUND, views::unknown_instance(name))),
     }
 }
 
-fn method_not_allowed() -> Response<Body> {
+fn metrics(state: &AppState, now: std::time::Instant) -> Response<Body> {
+    let body = crate::metrics::render(&state.store, now);
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn code_for(ok: bool) -> StatusCode {
+    if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+fn view((code, body): (StatusCode, Vec<u8>)) -> Response<Body> {
+    json(code, body.into())
+}
+
+fn html(page: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(page.as_bytes())));
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Body> {
     let mut r = json(
         StatusCode::METHOD_NOT_ALLOWED,
         Bytes::from_static(b"{\"error\":\"method not allowed\"}"),
     );
     r.headers_mut()
-        .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        .insert(ALLOW, HeaderValue::from_static(allow));
     r
 }
 
@@ -181,6 +234,7 @@ mod tests {
         store.insert("cache-1", "127.0.0.1:6379");
         AppState {
             store: Arc::new(store),
+            heartbeats: Arc::new(Heartbeats::default()),
         }
     }
 
@@ -191,36 +245,36 @@ mod tests {
     #[tokio::test]
     async fn routes_answer_with_json_and_no_store() {
         let s = state();
-        let r = route(&s, &Method::GET, "/healthz");
+        let r = route(&s, &Method::GET, "/healthz", false);
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
-        let r = route(&s, &Method::GET, "/health/redis/cache-1");
+        let r = route(&s, &Method::GET, "/health/redis/cache-1", false);
         assert_eq!(
             r.status(),
             StatusCode::SERVICE_UNAVAILABLE,
             "not polled yet"
         );
-        let r = route(&s, &Method::HEAD, "/health/redis/nope");
+        let r = route(&s, &Method::HEAD, "/health/redis/nope", false);
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let r = route(&s, &Method::GET, "/health/redis/no\"pe");
+        let r = route(&s, &Method::GET, "/health/redis/no\"pe", false);
         assert_eq!(
             body(r).await,
             r#"{"error":"unknown instance","instance":"no\"pe"}"#
         );
-        let r = route(&s, &Method::POST, "/health/redis/cache-1");
+        let r = route(&s, &Method::POST, "/health/redis/cache-1", false);
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.headers()[ALLOW], "GET, HEAD");
         assert_eq!(
-            route(&s, &Method::DELETE, "/healthz").status(),
+            route(&s, &Method::DELETE, "/healthz", false).status(),
             StatusCode::METHOD_NOT_ALLOWED
         );
         assert_eq!(
-            route(&s, &Method::GET, "/nothing").status(),
+            route(&s, &Method::GET, "/nothing", false).status(),
             StatusCode::NOT_FOUND
         );
         assert_eq!(
-            route(&s, &Method::GET, "/health/redis/../healthz").status(),
+            route(&s, &Method::GET, "/health/redis/../healthz", false).status(),
             StatusCode::NOT_FOUND
         );
     }

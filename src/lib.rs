@@ -12,6 +12,7 @@
 pub mod config;
 pub mod conn;
 pub mod health;
+pub mod heartbeat;
 pub mod http;
 pub mod info;
 pub mod limits;
@@ -20,3 +21,4 @@ pub mod poller;
 pub mod resp;
 pub mod sim;
 pub mod store;
+pub mod views;

@@ -6,9 +6,10 @@
 
 use clap::{Parser, Subcommand};
 use redpulse::config::{self, Config, LogFormat, Overrides};
+use redpulse::heartbeat::Heartbeats;
 use redpulse::http::{self, AppState};
 use redpulse::limits;
-use redpulse::poller::{self, PollSettings};
+use redpulse::poller::{Fleet, PollSettings};
 use redpulse::sim::{self, Profile, SimConfig};
 use redpulse::store::Store;
 use std::path::PathBuf;
@@ -246,7 +247,7 @@ fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCod
             banner.push_str(&format!("  curl -i {base}/health/redis/sim-{i:05}   # {what}\n"));
         }
         banner.push_str(&format!("  curl {base}/metrics\n\nCtrl-C stops.\n"));
-        let code = serve(config, Some(banner)).await;
+        let code = serve(config, Some(banner), None).await;
         let _ = sim_stop.send(true);
         let _ = tokio::time::timeout(POLLER_STOP_TIMEOUT, fleet).await;
         code
@@ -288,7 +289,8 @@ fn check_config(path: PathBuf) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let config = match config::load(&overrides(args)) {
+    let reload = overrides(args);
+    let config = match config::load(&reload) {
         Ok(c) => c,
         Err(e) => return bad_usage(e),
     };
@@ -299,7 +301,7 @@ fn run(args: RunArgs) -> ExitCode {
     }
     init_tracing(config.log_format);
     match runtime() {
-        Ok(rt) => rt.block_on(serve(config, None)),
+        Ok(rt) => rt.block_on(serve(config, None, Some(reload))),
         Err(code) => code,
     }
 }
@@ -319,8 +321,9 @@ fn init_tracing(format: LogFormat) {
 }
 
 /// Poll every target and serve HTTP until SIGTERM/SIGINT. `banner` is
-/// printed once the listener is up.
-async fn serve(config: Config, banner: Option<String>) -> ExitCode {
+/// printed once the listener is up. With `reload`, SIGHUP re-reads the
+/// config and targets file from those settings and applies the difference.
+async fn serve(config: Config, banner: Option<String>, reload: Option<Overrides>) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -330,28 +333,29 @@ async fn serve(config: Config, banner: Option<String>) -> ExitCode {
         }
     };
     let store = Arc::new(Store::new(config.stale_after()));
+    let heartbeats = Arc::new(Heartbeats::new(&config.heartbeats));
     let (stop_tx, stop_rx) = watch::channel(false);
     let settings = PollSettings {
         interval: config.interval,
         timeout: config.timeout,
     };
-    let pollers = match poller::start_fleet(
-        config.targets.clone(),
-        store.clone(),
-        settings,
-        stop_rx.clone(),
-    ) {
-        Ok(p) => p,
+    let mut fleet = match Fleet::start(store.clone(), settings) {
+        Ok(f) => f,
         Err(e) => {
             eprintln!("redpulse: cannot start the poller thread: {e}");
             return ExitCode::from(1);
         }
     };
-    let state = Arc::new(AppState { store });
-    let server = tokio::spawn(http::serve(listener, state, stop_rx.clone()));
+    fleet.apply(&config.targets, settings);
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        heartbeats: heartbeats.clone(),
+    });
+    let server = tokio::spawn(http::serve(listener, state, stop_rx));
     info!(
         listen = %config.listen,
         instances = config.targets.len(),
+        heartbeats = config.heartbeats.len(),
         interval_ms = config.interval.as_millis() as u64,
         timeout_ms = config.timeout.as_millis() as u64,
         "redpulse started"
@@ -360,10 +364,44 @@ async fn serve(config: Config, banner: Option<String>) -> ExitCode {
         println!("{b}");
     }
 
-    wait_for_signal().await;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())
+        .expect("installing a SIGHUP handler only fails without a runtime");
+    let listen = config.listen;
+    loop {
+        tokio::select! {
+            _ = wait_for_signal() => break,
+            _ = hup.recv() => {
+                let Some(o) = &reload else {
+                    info!("SIGHUP ignored: nothing to reload");
+                    continue;
+                };
+                match config::load(o) {
+                    Err(e) => warn!(error = %e, "reload failed; keeping the running config"),
+                    Ok(new) => {
+                        if new.listen != listen {
+                            warn!(listen = %new.listen, "the listen address changes only on restart");
+                        }
+                                                let settings = PollSettings { interval: new.interval, timeout: new.timeout };
+                        store.set_stale_after(new.stale_after());
+                        let c = fleet.apply(&new.targets, settings);
+                        heartbeats.configure(&new.heartbeats, std::time::Instant::now());
+                        info!(
+                            added = c.added,
+                            removed = c.removed,
+                            changed = c.changed,
+                            unchanged = c.unchanged,
+                            heartbeats = new.heartbeats.len(),
+                            "config reloaded"
+                        );
+                    }
+                }
+            }
+        }
+    }
     info!("shutting down: stopping pollers, draining HTTP");
     let _ = stop_tx.send(true);
-    let stopped = tokio::task::spawn_blocking(move || pollers.join());
+    let stopped = tokio::task::spawn_blocking(move || fleet.stop());
     if tokio::time::timeout(POLLER_STOP_TIMEOUT, stopped)
         .await
         .is_err()

@@ -7,7 +7,7 @@
 
 use crate::health::Status;
 use crate::info::{Role, Snapshot};
-use crate::store::{Published, Store};
+use crate::store::{Published, Store, POLL_BUCKETS};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -181,6 +181,43 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     );
     header(
         &mut b,
+        "redpulse_poll_duration_seconds",
+        "histogram",
+        "Duration of each poll (connect if needed, write, read).",
+    );
+    let polls = &store.polls;
+    let mut cumulative = 0;
+    for (i, le) in POLL_BUCKETS.iter().enumerate() {
+        cumulative += polls.duration_buckets[i].load(Ordering::Relaxed);
+        let _ = writeln!(
+            b,
+            "redpulse_poll_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+        );
+    }
+    cumulative += polls.duration_buckets[POLL_BUCKETS.len()].load(Ordering::Relaxed);
+    let _ = writeln!(
+        b,
+        "redpulse_poll_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+    );
+    let sum = polls.duration_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+    let _ = writeln!(b, "redpulse_poll_duration_seconds_sum {sum}\nredpulse_poll_duration_seconds_count {cumulative}");
+    header(
+        &mut b,
+        "redpulse_poll_lag_seconds",
+        "gauge",
+        "Age of the oldest verdict: about the interval while the poller keeps up; growing means it is behind.",
+    );
+    let oldest = latest
+        .iter()
+        .filter_map(|(_, p)| {
+            p.as_ref()
+                .map(|p| now.saturating_duration_since(p.health.checked_mono))
+        })
+        .max()
+        .unwrap_or_default();
+    let _ = writeln!(b, "redpulse_poll_lag_seconds {}", oldest.as_secs_f64());
+    header(
+        &mut b,
         "redpulse_targets",
         "gauge",
         "Instances being watched.",
@@ -227,7 +264,9 @@ mod tests {
         );
         store.insert("r1", "127.0.0.1:1").publish(h);
         store.insert("never", "127.0.0.1:2");
-        store.polls.ok.fetch_add(3, Ordering::Relaxed);
+        for _ in 0..3 {
+            store.polls.record(true, Duration::from_micros(300));
+        }
         let text = String::from_utf8(render(&store, now)).unwrap();
         assert!(text.contains("redis_up{instance=\"r1\"} 1\n"), "{text}");
         assert!(text.contains("redis_up{instance=\"never\"} 0\n"));
@@ -236,6 +275,14 @@ mod tests {
         assert!(text.contains("redpulse_health_status{instance=\"never\",status=\"down\"} 1\n"));
         assert!(text.contains("redpulse_polls_total{result=\"ok\"} 3\n"));
         assert!(text.contains("redpulse_targets 2\n"));
+        assert!(
+            text.contains("redpulse_poll_duration_seconds_bucket{le=\"0.00025\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("redpulse_poll_duration_seconds_bucket{le=\"0.0005\"} 3\n"));
+        assert!(text.contains("redpulse_poll_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("redpulse_poll_duration_seconds_count 3\n"));
+        assert!(text.contains("redpulse_poll_lag_seconds 0\n"));
         assert!(
             !text.contains("redis_memory_used_bytes{instance=\"never\"}"),
             "unknown is omitted, not 0"
@@ -246,7 +293,12 @@ mod tests {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
                 typed.insert(rest.split(' ').next().unwrap().to_string());
             } else if !line.starts_with('#') {
-                let family = line.split(['{', ' ']).next().unwrap();
+                let name = line.split(['{', ' ']).next().unwrap();
+                // Histogram samples carry a suffix on the family's name.
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(*f)))
+                    .unwrap_or(name);
                 assert!(typed.contains(family), "untyped {line}");
             }
         }

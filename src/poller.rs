@@ -11,11 +11,10 @@ use crate::config::Target;
 use crate::conn::Conn;
 use crate::health::{Health, Outcome, Status, Tracker};
 use crate::store::{Slot, Store};
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::watch;
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, Instant};
 use tracing::{info, warn};
 
@@ -39,48 +38,110 @@ pub struct PollSettings {
     pub timeout: Duration,
 }
 
-/// Start one poller task per target on a dedicated thread running a
-/// single-threaded runtime; when `shutdown` turns true every task is
-/// aborted (a poller holds nothing that needs an orderly close). Join the
-/// returned handle to wait for that.
+/// The pollers of every watched instance, on one dedicated thread running
+/// a single-threaded runtime.
 ///
 /// Polls are tiny and many: on a multi-threaded runtime most of their CPU
 /// went to waking and parking worker threads. One thread keeps every wakeup
-/// local, and the HTTP side keeps its own worker threads.
-pub fn start_fleet(
-    targets: Vec<Target>,
+/// local, and the HTTP side keeps its own worker threads. Tasks are added
+/// and aborted from other threads through the runtime's handle, which is
+/// how a config reload changes the fleet without touching unchanged
+/// instances.
+#[derive(Debug)]
+pub struct Fleet {
+    runtime: tokio::runtime::Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     store: Arc<Store>,
     settings: PollSettings,
-    mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("redpulse-poll".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                let mut tasks = JoinSet::new();
-                for target in targets {
-                    spawn(&mut tasks, target, &store, settings);
-                }
-                // One waiter for the whole fleet instead of one per poll.
-                let _ = shutdown.wait_for(|stop| *stop).await;
-                tasks.shutdown().await;
-            })
-        })
+    running: HashMap<String, (Target, AbortHandle)>,
 }
 
-/// Start polling `target` in `tasks`, publishing into its store slot and
-/// counting outcomes into `store.polls`.
-pub fn spawn(
-    tasks: &mut JoinSet<()>,
-    target: Target,
-    store: &Arc<Store>,
-    settings: PollSettings,
-) -> AbortHandle {
-    let slot = store.insert(&target.name, &target.addr());
-    tasks.spawn(run(target, slot, store.clone(), settings))
+/// What a [`Fleet::apply`] changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: usize,
+    pub removed: usize,
+    /// Same name, new URL, password or thresholds: restarted from scratch.
+    pub changed: usize,
+    /// Kept their connection and history.
+    pub unchanged: usize,
+}
+
+impl Fleet {
+    /// Start the poller thread with no instances.
+    pub fn start(store: Arc<Store>, settings: PollSettings) -> std::io::Result<Fleet> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let runtime = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("redpulse-poll".into())
+            .spawn(move || {
+                // Tasks run while the thread sits in block_on; dropping the
+                // runtime afterwards cancels every poller still running.
+                let _ = rt.block_on(stopped);
+            })?;
+        Ok(Fleet {
+            runtime,
+            thread: Some(thread),
+            stop: Some(stop),
+            store,
+            settings,
+            running: HashMap::new(),
+        })
+    }
+
+    /// Make the polled set equal `targets` (and the settings `settings`):
+    /// start new instances, stop removed ones, restart changed ones, and
+    /// leave the rest alone.
+    pub fn apply(&mut self, targets: &[Target], settings: PollSettings) -> Changes {
+        let mut changes = Changes::default();
+        let settings_changed = settings.interval != self.settings.interval
+            || settings.timeout != self.settings.timeout;
+        self.settings = settings;
+        let wanted: HashMap<&str, &Target> = targets.iter().map(|t| (t.name.as_str(), t)).collect();
+        self.running.retain(|name, (_, task)| {
+            if wanted.contains_key(name.as_str()) {
+                return true;
+            }
+            task.abort();
+            self.store.remove(name);
+            changes.removed += 1;
+            false
+        });
+        for target in targets {
+            if let Some((old, task)) = self.running.get(&target.name) {
+                if old == target && !settings_changed {
+                    changes.unchanged += 1;
+                    continue;
+                }
+                task.abort();
+                self.store.remove(&target.name);
+                changes.changed += 1;
+            } else {
+                changes.added += 1;
+            }
+            let slot = self.store.insert(&target.name, &target.addr());
+            let task = self
+                .runtime
+                .spawn(run(target.clone(), slot, self.store.clone(), settings));
+            self.running
+                .insert(target.name.clone(), (target.clone(), task.abort_handle()));
+        }
+        changes
+    }
+
+    /// Stop every poller and wait for the thread to end.
+    pub fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollSettings) {
@@ -99,8 +160,7 @@ async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollS
         let deadline = started + settings.timeout;
         let outcome = poll_once(&target, &mut conn, deadline).await;
         let ok = matches!(outcome, Outcome::Polled { .. });
-        let counter = if ok { &polls.ok } else { &polls.error };
-        counter.fetch_add(1, Ordering::Relaxed);
+        polls.record(ok, started.elapsed());
         let health = tracker.observe(outcome, started.into_std(), SystemTime::now());
         log_transition(&target, &health, &mut last_status);
         slot.publish(health);

@@ -11,7 +11,7 @@ use crate::resp::put_decimal;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -73,6 +73,13 @@ pub struct Answer {
     pub body: Bytes,
 }
 
+/// Upper bounds (seconds) of the poll-duration histogram buckets: loopback
+/// polls take tens of microseconds, remote ones milliseconds, and the
+/// default timeout is 1 s.
+pub const POLL_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
 /// Process-wide poll counters, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct PollCounters {
@@ -80,13 +87,46 @@ pub struct PollCounters {
     pub ok: AtomicU64,
     /// Polls that failed (connect, auth, I/O, protocol).
     pub error: AtomicU64,
+    /// Poll durations: per-bucket counts (non-cumulative; the last slot is
+    /// +Inf) and the sum in microseconds.
+    pub duration_buckets: [AtomicU64; POLL_BUCKETS.len() + 1],
+    pub duration_sum_us: AtomicU64,
+}
+
+impl PollCounters {
+    /// Count one poll and how long it took.
+    pub fn record(&self, ok: bool, took: Duration) {
+        let counter = if ok { &self.ok } else { &self.error };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let secs = took.as_secs_f64();
+        let bucket = POLL_BUCKETS
+            .iter()
+            .position(|&le| secs <= le)
+            .unwrap_or(POLL_BUCKETS.len());
+        self.duration_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.duration_sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+/// An instance's current status as every view reports it: the published
+/// verdict, or down/stale when there is none or it is too old.
+#[derive(Clone, Debug)]
+pub struct Current {
+    pub status: Status,
+    pub reason: Option<Reason>,
+    /// The verdict, when one was published.
+    pub published: Option<Arc<Published>>,
+    /// Age of that verdict.
+    pub age: Option<Duration>,
 }
 
 /// All instances by name.
 #[derive(Debug)]
 pub struct Store {
     slots: RwLock<HashMap<Box<str>, Arc<Slot>>>,
-    stale_after: Duration,
+    /// In milliseconds, so a reload can change it while HTTP reads it.
+    stale_after_ms: AtomicU64,
     /// Poll outcomes since start.
     pub polls: PollCounters,
 }
@@ -96,14 +136,20 @@ impl Store {
     pub fn new(stale_after: Duration) -> Self {
         Store {
             slots: RwLock::new(HashMap::new()),
-            stale_after,
+            stale_after_ms: AtomicU64::new(stale_after.as_millis() as u64),
             polls: PollCounters::default(),
         }
     }
 
     /// How old a verdict may get before it is answered as stale.
     pub fn stale_after(&self) -> Duration {
-        self.stale_after
+        Duration::from_millis(self.stale_after_ms.load(Ordering::Relaxed))
+    }
+
+    /// Change the stale limit (after a reload changed interval or timeout).
+    pub fn set_stale_after(&self, d: Duration) {
+        self.stale_after_ms
+            .store(d.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Every slot, sorted by name.
@@ -153,6 +199,40 @@ impl Store {
         self.len() == 0
     }
 
+    /// Stop reporting an instance (it was removed from the config).
+    pub fn remove(&self, name: &str) -> Option<Arc<Slot>> {
+        self.slots
+            .write()
+            .expect("store lock is never held across a panic")
+            .remove(name)
+    }
+
+    /// The status of a slot at `now`, staleness applied.
+    pub fn current(&self, slot: &Slot, now: Instant) -> Current {
+        match slot.latest() {
+            None => Current {
+                status: Status::Down,
+                reason: Some(Reason::Stale),
+                published: None,
+                age: None,
+            },
+            Some(p) => {
+                let age = now.saturating_duration_since(p.health.checked_mono);
+                let (status, reason) = if age > self.stale_after() {
+                    (Status::Down, Some(Reason::Stale))
+                } else {
+                    (p.health.status, p.health.reason())
+                };
+                Current {
+                    status,
+                    reason,
+                    published: Some(p),
+                    age: Some(age),
+                }
+            }
+        }
+    }
+
     /// The JSON answer for one instance at time `now`, None if unknown.
     pub fn answer(&self, name: &str, now: Instant) -> Option<Answer> {
         let slot = self.get(name)?;
@@ -164,7 +244,7 @@ impl Store {
             });
         };
         let age = now.saturating_duration_since(p.health.checked_mono);
-        if age > self.stale_after {
+        if age > self.stale_after() {
             let error = format!("no poll result for {} ms", age.as_millis());
             return Some(Answer {
                 status: Status::Down,

@@ -1,0 +1,159 @@
+//! The JSON of the less frequent endpoints: the fleet, the TCP view,
+//! readiness and heartbeats, plus the HTML status page. Each returns the
+//! HTTP status and body; `http.rs` only routes.
+
+use crate::health::Status;
+use crate::heartbeat::Heartbeats;
+use crate::store::{rfc3339_millis, Store};
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use std::time::Instant;
+
+fn body(v: Value) -> Vec<u8> {
+    serde_json::to_vec(&v).expect("serialising a Value cannot fail")
+}
+
+fn ok_or_503(ok: bool) -> StatusCode {
+    if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// `{"error":"unknown instance","instance":...}`
+pub fn unknown_instance(name: &str) -> Vec<u8> {
+    body(json!({"error": "unknown instance", "instance": name}))
+}
+
+/// `GET /health/redis`: counts per status, the instances that are not ok
+/// (worst first), and 200 only when every instance is ok. With `all`, also
+/// every instance's status, reason, age and latency (for the status page).
+pub fn fleet(store: &Store, now: Instant, all: bool) -> (StatusCode, Vec<u8>) {
+    let mut counts = [0usize; 4];
+    let mut not_ok = Vec::new();
+    let mut every = Vec::new();
+    for slot in store.slots() {
+        let c = store.current(&slot, now);
+        counts[c.status as usize] += 1;
+        if all {
+            let latency = c.published.as_ref().and_then(|p| p.health.latency);
+            every.push(json!({
+                "instance": &*slot.name,
+                "status": c.status.as_str(),
+                "reason": c.reason.map(|r| r.as_str()),
+                "age_ms": c.age.map(|a| a.as_millis() as u64),
+                "latency_ms": latency.map(|l| (l.as_secs_f64() * 1e6).round() / 1e3),
+            }));
+        }
+        if c.status != Status::Ok {
+            not_ok.push((c.status, slot.name.clone(), c.reason.map(|r| r.as_str())));
+        }
+    }
+    not_ok.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let worst = Status::ALL
+        .into_iter()
+        .rev()
+        .find(|s| counts[*s as usize] > 0)
+        .unwrap_or(Status::Ok);
+    let list: Vec<Value> = not_ok
+        .iter()
+        .map(|(status, name, reason)| json!({"instance": &**name, "status": status.as_str(), "reason": reason}))
+        .collect();
+    let mut v = json!({
+        "status": worst.as_str(),
+        "instances": counts.iter().sum::<usize>(),
+        "counts": {"ok": counts[0], "degraded": counts[1], "critical": counts[2], "down": counts[3]},
+        "not_ok": list,
+    });
+    if all {
+        v["all"] = Value::Array(every);
+    }
+    (ok_or_503(worst == Status::Ok), body(v))
+}
+
+/// `GET /health/tcp/{name}`: did the poller's last connection attempt get
+/// in ("is the process even up"), independent of what INFO said.
+pub fn tcp(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
+    let Some(slot) = store.get(name) else {
+        return (StatusCode::NOT_FOUND, unknown_instance(name));
+    };
+    let c = store.current(&slot, now);
+    let stale = c.age.is_some_and(|a| a > store.stale_after());
+    let (up, error) = match (&c.published, stale) {
+        (None, _) => (false, Some("not polled yet".to_string())),
+        (Some(_), true) => (
+            false,
+            Some(format!(
+                "no poll result for {} ms",
+                c.age.unwrap_or_default().as_millis()
+            )),
+        ),
+        (Some(p), false) if p.health.tcp_ok => (true, None),
+        (Some(p), false) => (
+            false,
+            p.health.error.clone().or(Some("connection failed".into())),
+        ),
+    };
+    let mut v = json!({"status": if up { "up" } else { "down" }, "instance": &*slot.name, "addr": &*slot.addr});
+    if let Some(p) = &c.published {
+        v["checked_at"] = json!(rfc3339_millis(p.health.checked_at));
+        v["age_ms"] = json!(c.age.unwrap_or_default().as_millis() as u64);
+    }
+    if let Some(e) = error {
+        v["error"] = json!(e);
+    }
+    (ok_or_503(up), body(v))
+}
+
+/// `GET /readyz`: 200 once every instance has a verdict (ok or not).
+pub fn readiness(store: &Store) -> (StatusCode, Vec<u8>) {
+    let slots = store.slots();
+    let pending = slots.iter().filter(|s| s.latest().is_none()).count();
+    let v = json!({
+        "status": if pending == 0 { "ready" } else { "not ready" },
+        "instances": slots.len(),
+        "pending": pending,
+    });
+    (ok_or_503(pending == 0), body(v))
+}
+
+/// `GET, POST /heartbeat/{name}`: record a ping.
+pub fn ping(heartbeats: &Heartbeats, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
+    if heartbeats.ping(name, now, std::time::SystemTime::now()) {
+        (StatusCode::OK, body(json!({"status": "ok"})))
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            body(json!({"error": "unknown heartbeat", "heartbeat": name})),
+        )
+    }
+}
+
+/// `GET /health/heartbeat/{name}`: 200 while the last ping is within
+/// interval + grace, else 503 with `heartbeat_missed`.
+pub fn heartbeat(heartbeats: &Heartbeats, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
+    let Some(b) = heartbeats.state(name, now) else {
+        return (
+            StatusCode::NOT_FOUND,
+            body(json!({"error": "unknown heartbeat", "heartbeat": name})),
+        );
+    };
+    let mut v = json!({
+        "status": if b.alive { "ok" } else { "down" },
+        "heartbeat": name,
+        "interval_ms": b.interval.as_millis() as u64,
+        "grace_ms": b.grace.as_millis() as u64,
+        "last_ping": b.last_ping.map(|(wall, _)| rfc3339_millis(wall)),
+        "age_ms": b.last_ping.map(|(_, age)| age.as_millis() as u64),
+    });
+    if !b.alive {
+        v["reason"] = json!("heartbeat_missed");
+    }
+    (ok_or_503(b.alive), body(v))
+}
+
+/// `GET /`: the fleet, worst first, refreshed every 2 s from
+/// `/health/redis` and each listed instance. No build step, no external
+/// assets.
+pub const STATUS_PAGE: &str = include_str!("status.html");

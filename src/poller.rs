@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, Instant};
-use tracing::{info, warn};
+use tracing::{debug, info, trace, warn};
 
 /// Polls are due on multiples of interval / TICKS_PER_INTERVAL (within
 /// [MIN_TICK, MAX_TICK]) so that many instances wake the poller thread
@@ -160,8 +160,12 @@ async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollS
         let deadline = started + settings.timeout;
         let outcome = poll_once(&target, &mut conn, deadline).await;
         let ok = matches!(outcome, Outcome::Polled { .. });
-        polls.record(ok, started.elapsed());
-        let health = tracker.observe(outcome, started.into_std(), SystemTime::now());
+        let took = started.elapsed();
+        polls.record(ok, took);
+        // A verdict is as old as its result: stamp it when the poll ended,
+        // so a poll that ran into its timeout is not born half stale.
+        let health = tracker.observe(outcome, std::time::Instant::now(), SystemTime::now());
+        trace!(instance = %target.name, status = health.status.as_str(), elapsed_us = took.as_micros() as u64, "polled");
         log_transition(&target, &health, &mut last_status);
         slot.publish(health);
 
@@ -172,7 +176,10 @@ async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollS
         } else {
             failures = failures.saturating_add(1);
             let exp = BACKOFF_BASE.saturating_mul(1u32 << (failures - 1).min(16));
-            Instant::now() + exp.min(settings.interval).mul_f64(0.5 + 0.5 * rng.unit())
+            // Capped so that, tick rounding included, the next attempt
+            // starts within one interval of this one's end.
+            let cap = settings.interval.saturating_sub(tick);
+            Instant::now() + exp.min(cap).mul_f64(0.5 + 0.5 * rng.unit())
         };
     }
 }
@@ -182,7 +189,15 @@ async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollS
 pub async fn poll_once(target: &Target, conn: &mut Option<Conn>, deadline: Instant) -> Outcome {
     if conn.is_none() {
         match Conn::connect(target, deadline).await {
-            Ok(c) => *conn = Some(c),
+            Ok(c) => {
+                let version = c
+                    .server
+                    .version()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                debug!(instance = %target.name, addr = %target.addr(), version, "connected");
+                *conn = Some(c);
+            }
             Err((failure, tcp_connected)) => {
                 return Outcome::Failed {
                     failure,

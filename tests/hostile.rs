@@ -1,0 +1,303 @@
+//! Servers redpulse does not control, misbehaving on purpose on loopback:
+//! each instance must go down with the right reason, the process must stay
+//! under a fixed memory bound, and a healthy instance watched alongside
+//! must stay fresh. Plus the HTTP side under abuse.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Largest RSS redpulse may reach while watching the hostile fleet: it
+/// holds a few KiB per instance plus bounded buffers (64 KiB per line,
+/// 32 MiB per bulk, and none of that is reachable without the bytes).
+const RSS_BOUND_KB: u64 = 64 * 1024;
+
+/// How a hostile server treats a connection after reading its handshake.
+type Behaviour = fn(&mut TcpStream, &AtomicBool);
+
+/// Serve every connection with `behave` on its own thread until `stop`.
+fn hostile(stop: &Arc<AtomicBool>, behave: Behaviour) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = stop.clone();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    let stop = stop.clone();
+                    std::thread::spawn(move || {
+                        s.set_nonblocking(false).unwrap();
+                        s.set_read_timeout(Some(Duration::from_millis(200)))
+                            .unwrap();
+                        // Wait for the handshake so replies follow a request.
+                        let mut buf = [0u8; 4096];
+                        let _ = s.read(&mut buf);
+                        behave(&mut s, &stop);
+                    });
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    port
+}
+
+fn random_bytes(s: &mut TcpStream, _: &AtomicBool) {
+    // xorshift noise after a byte that is no RESP type.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = vec![0xffu8];
+    for _ in 0..4096 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push(x as u8);
+    }
+    let _ = s.write_all(&out);
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+fn huge_bulk_length(s: &mut TcpStream, _: &AtomicBool) {
+    let _ = s.write_all(b"$99999999999\r\n");
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+fn endless_line(s: &mut TcpStream, stop: &AtomicBool) {
+    let _ = s.write_all(b"+");
+    let chunk = [b'a'; 8192];
+    // Bounded: at most 64 MiB per connection, and only while the test runs.
+    for _ in 0..8192 {
+        if stop.load(Ordering::Relaxed) || s.write_all(&chunk).is_err() {
+            return;
+        }
+    }
+}
+
+fn never_answers(_: &mut TcpStream, stop: &AtomicBool) {
+    for _ in 0..600 {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn byte_at_a_time(s: &mut TcpStream, stop: &AtomicBool) {
+    let reply = b"+OK\r\n$20\r\n# Server\r\nrun_id:x\r\n";
+    for &b in reply.iter().cycle().take(2000) {
+        if stop.load(Ordering::Relaxed) || s.write_all(&[b]).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn nested_arrays(s: &mut TcpStream, _: &AtomicBool) {
+    let _ = s.write_all(&b"*1\r\n".repeat(100_000));
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+fn closed_mid_reply(s: &mut TcpStream, _: &AtomicBool) {
+    let _ = s.write_all(b"$100\r\nabc");
+    // Dropping the stream closes it halfway through the bulk.
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn hostile_servers_are_down_with_the_right_reason_and_harm_nobody_else() {
+    let healthy = RedisServer::start(&[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let cases: [(&str, Behaviour, &str); 7] = [
+        ("random", random_bytes, "protocol_error"),
+        ("hugebulk", huge_bulk_length, "protocol_error"),
+        ("endless", endless_line, "protocol_error"),
+        ("silent", never_answers, "timeout"),
+        ("trickle", byte_at_a_time, "timeout"),
+        ("nested", nested_arrays, "protocol_error"),
+        ("halfway", closed_mid_reply, "connection_closed"),
+    ];
+    let mut args: Vec<String> = ["--interval", "200ms", "--timeout", "500ms"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--target".to_string(), format!("healthy={}", healthy.url())]);
+    for (name, behave, _) in cases {
+        let port = hostile(&stop, behave);
+        args.extend([
+            "--target".to_string(),
+            format!("{name}=redis://127.0.0.1:{port}"),
+        ]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let rp = Redpulse::start(&args);
+    for (name, _, reason) in cases {
+        let (code, v) = rp.wait_status(name, "down", Some(reason));
+        assert_eq!(code, 503, "{name}: {v}");
+    }
+    // Keep them misbehaving for a while: the healthy instance stays fresh
+    // and the process stays small the whole time.
+    let start = Instant::now();
+    let mut max_rss = 0;
+    while start.elapsed() < Duration::from_secs(5) {
+        let (code, v) = rp.health("healthy");
+        assert_eq!(code, 200, "{v}");
+        assert!(
+            v["age_ms"].as_u64().unwrap() < 600,
+            "healthy instance went stale: {v}"
+        );
+        max_rss = max_rss.max(rss_kb(rp.pid()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(max_rss < RSS_BOUND_KB, "RSS reached {max_rss} KiB");
+    for (name, _, reason) in cases {
+        let (_, v) = rp.health(name);
+        assert_eq!(
+            (v["status"].as_str(), v["reason"].as_str()),
+            (Some("down"), Some(reason)),
+            "{name}: {v}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+}
+
+#[test]
+fn health_is_served_during_a_slowloris_and_odd_paths_are_404() {
+    let redis = RedisServer::start(&[]);
+    let rp = Redpulse::start(&[
+        "--interval",
+        "200ms",
+        "--target",
+        &format!("r={}", redis.url()),
+    ]);
+    rp.wait_status("r", "ok", None);
+    // Hundreds of connections that send half a request head and stall.
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(("127.0.0.1", rp.port)).unwrap();
+        s.write_all(b"GET /health/redis/r HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .unwrap();
+        stalled.push(s);
+    }
+    for _ in 0..20 {
+        let started = Instant::now();
+        let (code, v) = rp.health("r");
+        assert_eq!(code, 200, "{v}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "health took {:?}",
+            started.elapsed()
+        );
+    }
+    // A header that never ends is cut off at the head size limit.
+    let mut big = TcpStream::connect(("127.0.0.1", rp.port)).unwrap();
+    big.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = big.write_all(b"GET / HTTP/1.1\r\nX-Big: ");
+    let _ = big.write_all(&vec![b'a'; 64 * 1024]);
+    let mut answer = String::new();
+    let _ = big.read_to_string(&mut answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    for path in [
+        "/health/redis/../../etc/passwd",
+        "/health/redis/%72",
+        "/health/redis/r%00",
+        "//health/redis/r",
+        "/health/redis/r/extra",
+    ] {
+        assert_eq!(rp.get(path).0, 404, "{path}");
+    }
+    let long = format!("/health/redis/{}", "x".repeat(8000));
+    assert_eq!(rp.get(&long).0, 404);
+    drop(stalled);
+}
+
+#[test]
+fn passwords_never_appear_in_any_output_even_at_trace_level() {
+    const SECRET: &str = "Zebra-Quokka-7781-secret";
+    let redis = RedisServer::start(&["--requirepass", SECRET]);
+    let dir = temp_dir("secrets");
+    let pw = write_file(&dir, "pw", &format!("{SECRET}\n"));
+    let toml = format!(
+        "interval = \"100ms\"\n\n[[instance]]\nname = \"url\"\nurl = \"redis://:{SECRET}@127.0.0.1:{port}\"\n\n\
+[[instance]]\nname = \"file\"\nurl = \"redis://127.0.0.1:{port}\"\npassword_file = \"{}\"\n\n\
+[[instance]]\nname = \"env\"\nurl = \"redis://127.0.0.1:{port}\"\npassword_env = \"REDPULSE_TEST_SECRET\"\n\n\
+[[instance]]\nname = \"wrong\"\nurl = \"redis://:{SECRET}-but-wrong@127.0.0.1:{port}\"\n",
+        pw.display(),
+        port = redis.port
+    );
+    let config = write_file(&dir, "redpulse.toml", &toml);
+    let port = free_port();
+    let log = dir.join("trace.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_redpulse"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "trace")
+        .env("REDPULSE_TEST_SECRET", SECRET)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.join("trace.err")).unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Kill(child);
+    let status = |name: &str| -> Option<String> {
+        let (_, body) = http_get(port, &format!("/health/redis/{name}")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        Some(v["status"].as_str()?.to_string())
+    };
+    for name in ["url", "file", "env"] {
+        wait_for(WAIT, name, || (status(name)? == "ok").then_some(()));
+    }
+    wait_for(WAIT, "wrong", || (status("wrong")? == "down").then_some(()));
+    let mut everything = String::new();
+    for path in [
+        "/health/redis/url",
+        "/health/redis/wrong",
+        "/health/redis",
+        "/health/redis?all=1",
+        "/metrics",
+        "/",
+    ] {
+        everything.push_str(&http_get(port, path).unwrap().1);
+    }
+    drop(child);
+    everything.push_str(&std::fs::read_to_string(&log).unwrap());
+    let err = std::fs::read_to_string(dir.join("trace.err")).unwrap();
+    assert!(
+        err.contains("TRACE") || err.contains("DEBUG"),
+        "trace logging was not on"
+    );
+    everything.push_str(&err);
+    assert!(!everything.contains(SECRET), "the password leaked");
+    assert!(
+        !everything.contains("Zebra-Quokka"),
+        "part of the password leaked"
+    );
+}

@@ -409,10 +409,10 @@ mod tests {
     use super::*;
 
     fn corpus_error(name: &str) -> Vec<u8> {
-        let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));
-        let mut buf = BytesMut::from(&std::fs::read(&path).unwrap()[..]);
-        let frame = Decoder::new().decode(&mut buf).unwrap().unwrap();
-        frame.as_error().unwrap().to_vec()
+        crate::testdata::frames(name)[0]
+            .as_error()
+            .unwrap()
+            .to_vec()
     }
 
     #[test]

@@ -479,20 +479,8 @@ fn restarted(prev: &Snapshot, now: &Snapshot) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::info::info_text;
-    use crate::resp::Decoder;
-    use bytes::BytesMut;
 
-    fn corpus(name: &str) -> Snapshot {
-        let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));
-        let mut buf = BytesMut::from(&std::fs::read(&path).unwrap()[..]);
-        let mut d = Decoder::new();
-        let mut s = Snapshot::default();
-        while let Some(f) = d.decode(&mut buf).unwrap() {
-            s.merge_info(info_text(&f).unwrap());
-        }
-        s
-    }
+    use crate::testdata::snapshot as corpus;
 
     fn polled(snapshot: Snapshot) -> Outcome {
         Outcome::Polled {

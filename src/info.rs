@@ -315,34 +315,8 @@ fn parse_status(s: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resp::Decoder;
-    use bytes::BytesMut;
 
-    fn corpus(name: &str) -> Vec<u8> {
-        let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-
-    fn frames(name: &str) -> Vec<Frame> {
-        let mut buf = BytesMut::from(&corpus(name)[..]);
-        let mut d = Decoder::new();
-        let mut out = Vec::new();
-        while let Some(f) = d.decode(&mut buf).unwrap() {
-            out.push(f);
-        }
-        assert!(buf.is_empty());
-        out
-    }
-
-    fn snapshot(name: &str) -> Snapshot {
-        let mut s = Snapshot::default();
-        for f in frames(name) {
-            if let Some(text) = info_text(&f) {
-                s.merge_info(text);
-            }
-        }
-        s
-    }
+    use crate::testdata::{frames, snapshot};
 
     /// The naive oracle: every `key:value` line of every INFO reply in a file.
     fn oracle(name: &str) -> Vec<(String, String)> {

@@ -21,4 +21,6 @@ pub mod poller;
 pub mod resp;
 pub mod sim;
 pub mod store;
+#[cfg(test)]
+mod testdata;
 pub mod views;

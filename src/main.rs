@@ -162,15 +162,10 @@ fn simulate(instances: u32, listen: &str) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let listeners = match sim::bind(cfg).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("redpulse: cannot listen: {e}");
-                return ExitCode::from(1);
-            }
+        let (stop_tx, fleet) = match start_sim(cfg).await {
+            Ok(started) => started,
+            Err(code) => return code,
         };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let fleet = tokio::spawn(sim::serve(listeners, stop_rx));
         println!(
             "simulating {instances} instances on {}..{}; Ctrl-C stops",
             cfg.addr(0),
@@ -181,6 +176,19 @@ fn simulate(instances: u32, listen: &str) -> ExitCode {
         let _ = tokio::time::timeout(POLLER_STOP_TIMEOUT, fleet).await;
         ExitCode::SUCCESS
     })
+}
+
+/// Bind and serve the simulated fleet; stop it by sending `true`. A port
+/// that cannot be bound is exit code 1.
+async fn start_sim(
+    cfg: SimConfig,
+) -> Result<(watch::Sender<bool>, tokio::task::JoinHandle<()>), ExitCode> {
+    let listeners = sim::bind(cfg).await.map_err(|e| {
+        eprintln!("redpulse: cannot start the simulated fleet: {e}");
+        ExitCode::from(1)
+    })?;
+    let (stop, stopped) = watch::channel(false);
+    Ok((stop, tokio::spawn(sim::serve(listeners, stopped))))
 }
 
 fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCode {
@@ -215,15 +223,10 @@ fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCod
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let listeners = match sim::bind(cfg).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("redpulse: cannot start the simulated fleet: {e}");
-                return ExitCode::from(1);
-            }
+        let (sim_stop, fleet) = match start_sim(cfg).await {
+            Ok(started) => started,
+            Err(code) => return code,
         };
-        let (sim_stop, sim_rx) = watch::channel(false);
-        let fleet = tokio::spawn(sim::serve(listeners, sim_rx));
         let base = format!("http://{}", config.listen);
         let mut banner = format!(
             "redpulse demo: {instances} simulated instances on 127.0.0.1:{}..{}, polled every {:?}\n\nTry:\n",

@@ -234,21 +234,9 @@ fn header(b: &mut Vec<u8>, name: &str, kind: &str, help: &str) {
 mod tests {
     use super::*;
     use crate::health::{Outcome, Thresholds, Tracker};
-    use crate::info::info_text;
-    use crate::resp::Decoder;
-    use bytes::BytesMut;
     use std::time::{Duration, SystemTime};
 
-    fn corpus(name: &str) -> Snapshot {
-        let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));
-        let mut buf = BytesMut::from(&std::fs::read(&path).unwrap()[..]);
-        let mut d = Decoder::new();
-        let mut s = Snapshot::default();
-        while let Some(f) = d.decode(&mut buf).unwrap() {
-            s.merge_info(info_text(&f).unwrap());
-        }
-        s
-    }
+    use crate::testdata::snapshot as corpus;
 
     #[test]
     fn metrics_carry_exporter_names_and_statuses() {

@@ -486,21 +486,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use crate::health::{Failure, Outcome, Thresholds, Tracker};
-    use crate::info::{info_text, Snapshot};
-    use crate::resp::Decoder;
-    use bytes::BytesMut;
+
     use serde_json::Value;
 
-    fn corpus(name: &str) -> Snapshot {
-        let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));
-        let mut buf = BytesMut::from(&std::fs::read(&path).unwrap()[..]);
-        let mut d = Decoder::new();
-        let mut s = Snapshot::default();
-        while let Some(f) = d.decode(&mut buf).unwrap() {
-            s.merge_info(info_text(&f).unwrap());
-        }
-        s
-    }
+    use crate::testdata::snapshot as corpus;
 
     fn published(h: Health) -> (Store, Instant) {
         let store = Store::new(Duration::from_secs(3));

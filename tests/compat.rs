@@ -38,25 +38,7 @@ fn ok_with_fields_one_connection_and_pipelined_infos_on_every_server() {
             "{kind:?}: {v}"
         );
         assert_eq!(v["role"], "master", "{kind:?}");
-        for key in [
-            "mem_ratio",
-            "used_memory",
-            "maxmemory",
-            "ops_per_sec",
-            "connected_clients",
-            "maxclients",
-        ] {
-            assert!(v[key].is_number(), "{kind:?}: {key} missing in {v}");
-        }
-        for key in [
-            "blocked_clients",
-            "connected_replicas",
-            "max_replica_lag_bytes",
-            "latency_ms",
-            "age_ms",
-        ] {
-            assert!(v[key].is_number(), "{kind:?}: {key} missing in {v}");
-        }
+        assert_master_numbers(&v, &format!("{kind:?}"));
 
         let polls = || rp.metric("redpulse_polls_total{result=\"ok\"}").unwrap() as u64;
         // Two INFO calls read the counters: the commandstats one of the first

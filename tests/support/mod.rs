@@ -552,3 +552,26 @@ pub fn hold_connections(port: u16, n: usize) -> Vec<Client> {
         })
         .collect()
 }
+
+/// The number fields of a healthy master's JSON (the contract's "numbers as
+/// numbers"), each present and numeric.
+pub fn assert_master_numbers(v: &serde_json::Value, context: &str) {
+    for key in [
+        "mem_ratio",
+        "used_memory",
+        "maxmemory",
+        "ops_per_sec",
+        "connected_clients",
+        "maxclients",
+        "blocked_clients",
+        "connected_replicas",
+        "max_replica_lag_bytes",
+        "latency_ms",
+        "age_ms",
+    ] {
+        assert!(
+            v[key].is_number(),
+            "{context}: {key} is not a number in {v}"
+        );
+    }
+}

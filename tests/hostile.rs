@@ -226,6 +226,20 @@ fn health_is_served_during_a_slowloris_and_odd_paths_are_404() {
     }
     let long = format!("/health/redis/{}", "x".repeat(8000));
     assert_eq!(rp.get(&long).0, 404);
+
+    // A stalled head is cut off by the header read timeout (10 s).
+    let mut first = stalled.swap_remove(0);
+    first
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = first.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "stalled connection kept for {waited:?}"
+    );
     drop(stalled);
 }
 

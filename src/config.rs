@@ -310,11 +310,18 @@ pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
             "{scheme}:// (TLS) targets are not supported yet; use redis:// on a trusted network"
         ))
         }
-        _ => {
+        // Echo a scheme only when it looks like one: anything else before
+        // "://" may be a mistyped credential.
+        _ if scheme.len() <= 10
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) =>
+        {
             return Err(format!(
                 "unknown URL scheme {scheme:?}: expected redis:// or valkey://"
             ))
         }
+        _ => return Err("unknown URL scheme: expected redis:// or valkey://".into()),
     }
     let (userinfo, hostpart) = match rest.rfind('@') {
         Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
@@ -771,6 +778,12 @@ mod tests {
             ("redis://h?x=1", "query"),
             ("redis://[::1", "]"),
             ("127.0.0.1:6379", "redis://"),
+            // Found by the target_url fuzzer: the text before "://" was
+            // echoed, and it may hold a credential.
+            (
+                "re`iss/:/:hunter2hunter2lBBBc$cs://:hunter2hunter2@BBBB2``",
+                "scheme",
+            ),
         ] {
             let e = parse_url(url).unwrap_err();
             assert!(e.contains(fragment), "{url}: {e}");

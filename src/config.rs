@@ -792,6 +792,29 @@ mod tests {
     }
 
     #[test]
+    fn errors_do_not_depend_on_the_password() {
+        // Inputs from the target_url fuzzer: a password that is a piece of
+        // an error's own text, and one before a second "://".
+        for (url, other) in [
+            (
+                "redis://0ssis:arget URL has n@",
+                "redis://0ssis:xxxxxxxxxxxxxxx@",
+            ),
+            (
+                "re`iss/:/:hunvaBBBlBBBBBBBBBc$cs://:hunvaBBB@BBBB2``",
+                "re`iss/:/:hunvaBBBlBBBBBBBBBc$cs://:xxxxxxxx@BBBB2``",
+            ),
+            ("redis://:secret@h:0", "redis://:xxxxxx@h:0"),
+        ] {
+            assert_eq!(
+                parse_url(url).unwrap_err(),
+                parse_url(other).unwrap_err(),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
     fn secret_debug_hides_the_password() {
         let t = parse_url("redis://:hunter2@h").unwrap();
         assert!(!format!("{t:?}").contains("hunter2"));

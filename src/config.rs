@@ -127,6 +127,8 @@ pub struct Config {
     pub targets: Vec<Target>,
     pub heartbeats: Vec<Heartbeat>,
     pub log_format: LogFormat,
+    /// Open HTTP connections at most.
+    pub max_http_connections: usize,
 }
 
 impl Config {
@@ -148,6 +150,7 @@ pub struct Overrides {
     pub interval: Option<String>,
     pub timeout: Option<String>,
     pub log_format: Option<LogFormat>,
+    pub max_http_connections: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -160,6 +163,7 @@ struct FileConfig {
     password_file: Option<PathBuf>,
     password_env: Option<String>,
     log_format: Option<String>,
+    max_http_connections: Option<usize>,
     thresholds: Option<ThresholdOverrides>,
     #[serde(default)]
     instance: Vec<FileInstance>,
@@ -705,6 +709,14 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         });
     }
 
+    let max_http_connections = o
+        .max_http_connections
+        .or(file.max_http_connections)
+        .unwrap_or(crate::http::MAX_HTTP_CONNECTIONS);
+    if max_http_connections == 0 {
+        return err(at("max_http_connections must be at least 1"));
+    }
+
     Ok(Config {
         listen,
         interval,
@@ -712,6 +724,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         targets,
         heartbeats,
         log_format,
+        max_http_connections,
     })
 }
 

@@ -39,8 +39,9 @@ use tracing::{debug, warn};
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head accepted; health requests are a few hundred bytes.
 pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
-/// Open HTTP connections at most; past it new ones are closed at once, so
-/// a flood of clients cannot exhaust descriptors the poller needs.
+/// Open HTTP connections at most, unless configured: past it new ones are
+/// closed at once, so a flood of clients cannot exhaust descriptors the
+/// poller needs.
 pub const MAX_HTTP_CONNECTIONS: usize = 4096;
 /// How long in-flight requests get to finish at shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,15 +55,16 @@ pub struct AppState {
 
 type Body = Full<Bytes>;
 
-/// Serve until `shutdown` turns true, then drain open connections for at
-/// most [`DRAIN_TIMEOUT`].
+/// Serve until `shutdown` turns true, with at most `max_connections` open,
+/// then drain open connections for at most [`DRAIN_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    max_connections: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
+    let permits = Arc::new(Semaphore::new(max_connections));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -65,6 +65,9 @@ struct RunArgs {
     /// Deadline for a whole poll: connect + write + read [default: 1s].
     #[arg(long, value_name = "DUR")]
     timeout: Option<String>,
+    /// Open HTTP connections at most; more are closed on accept [default: 4096].
+    #[arg(long, value_name = "N")]
+    max_http_connections: Option<usize>,
     /// Log format on stderr [default: text].
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     log_format: Option<String>,
@@ -266,6 +269,7 @@ fn overrides(a: RunArgs) -> Overrides {
         interval: a.interval,
         timeout: a.timeout,
         log_format: a.log_format.and_then(|f| f.parse().ok()),
+        max_http_connections: a.max_http_connections,
     }
 }
 
@@ -354,7 +358,12 @@ async fn serve(config: Config, banner: Option<String>, reload: Option<Overrides>
         store: store.clone(),
         heartbeats: heartbeats.clone(),
     });
-    let server = tokio::spawn(http::serve(listener, state, stop_rx));
+    let server = tokio::spawn(http::serve(
+        listener,
+        state,
+        config.max_http_connections,
+        stop_rx,
+    ));
     info!(
         listen = %config.listen,
         instances = config.targets.len(),

@@ -172,3 +172,42 @@ fn the_example_config_passes_check_config() {
         "{summary}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = temp_dir("jsonlog");
+    let log = dir.join("err.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+        .args([
+            "--log-format",
+            "json",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .args(["--target", "gone=redis://127.0.0.1:1"])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for(WAIT, "the unhealthy log line", || {
+        std::fs::read_to_string(&log)
+            .ok()?
+            .contains("instance unhealthy")
+            .then_some(())
+    });
+    signal(child.id(), "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(
+        text.contains("\"instance\":\"gone\"")
+            && text.contains("\"reason\":\"connection_refused\""),
+        "{text}"
+    );
+}

@@ -244,6 +244,48 @@ fn health_is_served_during_a_slowloris_and_odd_paths_are_404() {
 }
 
 #[test]
+fn connections_past_the_cap_are_closed_at_once_and_service_resumes() {
+    let redis = RedisServer::start(&[]);
+    let rp = Redpulse::start(&[
+        "--max-http-connections",
+        "20",
+        "--target",
+        &format!("r={}", redis.url()),
+    ]);
+    rp.wait_status("r", "ok", None);
+    // Fill every slot with connections stalled halfway through a head.
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(("127.0.0.1", rp.port)).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+        held.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut extra = TcpStream::connect(("127.0.0.1", rp.port)).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let _ = extra.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty(),
+        "served past the cap: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the extra connection was not closed at once"
+    );
+    drop(held);
+    // Slots free up as the server sees the held connections close.
+    wait_for(WAIT, "service to resume", || {
+        (http_get(rp.port, "/health/redis/r").ok()?.0 == 200).then_some(())
+    });
+}
+
+#[test]
 fn passwords_never_appear_in_any_output_even_at_trace_level() {
     const SECRET: &str = "Zebra-Quokka-7781-secret";
     let redis = RedisServer::start(&["--requirepass", SECRET]);

@@ -128,7 +128,12 @@ fn bad_usage(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+/// What every mode does before it runs: make `open_files` descriptors
+/// available (exit 2 saying how many are missing), start logging, and
+/// build the runtime (exit 1 if that fails).
+fn prepare(open_files: u64, log_format: LogFormat) -> Result<tokio::runtime::Runtime, ExitCode> {
+    limits::ensure_open_files(open_files).map_err(bad_usage)?;
+    init_tracing(log_format);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -155,12 +160,10 @@ fn simulate(instances: u32, listen: &str) -> ExitCode {
     if let Err(e) = cfg.validate() {
         return bad_usage(e);
     }
-    if let Err(e) = limits::ensure_open_files(2 * instances as u64 + limits::SIM_SPARE_DESCRIPTORS)
-    {
-        return bad_usage(e);
-    }
-    init_tracing(LogFormat::Text);
-    let rt = match runtime() {
+    let rt = match prepare(
+        2 * instances as u64 + limits::SIM_SPARE_DESCRIPTORS,
+        LogFormat::Text,
+    ) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -217,11 +220,10 @@ fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCod
         Err(e) => return bad_usage(e),
     };
     // Listener + accepted socket per simulated instance, one client socket each.
-    if let Err(e) = limits::ensure_open_files(3 * instances as u64 + limits::SPARE_DESCRIPTORS) {
-        return bad_usage(e);
-    }
-    init_tracing(LogFormat::Text);
-    let rt = match runtime() {
+    let rt = match prepare(
+        3 * instances as u64 + limits::SPARE_DESCRIPTORS,
+        LogFormat::Text,
+    ) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -301,13 +303,10 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_usage(e),
     };
-    if let Err(e) =
-        limits::ensure_open_files(config.targets.len() as u64 + limits::SPARE_DESCRIPTORS)
-    {
-        return bad_usage(e);
-    }
-    init_tracing(config.log_format);
-    match runtime() {
+    match prepare(
+        config.targets.len() as u64 + limits::SPARE_DESCRIPTORS,
+        config.log_format,
+    ) {
         Ok(rt) => rt.block_on(serve(config, None, Some(reload))),
         Err(code) => code,
     }

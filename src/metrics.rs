@@ -7,10 +7,9 @@
 
 use crate::health::Status;
 use crate::info::{Role, Snapshot};
-use crate::store::{Published, Store, POLL_BUCKETS};
+use crate::store::{Current, Store, POLL_BUCKETS};
 use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// One per-instance series: name, type, help, and how to read it.
@@ -111,15 +110,12 @@ const SNAPSHOT_SERIES: &[Series] = &[
 /// Render every series for every instance.
 pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     let slots = store.slots();
-    let latest: Vec<(&str, Option<Arc<Published>>)> =
-        slots.iter().map(|s| (&*s.name, s.latest())).collect();
+    // One staleness decision per instance, shared with every other view.
+    let latest: Vec<(&str, Current)> = slots
+        .iter()
+        .map(|s| (&*s.name, store.current(s, now)))
+        .collect();
     let mut b = Vec::with_capacity(256 + latest.len() * 1200);
-    let status_of = |p: &Option<Arc<Published>>| match p {
-        Some(p) if now.saturating_duration_since(p.health.checked_mono) <= store.stale_after() => {
-            p.health.status
-        }
-        _ => Status::Down,
-    };
 
     header(
         &mut b,
@@ -127,17 +123,18 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         "gauge",
         "1 when the instance answered its last polls (status is not down).",
     );
-    for (name, p) in &latest {
+    for (name, c) in &latest {
         let _ = writeln!(
             b,
             "redis_up{{instance=\"{name}\"}} {}",
-            u8::from(status_of(p) != Status::Down)
+            u8::from(c.status != Status::Down)
         );
     }
     for (metric, kind, help, read) in SNAPSHOT_SERIES {
         header(&mut b, metric, kind, help);
-        for (name, p) in &latest {
-            let value = p
+        for (name, c) in &latest {
+            let value = c
+                .published
                 .as_ref()
                 .and_then(|p| p.health.snapshot.as_ref())
                 .and_then(read);
@@ -152,8 +149,8 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         "gauge",
         "1 for the instance's current health status, 0 for the others.",
     );
-    for (name, p) in &latest {
-        let current = status_of(p);
+    for (name, c) in &latest {
+        let current = c.status;
         for s in Status::ALL {
             let _ = writeln!(
                 b,
@@ -209,10 +206,7 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     );
     let oldest = latest
         .iter()
-        .filter_map(|(_, p)| {
-            p.as_ref()
-                .map(|p| now.saturating_duration_since(p.health.checked_mono))
-        })
+        .filter_map(|(_, c)| c.age)
         .max()
         .unwrap_or_default();
     let _ = writeln!(b, "redpulse_poll_lag_seconds {}", oldest.as_secs_f64());

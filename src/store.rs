@@ -119,6 +119,23 @@ pub struct Current {
     pub published: Option<Arc<Published>>,
     /// Age of that verdict.
     pub age: Option<Duration>,
+    /// True when there is no verdict or it is older than the stale limit:
+    /// then the status is down/stale whatever the verdict said.
+    pub stale: bool,
+}
+
+impl Current {
+    /// Why the status is down/stale, when it is: no verdict yet, or one
+    /// older than the stale limit. None when the published verdict stands.
+    pub fn stale_error(&self) -> Option<String> {
+        if !self.stale {
+            return None;
+        }
+        Some(match self.age {
+            None => "not polled yet".to_string(),
+            Some(age) => format!("no poll result for {} ms", age.as_millis()),
+        })
+    }
 }
 
 /// All instances by name.
@@ -209,48 +226,39 @@ impl Store {
 
     /// The status of a slot at `now`, staleness applied.
     pub fn current(&self, slot: &Slot, now: Instant) -> Current {
-        match slot.latest() {
-            None => Current {
-                status: Status::Down,
-                reason: Some(Reason::Stale),
-                published: None,
-                age: None,
-            },
-            Some(p) => {
-                let age = now.saturating_duration_since(p.health.checked_mono);
-                let (status, reason) = if age > self.stale_after() {
-                    (Status::Down, Some(Reason::Stale))
-                } else {
-                    (p.health.status, p.health.reason())
-                };
-                Current {
-                    status,
-                    reason,
-                    published: Some(p),
-                    age: Some(age),
-                }
-            }
+        let published = slot.latest();
+        let age = published
+            .as_ref()
+            .map(|p| now.saturating_duration_since(p.health.checked_mono));
+        let verdict = published
+            .as_ref()
+            .filter(|_| age.is_some_and(|a| a <= self.stale_after()));
+        let (status, reason) = match verdict {
+            Some(p) => (p.health.status, p.health.reason()),
+            None => (Status::Down, Some(Reason::Stale)),
+        };
+        let stale = verdict.is_none();
+        Current {
+            status,
+            reason,
+            published,
+            age,
+            stale,
         }
     }
 
     /// The JSON answer for one instance at time `now`, None if unknown.
     pub fn answer(&self, name: &str, now: Instant) -> Option<Answer> {
         let slot = self.get(name)?;
-        let Some(p) = slot.latest() else {
-            let body = stale_body(&slot, None, "not polled yet");
+        let c = self.current(&slot, now);
+        let (Some(p), Some(age), None) = (&c.published, c.age, c.stale_error()) else {
+            let error = c.stale_error().unwrap_or_default();
+            let last = c.published.as_deref().zip(c.age);
             return Some(Answer {
                 status: Status::Down,
-                body,
+                body: stale_body(&slot, last, &error),
             });
         };
-        let age = now.saturating_duration_since(p.health.checked_mono);
-        if age > self.stale_after() {
-            let error = format!("no poll result for {} ms", age.as_millis());
-            return Some(Answer {
-                status: Status::Down,
-                body: stale_body(&slot, Some((&p, age)), &error),
-            });
-        }
         let mut body = Vec::with_capacity(p.head.len() + p.tail.len() + 24);
         body.extend_from_slice(&p.head);
         let _ = write!(body, ",\"age_ms\":{}", age.as_millis());

@@ -79,21 +79,18 @@ pub fn tcp(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
         return (StatusCode::NOT_FOUND, unknown_instance(name));
     };
     let c = store.current(&slot, now);
-    let stale = c.age.is_some_and(|a| a > store.stale_after());
-    let (up, error) = match (&c.published, stale) {
-        (None, _) => (false, Some("not polled yet".to_string())),
-        (Some(_), true) => (
+    let (up, error) = match (&c.published, c.stale_error()) {
+        (Some(p), None) if p.health.tcp_ok => (true, None),
+        (Some(p), None) => (
             false,
-            Some(format!(
-                "no poll result for {} ms",
-                c.age.unwrap_or_default().as_millis()
-            )),
+            Some(
+                p.health
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "connection failed".into()),
+            ),
         ),
-        (Some(p), false) if p.health.tcp_ok => (true, None),
-        (Some(p), false) => (
-            false,
-            p.health.error.clone().or(Some("connection failed".into())),
-        ),
+        (_, stale) => (false, stale),
     };
     let mut v = json!({"status": if up { "up" } else { "down" }, "instance": &*slot.name, "addr": &*slot.addr});
     if let Some(p) = &c.published {

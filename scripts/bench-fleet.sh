@@ -7,16 +7,14 @@
 # Loopback only; both processes are stopped by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 n=${1:-1000}
 secs=${2:-30}
 base_port=${BASE_PORT:-20000}
 http_port=${HTTP_PORT:-9479}
 cargo build --release --quiet
 bin=target/release/redpulse
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+use_scratch
 
 # A simulated instance costs two descriptors (listener and accepted
 # socket), so the fleet is split over processes of at most 5,000 to stay

@@ -7,19 +7,16 @@
 # Loopback only; processes started here are stopped by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 n=${1:-1000}
 secs=${2:-30}
 conns=${3:-64}
 base_port=${BASE_PORT:-20000}
 http_port=${HTTP_PORT:-9480}
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-command -v wrk >/dev/null || { as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq wrk >/dev/null; }
+command -v wrk >/dev/null || apt_install wrk
 cargo build --release --quiet
 bin=target/release/redpulse
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+use_scratch
 
 "$bin" simulate --instances "$n" --listen "127.0.0.1:$base_port" >"$work/sim.log" 2>&1 &
 pids+=($!)

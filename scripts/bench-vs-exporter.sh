@@ -10,19 +10,15 @@
 # Loopback only; every process started here is stopped by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 n=${1:-200}
 secs=${2:-30}
 base_port=${BASE_PORT:-23000}
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v prometheus-redis-exporter >/dev/null || ! command -v redis-server >/dev/null; then
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server prometheus-redis-exporter >/dev/null
+  apt_install redis-server prometheus-redis-exporter
 fi
 cargo build --release --quiet
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+use_scratch
 
 for i in $(seq 0 $((n - 1))); do
   mkdir -p "$work/r$i"

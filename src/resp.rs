@@ -15,17 +15,30 @@ use memchr::memchr;
 /// short status lines; 64 KiB leaves room for long error messages while a
 /// line that never ends cannot grow the buffer without limit.
 pub const MAX_LINE: usize = 64 * 1024;
-/// Largest bulk string accepted. An INFO reply is a few KiB (INFO everything
-/// with many modules or commands stays well under 1 MiB); 32 MiB is generous
-/// and still bounds what a hostile server can make us buffer.
-pub const MAX_BULK: usize = 32 * 1024 * 1024;
-/// Most elements in one aggregate. Replies redpulse asks for have a handful.
-pub const MAX_ELEMENTS: usize = 1024 * 1024;
-/// Deepest nesting of aggregates. Real replies nest two or three levels; this
-/// keeps the builder's recursion and the state stack small.
-pub const MAX_DEPTH: usize = 64;
-/// Largest whole frame, counting all its parts.
-pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+/// Largest bulk string accepted. The biggest bulks redpulse asks for are
+/// `INFO everything` (about 5 KiB on an idle Redis 7.0, tens of KiB with
+/// many modules and commands) and `CLUSTER NODES` of a 1,000-node cluster
+/// (about 200 bytes a node plus slot ranges: well under 512 KiB).
+pub const MAX_BULK: usize = 1024 * 1024;
+/// Largest whole reply on the wire, counting all its parts: room for a
+/// pipelined poll's largest reply with margin, and a bound on what one
+/// connection's read buffer holds.
+pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+/// Most elements (every leaf and aggregate header) in one reply. The
+/// largest legitimate reply is `CLUSTER SHARDS` of a 1,000-node cluster:
+/// about 20 elements a node, so some 20,000, plus the shards' slot ranges.
+/// A hostile `*1048576` of nulls is cut off here, after 3 bytes a token at
+/// most, so a reply costs at most MAX_TOKENS × (token + frame) ≈ 4 MiB of
+/// decoder memory however it is shaped.
+pub const MAX_TOKENS: usize = 64 * 1024;
+/// Most elements one aggregate header may announce.
+pub const MAX_ELEMENTS: usize = MAX_TOKENS;
+/// Token capacity a decoder keeps between replies.
+const KEEP_TOKENS: usize = 256;
+/// Deepest nesting of aggregates. Real replies nest three or four levels
+/// (CLUSTER SHARDS: array, map, array of maps); this keeps the builder's
+/// recursion and the state stack small.
+pub const MAX_DEPTH: usize = 16;
 
 /// One decoded reply. Strings are zero-copy slices of the read buffer.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,9 +123,10 @@ impl std::error::Error for DecodeError {}
 #[derive(Clone, Copy, Debug)]
 struct Token {
     kind: u8,
-    /// Start and end of the payload within the frame.
-    start: usize,
-    end: usize,
+    /// Start and end of the payload within the frame (a frame is at most
+    /// [`MAX_FRAME`] bytes, so `u32` holds them and a token is 24 bytes).
+    start: u32,
+    end: u32,
     /// Integer value, or element count for aggregates (-1 for RESP2 null).
     n: i64,
 }
@@ -150,6 +164,11 @@ impl Decoder {
         self.scan_from = 0;
         self.open.clear();
         self.tokens.clear();
+        // A rare large reply (a cluster topology) must not pin its token
+        // array for the connection's life: INFO replies need a handful.
+        if self.tokens.capacity() > KEEP_TOKENS {
+            self.tokens = Vec::new();
+        }
     }
 
     /// Decode one reply from the front of `buf`. On success its bytes are
@@ -202,8 +221,8 @@ impl Decoder {
             let next = cr + 2;
             let mut token = Token {
                 kind,
-                start: pos + 1,
-                end: cr,
+                start: offset(pos + 1),
+                end: offset(cr),
                 n: 0,
             };
             // End of this element if it is a leaf; None for an aggregate header.
@@ -248,8 +267,8 @@ impl Decoder {
                         if kind == b'=' && (len < 4 || buf[next + 3] != b':') {
                             return Err(DecodeError::BadValue);
                         }
-                        token.start = next;
-                        token.end = end;
+                        token.start = offset(next);
+                        token.end = offset(end);
                         leaf_end = Some(end + 2);
                     }
                 }
@@ -270,9 +289,6 @@ impl Decoder {
                             if self.open.len() >= MAX_DEPTH {
                                 return Err(DecodeError::TooDeep);
                             }
-                            if self.tokens.len() + count > MAX_ELEMENTS {
-                                return Err(DecodeError::TooLarge);
-                            }
                             self.open.push(Open {
                                 remaining: count,
                                 attribute: kind == b'|',
@@ -282,6 +298,11 @@ impl Decoder {
                     }
                 }
                 other => return Err(DecodeError::UnknownType(other)),
+            }
+            // Counted per reply, not per aggregate: wide arrays nested in
+            // wide arrays must not multiply past the bound.
+            if self.tokens.len() >= MAX_TOKENS {
+                return Err(DecodeError::TooLarge);
             }
             self.tokens.push(token);
             let end = leaf_end.unwrap_or(next);
@@ -317,6 +338,14 @@ impl Decoder {
     }
 }
 
+/// A position inside a frame as stored in a token. Positions are checked
+/// against [`MAX_FRAME`] (plus one line) before tokens are made, far below
+/// `u32::MAX`; saturating keeps a broken invariant a decode error later,
+/// not a panic.
+fn offset(pos: usize) -> u32 {
+    u32::try_from(pos).unwrap_or(u32::MAX)
+}
+
 fn bounded(n: i64, max: usize) -> Result<usize, DecodeError> {
     match usize::try_from(n) {
         Ok(n) if n <= max => Ok(n),
@@ -341,7 +370,8 @@ fn build(bytes: &Bytes, tokens: &[Token], at: &mut usize) -> Frame {
         return Frame::Null;
     };
     *at += 1;
-    let slice = || bytes.slice(t.start..t.end);
+    let (start, end) = (t.start as usize, t.end as usize);
+    let slice = || bytes.slice(start..end);
     let children = |at: &mut usize, n: i64| -> Vec<Frame> {
         (0..n).map(|_| build(bytes, tokens, at)).collect()
     };
@@ -351,16 +381,16 @@ fn build(bytes: &Bytes, tokens: &[Token], at: &mut usize) -> Frame {
         b':' => Frame::Integer(t.n),
         b'_' => Frame::Null,
         b'#' => Frame::Boolean(t.n == 1),
-        b',' => Frame::Double(parse_double(&bytes[t.start..t.end]).unwrap_or(f64::NAN)),
+        b',' => Frame::Double(parse_double(&bytes[start..end]).unwrap_or(f64::NAN)),
         b'(' => Frame::BigNumber(slice()),
         b'$' if t.n == -1 => Frame::Null,
         b'$' => Frame::Bulk(slice()),
         b'!' => Frame::BulkError(slice()),
         b'=' => {
-            let s = &bytes[t.start..t.end];
+            let s = &bytes[start..end];
             Frame::Verbatim {
                 format: [s[0], s[1], s[2]],
-                text: bytes.slice(t.start + 4..t.end),
+                text: bytes.slice(start + 4..end),
             }
         }
         b'*' if t.n == -1 => Frame::Null,
@@ -381,13 +411,14 @@ fn build(bytes: &Bytes, tokens: &[Token], at: &mut usize) -> Frame {
 }
 
 /// Parse a decimal `i64` with an optional sign; no spaces, no empty input.
+/// Accumulates toward the sign, so `i64::MIN` parses like `str::parse`.
 pub fn parse_i64(s: &[u8]) -> Result<i64, DecodeError> {
     let (neg, digits) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    if digits.is_empty() || digits.len() > 19 {
+    if digits.is_empty() {
         return Err(DecodeError::BadNumber);
     }
     let mut v: i64 = 0;
@@ -395,12 +426,19 @@ pub fn parse_i64(s: &[u8]) -> Result<i64, DecodeError> {
         if !d.is_ascii_digit() {
             return Err(DecodeError::BadNumber);
         }
+        let d = (d - b'0') as i64;
         v = v
             .checked_mul(10)
-            .and_then(|v| v.checked_add((d - b'0') as i64))
+            .and_then(|v| {
+                if neg {
+                    v.checked_sub(d)
+                } else {
+                    v.checked_add(d)
+                }
+            })
             .ok_or(DecodeError::BadNumber)?;
     }
-    Ok(if neg { -v } else { v })
+    Ok(v)
 }
 
 fn parse_double(s: &[u8]) -> Result<f64, DecodeError> {
@@ -652,6 +690,12 @@ mod tests {
             "+7",
             "9223372036854775807",
             "-9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "+-1",
+            "--1",
+            "00000000000000000001",
             "12a",
             "",
             "-",
@@ -663,38 +707,86 @@ mod tests {
         }
     }
 
+    /// Every captured reply file, by name.
     fn corpus() -> Vec<(String, Vec<u8>)> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/info");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "resp"))
-            .collect();
-        files.sort();
-        assert!(files.len() >= 37, "corpus incomplete: {}", files.len());
-        files
+        crate::testdata::names()
             .into_iter()
-            .map(|p| {
-                (
-                    p.file_name().unwrap().to_string_lossy().into_owned(),
-                    std::fs::read(&p).unwrap(),
-                )
+            .map(|name| {
+                let bytes = crate::testdata::bytes(&name);
+                (name, bytes)
             })
             .collect()
+    }
+
+    /// How many replies each capture holds, from the corpus README (not
+    /// from the decoder): seven pipelined single-section INFOs, `+OK` from
+    /// AUTH before an INFO, else one reply (the HELLO capture holds only
+    /// the INFO that followed it).
+    fn replies_in_capture(name: &str) -> usize {
+        if name.contains("pipelined_sections") {
+            7
+        } else if name.contains("auth_ok_then_info") {
+            2
+        } else {
+            1
+        }
     }
 
     #[test]
     fn every_corpus_reply_decodes_completely() {
         for (name, bytes) in corpus() {
             let frames = decode_all(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(!frames.is_empty(), "{name}");
-            let expected = if name.contains("pipelined_sections") {
-                7
-            } else {
-                frames.len()
-            };
-            assert_eq!(frames.len(), expected, "{name}");
+            assert_eq!(frames.len(), replies_in_capture(&name), "{name}");
         }
+    }
+
+    #[test]
+    fn flat_wide_array_of_nulls_is_cut_at_the_token_cap() {
+        let mut input = b"*1048576\r\n".to_vec();
+        input.extend(b"_\r\n".repeat(1_048_576));
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(&input[..]);
+        assert_eq!(d.decode(&mut buf), Err(DecodeError::TooLarge));
+        // Cut off after MAX_TOKENS tokens, not after a million.
+        assert!(
+            d.tokens.capacity() <= KEEP_TOKENS,
+            "kept {}",
+            d.tokens.capacity()
+        );
+        // One element fewer than the cap decodes.
+        let mut ok = format!("*{}\r\n", MAX_TOKENS - 1).into_bytes();
+        ok.extend(b"_\r\n".repeat(MAX_TOKENS - 1));
+        assert_eq!(decode_all(&ok).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn wide_arrays_nested_in_wide_arrays_are_bounded_per_reply() {
+        // Each level announces the cap; the product is never reached.
+        let mut input = Vec::new();
+        for _ in 0..MAX_DEPTH {
+            input.extend(format!("*{MAX_ELEMENTS}\r\n").bytes());
+        }
+        input.extend(b":1\r\n".repeat(MAX_TOKENS));
+        assert_eq!(decode_all(&input), Err(DecodeError::TooLarge));
+        let deeper = format!("*{MAX_ELEMENTS}\r\n").repeat(MAX_DEPTH + 1);
+        assert_eq!(decode_all(deeper.as_bytes()), Err(DecodeError::TooDeep));
+    }
+
+    #[test]
+    fn many_small_bulks_are_cut_at_the_frame_cap() {
+        let bulk = format!("${}\r\n{}\r\n", 60, "x".repeat(60));
+        let n = MAX_FRAME / bulk.len() + 1;
+        assert!(
+            n < MAX_TOKENS,
+            "the frame cap, not the token cap, must bite"
+        );
+        let mut input = format!("*{n}\r\n").into_bytes();
+        input.extend(bulk.repeat(n).bytes());
+        assert_eq!(decode_all(&input), Err(DecodeError::TooLarge));
+        let fits = (MAX_FRAME - 16) / bulk.len();
+        let mut ok = format!("*{fits}\r\n").into_bytes();
+        ok.extend(bulk.repeat(fits).bytes());
+        assert_eq!(decode_all(&ok).unwrap().len(), 1);
     }
 
     #[test]

@@ -11,6 +11,25 @@ pub fn bytes(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// The name of every capture in `testdata/info/`, sorted.
+pub fn names() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/info");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".resp").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 37,
+        "corpus incomplete: {} files",
+        names.len()
+    );
+    names
+}
+
 /// Every reply in the file, decoded; the file must hold nothing else.
 pub fn frames(name: &str) -> Vec<Frame> {
     let mut buf = BytesMut::from(&bytes(name)[..]);

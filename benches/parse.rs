@@ -5,8 +5,8 @@
 
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use redpulse::info::{info_text, Snapshot};
-use redpulse::resp::{Decoder, Frame};
+use redpulse::wire::info::{info_text, Snapshot};
+use redpulse::wire::resp::{Decoder, Frame};
 
 fn corpus(name: &str) -> Vec<u8> {
     let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));

@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use redpulse::config;
-use redpulse::conn::Conn;
+use redpulse::net::conn::Conn;
 use redpulse::sim::{self, SimConfig};
 use std::time::Duration;
 use tokio::sync::watch;

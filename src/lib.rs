@@ -1,26 +1,35 @@
 //! redpulse watches a fleet of Redis and Valkey servers and answers, per
 //! instance and over HTTP, "is it healthy, and if not, why?".
 //!
-//! Data flow: [`config`] yields targets; [`poller`] runs one task per
-//! instance over one long-lived [`conn`] each; a poll is one write of
-//! pipelined INFO commands whose replies [`resp`] decodes without copies and
-//! [`info`] reads into a `Snapshot`; [`health`] turns snapshots into a
-//! `Health` verdict; [`store`] keeps the latest rendered JSON per instance,
-//! and [`http`] serves it without ever waiting on Redis.
+//! Modules in the order data flows through them (a module imports only from
+//! modules listed before it; `tests/layout.rs` checks this):
+//!
+//! - [`config`]: TOML file, command line, target URLs, secrets and
+//!   thresholds, validated into a `Config`. [`limits`]: open-file limits.
+//! - [`wire`]: RESP decoding (`resp`) and INFO text into a `Snapshot`
+//!   (`info`), sans I/O.
+//! - [`judge::outcome`]: statuses, reasons, failures: the words `net` and
+//!   the rules share.
+//! - [`net`]: one pooled connection per instance; a poll is one pipelined
+//!   write and one read.
+//! - [`judge::rules`]: snapshots and failures into damped `Health` verdicts.
+//! - [`state`]: the latest verdict per instance with its JSON pre-rendered,
+//!   poll counters, heartbeats.
+//! - [`poll`]: one task per instance on the poller thread; reloads apply as
+//!   a diff.
+//! - [`http`]: hyper server; every answer is a lookup in `state`, never a
+//!   wait on Redis. `/metrics`, fleet views and the status page live here.
+//! - [`sim`]: a simulated fleet for `demo` and load tests.
 #![forbid(unsafe_code)]
 
 pub mod config;
-pub mod conn;
-pub mod health;
-pub mod heartbeat;
 pub mod http;
-pub mod info;
+pub mod judge;
 pub mod limits;
-pub mod metrics;
-pub mod poller;
-pub mod resp;
+pub mod net;
+pub mod poll;
 pub mod sim;
-pub mod store;
+pub mod state;
 #[cfg(test)]
 mod testdata;
-pub mod views;
+pub mod wire;

@@ -6,12 +6,12 @@
 
 use clap::{Parser, Subcommand};
 use redpulse::config::{self, Config, LogFormat, Overrides};
-use redpulse::heartbeat::Heartbeats;
 use redpulse::http::{self, AppState};
 use redpulse::limits;
-use redpulse::poller::{Fleet, PollSettings};
+use redpulse::poll::fleet::{Fleet, PollSettings};
 use redpulse::sim::{self, Profile, SimConfig};
-use redpulse::store::Store;
+use redpulse::state::heartbeat::Heartbeats;
+use redpulse::state::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

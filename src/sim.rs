@@ -7,7 +7,7 @@
 //! pressure, low hit rate, replica link down, Redis 6.2 that refuses
 //! multi-section INFO) so every code path runs at scale.
 
-use crate::resp::{Decoder, Frame};
+use crate::wire::resp::{Decoder, Frame};
 use bytes::{BufMut, BytesMut};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -392,9 +392,11 @@ master_repl_offset:{offset}\r\n",
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::{Outcome, Status, Thresholds, Tracker};
-    use crate::info::{info_text, Snapshot};
-    use crate::resp::encode_command;
+    use crate::config::Thresholds;
+    use crate::judge::outcome::{Outcome, Status};
+    use crate::judge::rules::Tracker;
+    use crate::wire::info::{info_text, Snapshot};
+    use crate::wire::resp::encode_command;
     use std::time::{Duration, SystemTime};
 
     fn info(inst: &Instance, sections: &[&str]) -> Frame {
@@ -458,7 +460,7 @@ mod tests {
                 SystemTime::now(),
             );
             assert_eq!(h.status, status, "{index}: {:?}", h.reasons);
-            let is_replica = s.role == Some(crate::info::Role::Replica);
+            let is_replica = s.role == Some(crate::wire::info::Role::Replica);
             assert_eq!(is_replica, role == "replica", "{index}");
         }
     }

@@ -1,8 +1,8 @@
 //! Test helpers over the captured replies in `testdata/info/` (unit tests
 //! only).
 
-use crate::info::{info_text, Snapshot};
-use crate::resp::{Decoder, Frame};
+use crate::wire::info::{info_text, Snapshot};
+use crate::wire::resp::{Decoder, Frame};
 use bytes::BytesMut;
 
 /// The raw bytes of `testdata/info/{name}.resp`.

@@ -3,7 +3,7 @@
 
 mod support;
 
-use redpulse::resp::Frame;
+use redpulse::wire::resp::Frame;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 mod support;
 
 use bytes::BytesMut;
-use redpulse::resp::{Decoder, Frame};
+use redpulse::wire::resp::{Decoder, Frame};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 
 mod support;
 
-use redpulse::resp::Frame;
+use redpulse::wire::resp::Frame;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redpulse::info::Snapshot;
+use redpulse::wire::info::Snapshot;
 
 fuzz_target!(|data: &[u8]| {
     let mut a = Snapshot::default();

@@ -5,7 +5,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use redpulse::resp::Decoder;
+use redpulse::wire::resp::Decoder;
 
 /// Decode everything; frames are compared by Debug text so NaN doubles
 /// compare equal to themselves.

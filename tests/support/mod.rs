@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use bytes::BytesMut;
-use redpulse::resp::{encode_command, Decoder, Frame};
+use redpulse::wire::resp::{encode_command, Decoder, Frame};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

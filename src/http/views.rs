@@ -2,9 +2,10 @@
 //! readiness and heartbeats, plus the HTML status page. Each returns the
 //! HTTP status and body; `http.rs` only routes.
 
-use crate::health::Status;
-use crate::heartbeat::Heartbeats;
-use crate::store::{rfc3339_millis, Store};
+use crate::judge::outcome::Status;
+use crate::state::heartbeat::Heartbeats;
+use crate::state::render::rfc3339_millis;
+use crate::state::store::Store;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 use std::time::Instant;

@@ -8,9 +8,9 @@
 //! caller drops the connection; bytes are decoded by `resp`/`info` only.
 
 use crate::config::Target;
-use crate::health::{Failure, Reason};
-use crate::info::{info_text, ServerInfo, Snapshot};
-use crate::resp::{encode_command, DecodeError, Decoder, Frame};
+use crate::judge::outcome::{Failure, Reason};
+use crate::wire::info::{info_text, ServerInfo, Snapshot};
+use crate::wire::resp::{encode_command, DecodeError, Decoder, Frame};
 use bytes::{Bytes, BytesMut};
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 use std::io;

@@ -1,183 +1,17 @@
-//! Health rules: a poll's outcome (a `Snapshot` and its latency, or a
-//! failure) plus the instance's history into a [`Health`] verdict.
+//! Instance rules: a poll's [`Outcome`] (a `Snapshot` and its latency, or
+//! a failure) plus the instance's history into a [`Health`] verdict.
 //!
 //! A [`Tracker`] per instance keeps the previous snapshot (for counter
 //! deltas), a short series of hit/miss samples (for the windowed hit rate)
 //! and the fail_after/recover_after damping state. Restarts reset the deltas
-//! instead of producing negative rates. Rendering to the JSON of the
-//! contract lives in `store.rs`, next to the published verdicts.
+//! instead of producing negative rates. The JSON of a verdict is rendered in
+//! `state::render`.
 
-use crate::info::{Role, Snapshot};
+use crate::config::Thresholds;
+use crate::judge::outcome::{Outcome, Reason, Status};
+use crate::wire::info::{Role, Snapshot};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
-
-/// Ordered from best to worst.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Status {
-    Ok,
-    Degraded,
-    Critical,
-    Down,
-}
-
-impl Status {
-    /// The name used in JSON and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Degraded => "degraded",
-            Status::Critical => "critical",
-            Status::Down => "down",
-        }
-    }
-
-    /// Every status, best first.
-    pub const ALL: [Status; 4] = [Status::Ok, Status::Degraded, Status::Critical, Status::Down];
-}
-
-/// Why an instance is not ok. Declaration order is the tie-break between
-/// reasons of equal status: the earlier is reported as `reason`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reason {
-    Stale,
-    ConnectionRefused,
-    Timeout,
-    ConnectionClosed,
-    AuthFailed,
-    ProtocolError,
-    Loading,
-    Busy,
-    PersistenceFailing,
-    MemoryPressure,
-    SlowResponseCritical,
-    ReplicaDisconnected,
-    ReplicationLag,
-    ClientsNearLimit,
-    RejectedConnections,
-    BlockedClients,
-    LowHitRate,
-    SlowResponseWarn,
-}
-
-impl Reason {
-    /// The status this reason implies.
-    pub fn status(self) -> Status {
-        use Reason::*;
-        match self {
-            Stale | ConnectionRefused | Timeout | ConnectionClosed | AuthFailed | ProtocolError
-            | Loading | Busy => Status::Down,
-            PersistenceFailing | MemoryPressure | SlowResponseCritical => Status::Critical,
-            ReplicaDisconnected | ReplicationLag | ClientsNearLimit | RejectedConnections
-            | BlockedClients | LowHitRate | SlowResponseWarn => Status::Degraded,
-        }
-    }
-
-    /// The name used in JSON (both slow_response levels share one name).
-    pub fn as_str(self) -> &'static str {
-        use Reason::*;
-        match self {
-            Stale => "stale",
-            ConnectionRefused => "connection_refused",
-            Timeout => "timeout",
-            ConnectionClosed => "connection_closed",
-            AuthFailed => "auth_failed",
-            ProtocolError => "protocol_error",
-            Loading => "loading",
-            Busy => "busy",
-            PersistenceFailing => "persistence_failing",
-            MemoryPressure => "memory_pressure",
-            SlowResponseCritical | SlowResponseWarn => "slow_response",
-            ReplicaDisconnected => "replica_disconnected",
-            ReplicationLag => "replication_lag",
-            ClientsNearLimit => "clients_near_limit",
-            RejectedConnections => "rejected_connections",
-            BlockedClients => "blocked_clients",
-            LowHitRate => "low_hit_rate",
-        }
-    }
-
-    fn rank(self) -> (Status, std::cmp::Reverse<u8>) {
-        (self.status(), std::cmp::Reverse(self as u8))
-    }
-}
-
-/// The limits the rules compare against. Defaults are the contract's.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Thresholds {
-    /// used_memory / maxmemory above this: critical.
-    pub memory_critical: f64,
-    /// Windowed hit rate below this: degraded.
-    pub hit_rate_min: f64,
-    /// ... only with at least this many lookups in the window.
-    pub hit_rate_min_lookups: u64,
-    pub hit_rate_window: Duration,
-    /// connected_clients / maxclients at or above this: degraded.
-    pub clients_near_limit: f64,
-    pub latency_warn: Duration,
-    pub latency_critical: Duration,
-    pub replication_lag_bytes: u64,
-    /// -1 never flags blocked clients.
-    pub blocked_clients_max: i64,
-    /// Consecutive worse polls before a worse status is reported.
-    pub fail_after: u32,
-    /// Consecutive better polls before a better status is reported.
-    pub recover_after: u32,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            memory_critical: 0.95,
-            hit_rate_min: 0.70,
-            hit_rate_min_lookups: 1000,
-            hit_rate_window: Duration::from_secs(60),
-            clients_near_limit: 0.90,
-            latency_warn: Duration::from_millis(200),
-            latency_critical: Duration::from_millis(1000),
-            replication_lag_bytes: 64 * 1024 * 1024,
-            blocked_clients_max: -1,
-            fail_after: 2,
-            recover_after: 2,
-        }
-    }
-}
-
-/// A poll that did not produce a snapshot.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Failure {
-    /// One of the down reasons.
-    pub reason: Reason,
-    /// What failed, for operators. Never contains a secret.
-    pub error: String,
-}
-
-impl Failure {
-    /// A failure with the given reason and message.
-    pub fn new(reason: Reason, error: impl Into<String>) -> Self {
-        Failure {
-            reason,
-            error: error.into(),
-        }
-    }
-}
-
-/// What one poll produced.
-// The snapshot is inline on purpose: an outcome lives for one poll on the
-// poller's stack, and boxing it would cost an allocation per poll.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug)]
-pub enum Outcome {
-    /// INFO answered: the merged snapshot and the round trip.
-    Polled {
-        snapshot: Snapshot,
-        latency: Duration,
-    },
-    /// Connect, auth, I/O or protocol failure.
-    Failed {
-        failure: Failure,
-        tcp_connected: bool,
-    },
-}
 
 /// The verdict on one instance after a poll, damping applied.
 #[derive(Clone, Debug, PartialEq)]
@@ -479,6 +313,7 @@ fn restarted(prev: &Snapshot, now: &Snapshot) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::outcome::Failure;
 
     use crate::testdata::snapshot as corpus;
 

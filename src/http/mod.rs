@@ -14,10 +14,12 @@
 //! HEAD works wherever GET does; another method on a known path is 405.
 //! Answers come from the store and never wait on Redis.
 
-use crate::health::Status;
-use crate::heartbeat::Heartbeats;
-use crate::store::Store;
-use crate::views;
+pub mod metrics;
+pub mod views;
+
+use crate::judge::outcome::Status;
+use crate::state::heartbeat::Heartbeats;
+use crate::state::store::Store;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -42,7 +44,7 @@ pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// Open HTTP connections at most, unless configured: past it new ones are
 /// closed at once, so a flood of clients cannot exhaust descriptors the
 /// poller needs.
-pub const MAX_HTTP_CONNECTIONS: usize = 4096;
+pub const MAX_HTTP_CONNECTIONS: usize = crate::config::DEFAULT_MAX_HTTP_CONNECTIONS;
 /// How long in-flight requests get to finish at shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -110,7 +112,8 @@ pub async fn serve(
     }
 }
 
-/// Route one request. Routing is one match on the path.
+/// Route one request: parse the path into a [`Route`], then one match on
+/// (method, route).
 pub fn handle(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     let all = req
         .uri()
@@ -119,50 +122,80 @@ pub fn handle(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     route(state, req.method(), req.uri().path(), all)
 }
 
+/// A known path, with the name it carries. Parsing the path is separate
+/// from answering it, so which methods a path takes is said once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route<'a> {
+    Healthz,
+    Readyz,
+    Metrics,
+    StatusPage,
+    Fleet,
+    Instance(&'a str),
+    Tcp(&'a str),
+    HeartbeatHealth(&'a str),
+    HeartbeatPing(&'a str),
+}
+
+impl<'a> Route<'a> {
+    fn parse(path: &'a str) -> Option<Route<'a>> {
+        Some(match path {
+            "/healthz" => Route::Healthz,
+            "/readyz" => Route::Readyz,
+            "/metrics" => Route::Metrics,
+            "/" => Route::StatusPage,
+            "/health/redis" => Route::Fleet,
+            _ => {
+                // A name is everything after its prefix, slashes included
+                // (an unknown name is the handler's 404, with the name).
+                if let Some(name) = path.strip_prefix("/health/redis/") {
+                    Route::Instance(name)
+                } else if let Some(name) = path.strip_prefix("/health/tcp/") {
+                    Route::Tcp(name)
+                } else if let Some(name) = path.strip_prefix("/health/heartbeat/") {
+                    Route::HeartbeatHealth(name)
+                } else {
+                    Route::HeartbeatPing(path.strip_prefix("/heartbeat/")?)
+                }
+            }
+        })
+    }
+
+    /// The methods this path answers, for a 405's `allow` header.
+    fn allow(self) -> &'static str {
+        match self {
+            Route::HeartbeatPing(_) => "GET, HEAD, POST",
+            _ => "GET, HEAD",
+        }
+    }
+}
+
 /// `all` is the fleet view's `?all` query flag.
 fn route(state: &AppState, method: &Method, path: &str, all: bool) -> Response<Body> {
-    let readable = method == Method::GET || method == Method::HEAD;
-    let now = Instant::now().into_std();
-    // Each known path, then whether the method fits it.
-    let (allowed, handler): (bool, &dyn Fn() -> Response<Body>) = match path {
-        "/healthz" => (readable, &|| {
-            json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))
-        }),
-        "/readyz" => (readable, &|| view(views::readiness(&state.store))),
-        "/metrics" => (readable, &|| metrics(state, now)),
-        "/health/redis" => (readable, &|| view(views::fleet(&state.store, now, all))),
-        "/" => (readable, &|| html(views::STATUS_PAGE)),
-        _ => {
-            if let Some(name) = path.strip_prefix("/health/redis/") {
-                (readable, &move || instance(state, name, now))
-            } else if let Some(name) = path.strip_prefix("/health/tcp/") {
-                (readable, &move || view(views::tcp(&state.store, name, now)))
-            } else if let Some(name) = path.strip_prefix("/health/heartbeat/") {
-                (readable, &move || {
-                    view(views::heartbeat(&state.heartbeats, name, now))
-                })
-            } else if let Some(name) = path.strip_prefix("/heartbeat/") {
-                let pinging = readable || method == Method::POST;
-                (pinging, &move || {
-                    view(views::ping(&state.heartbeats, name, now))
-                })
-            } else {
-                return json(
-                    StatusCode::NOT_FOUND,
-                    Bytes::from_static(b"{\"error\":\"not found\"}"),
-                );
-            }
-        }
+    let Some(route) = Route::parse(path) else {
+        return json(
+            StatusCode::NOT_FOUND,
+            Bytes::from_static(b"{\"error\":\"not found\"}"),
+        );
     };
-    if !allowed {
-        let allow = if path.starts_with("/heartbeat/") {
-            "GET, HEAD, POST"
-        } else {
-            "GET, HEAD"
-        };
-        return method_not_allowed(allow);
+    let now = Instant::now().into_std();
+    let readable = *method == Method::GET || *method == Method::HEAD;
+    match (readable, route) {
+        (true, Route::Healthz) => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+        (true, Route::Readyz) => view(views::readiness(&state.store)),
+        (true, Route::Metrics) => metrics(state, now),
+        (true, Route::StatusPage) => html(views::STATUS_PAGE),
+        (true, Route::Fleet) => view(views::fleet(&state.store, now, all)),
+        (true, Route::Instance(name)) => instance(state, name, now),
+        (true, Route::Tcp(name)) => view(views::tcp(&state.store, name, now)),
+        (true, Route::HeartbeatHealth(name)) => {
+            view(views::heartbeat(&state.heartbeats, name, now))
+        }
+        (_, Route::HeartbeatPing(name)) if readable || *method == Method::POST => {
+            view(views::ping(&state.heartbeats, name, now))
+        }
+        (_, route) => method_not_allowed(route.allow()),
     }
-    handler()
 }
 
 fn instance(state: &AppState, name: &str, now: std::time::Instant) -> Response<Body> {
@@ -173,7 +206,7 @@ fn instance(state: &AppState, name: &str, now: std::time::Instant) -> Response<B
 }
 
 fn metrics(state: &AppState, now: std::time::Instant) -> Response<Body> {
-    let body = crate::metrics::render(&state.store, now);
+    let body = metrics::render(&state.store, now);
     let mut r = Response::new(Full::new(Bytes::from(body)));
     let h = r.headers_mut();
     h.insert(

@@ -5,9 +5,10 @@
 //! how the poller itself is doing. Rendering is one pass over the slots into
 //! one buffer, so it stays cheap at 10,000 instances.
 
-use crate::health::Status;
-use crate::info::{Role, Snapshot};
-use crate::store::{Current, Store, POLL_BUCKETS};
+use crate::judge::outcome::Status;
+use crate::state::counters::POLL_BUCKETS;
+use crate::state::store::{Current, Store};
+use crate::wire::info::{Role, Snapshot};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -227,7 +228,9 @@ fn header(b: &mut Vec<u8>, name: &str, kind: &str, help: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::{Outcome, Thresholds, Tracker};
+    use crate::config::Thresholds;
+    use crate::judge::outcome::Outcome;
+    use crate::judge::rules::Tracker;
     use std::time::{Duration, SystemTime};
 
     use crate::testdata::snapshot as corpus;

@@ -5,7 +5,7 @@
 //! pipelined replies merge into one snapshot. A field the server did not
 //! send stays `None` ("unknown"), never zero.
 
-use crate::resp::Frame;
+use crate::wire::resp::Frame;
 use memchr::memchr;
 
 /// A server version, `major.minor.patch`.
@@ -293,7 +293,7 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
 }
 
 fn parse_i64(s: &[u8]) -> Option<i64> {
-    crate::resp::parse_i64(s).ok()
+    crate::wire::resp::parse_i64(s).ok()
 }
 
 fn parse_flag(s: &[u8]) -> Option<bool> {

@@ -8,9 +8,10 @@
 //! becomes a connect storm. Only status changes are logged.
 
 use crate::config::Target;
-use crate::conn::Conn;
-use crate::health::{Health, Outcome, Status, Tracker};
-use crate::store::{Slot, Store};
+use crate::judge::outcome::{Outcome, Status};
+use crate::judge::rules::{Health, Tracker};
+use crate::net::conn::Conn;
+use crate::state::store::{Slot, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -1,0 +1,107 @@
+//! The TOML schema as written (every key optional, unknown keys refused),
+//! durations, and bounded file reading with one-line error paths.
+
+use super::thresholds::ThresholdOverrides;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    pub listen: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub targets_file: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub log_format: Option<String>,
+    pub max_http_connections: Option<usize>,
+    pub thresholds: Option<ThresholdOverrides>,
+    #[serde(default)]
+    pub instance: Vec<FileInstance>,
+    #[serde(default)]
+    pub heartbeat: Vec<FileHeartbeat>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileInstance {
+    pub name: Option<String>,
+    pub url: String,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub thresholds: Option<ThresholdOverrides>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileHeartbeat {
+    pub name: String,
+    pub interval: String,
+    pub grace: Option<String>,
+}
+
+/// Parse `250ms`, `1s`, `2m`, `1h` (a whole number and a unit).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("duration {s:?}: expected a number and a unit, e.g. 250ms, 1s, 2m"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("duration {s:?}: unit must be ms, s, m or h")),
+    };
+    Ok(d)
+}
+
+/// Largest config or targets file: 100,000 targets take about 5 MB.
+pub(crate) const MAX_CONFIG_FILE: u64 = 64 << 20;
+
+/// Read a whole file of at most `max` bytes.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
+    Ok(text)
+}
+
+/// A path for a one-line message: control characters escaped.
+pub(crate) fn shown(path: &Path) -> String {
+    path.display().to_string().escape_debug().to_string()
+}
+
+/// Line number (1-based) of a byte offset.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "1", "s", "1.5s", "-1s", "1 d", "1sec"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Bytes in, values out: [`resp`] decodes RESP2/RESP3 replies from a read
+//! buffer without copies, [`info`] reads INFO text into a `Snapshot`. No
+//! sockets here; every length from the wire is bounded before use.
+
+pub mod info;
+pub mod resp;

@@ -62,7 +62,7 @@ fn bench_poll_cycle(c: &mut Criterion) {
             v.push(
                 Conn::connect(t, Instant::now() + Duration::from_secs(5))
                     .await
-                    .map_err(|(f, _)| f)
+                    .map_err(|e| e.failure)
                     .unwrap(),
             );
         }

@@ -67,6 +67,18 @@ fn bad_arguments_exit_2_without_echoing_the_password() {
     let o = redpulse(&["--interval", "soon"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("interval"));
+    // Once a panic on overflow (interval × 3); now a one-line exit 2.
+    for (flag, value) in [
+        ("--interval", "6148914691236517206s"),
+        ("--interval", "25h"),
+        ("--timeout", "18446744073709551615ms"),
+    ] {
+        let o = redpulse(&[flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&flag[2..]), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+    }
     let o = redpulse(&["--no-such-flag"]);
     assert_eq!(o.status.code(), Some(2));
     let o = redpulse(&["--target", "a=redis://h", "--target", "a=redis://g"]);

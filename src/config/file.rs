@@ -42,21 +42,35 @@ pub(crate) struct FileHeartbeat {
     pub grace: Option<String>,
 }
 
-/// Parse `250ms`, `1s`, `2m`, `1h` (a whole number and a unit).
+/// Longest duration any setting accepts. Heartbeats of weekly jobs fit;
+/// anything longer is a typo, and bounding it here keeps every later sum
+/// and product of durations (stale limits, deadlines) far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+
+/// Parse `250ms`, `1s`, `2m`, `1h` (a whole number and a unit), at most
+/// [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("duration {s:?}: expected a number and a unit, e.g. 250ms, 1s, 2m"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
+    let shape = || format!("duration {s:?}: expected a number and a unit, e.g. 250ms, 1s, 2m");
+    if num.is_empty() {
+        return Err(shape());
+    }
+    // A number too long for u64 is as much out of range as a large one.
+    let n: u64 = num.parse().unwrap_or(u64::MAX);
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
         _ => return Err(format!("duration {s:?}: unit must be ms, s, m or h")),
     };
+    let d = n
+        .checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("duration {s:?} is too long: at most 366 days"))?;
     Ok(d)
 }
 
@@ -102,6 +116,21 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         for bad in ["", "1", "s", "1.5s", "-1s", "1 d", "1sec"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_past_the_bound_are_errors_not_overflows() {
+        assert_eq!(parse_duration("8784h"), Ok(MAX_DURATION));
+        for long in [
+            "8785h",
+            "6148914691236517206s",
+            "18446744073709551615ms",
+            "99999999999999999999999s",
+            "307445734561825861m",
+        ] {
+            let e = parse_duration(long).unwrap_err();
+            assert!(e.contains("too long"), "{long}: {e}");
         }
     }
 }

@@ -32,6 +32,9 @@ pub const DEFAULT_TARGET: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9379";
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest interval or timeout: the contract's bound. A poll a day is
+/// already an odd health check; past it is a typo.
+pub const MAX_POLL_DURATION: Duration = Duration::from_secs(86_400);
 
 /// Added to the stale limit: an instance that times out on every poll
 /// publishes a verdict every interval + timeout at the latest, and timer
@@ -220,8 +223,11 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         match cli.as_ref().or(f.as_ref()) {
             None => Ok(d),
             Some(s) => match parse_duration(s) {
-                Ok(v) if !v.is_zero() => Ok(v),
-                Ok(_) => err(at(&format!("{key} must be above 0"))),
+                Ok(v) if v.is_zero() => err(at(&format!("{key} must be above 0"))),
+                Ok(v) if v > MAX_POLL_DURATION => {
+                    err(at(&format!("{key} {s:?} is too long: at most 1 day (24h)")))
+                }
+                Ok(v) => Ok(v),
                 Err(e) => err(at(&format!("{key}: {e}"))),
             },
         }
@@ -471,6 +477,9 @@ grace    = "120s"
         for (name, text, fragment) in [
             ("badint", "interval = \"fast\"", "interval"),
             ("zeroint", "interval = \"0s\"", "above 0"),
+            ("longint", "interval = \"25h\"", "at most 1 day"),
+            ("longtimeout", "timeout = \"86401s\"", "at most 1 day"),
+            ("overflow", "interval = \"6148914691236517206s\"", "too long"),
             ("ratio", "[thresholds]\nmemory_critical = 1.5", "memory_critical"),
             ("fail", "[thresholds]\nfail_after = 0", "fail_after"),
             ("lat", "[thresholds]\nlatency_warn = \"2s\"", "latency_warn"),

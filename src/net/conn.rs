@@ -40,6 +40,15 @@ const YIELD_EVERY: usize = 256 * 1024;
 /// Longest server error text kept in a failure message.
 const MAX_ERROR_TEXT: usize = 200;
 
+/// Why a connection could not be made, and whether TCP got in first (the
+/// `/health/tcp` view's "is the process even up").
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectError {
+    pub failure: Failure,
+    /// True when the TCP connection was accepted and the handshake failed.
+    pub tcp_connected: bool,
+}
+
 /// An open, authenticated connection that knows the server's version.
 #[derive(Debug)]
 pub struct Conn {
@@ -60,10 +69,14 @@ pub struct Conn {
 
 impl Conn {
     /// Connect, authenticate, name the client and learn the version, all
-    /// before `deadline`. On failure, whether TCP connected is reported too.
-    pub async fn connect(target: &Target, deadline: Instant) -> Result<Conn, (Failure, bool)> {
-        let addr = resolve(target, deadline).await.map_err(|f| (f, false))?;
-        let stream = open_socket(addr, deadline).await.map_err(|f| (f, false))?;
+    /// before `deadline`.
+    pub async fn connect(target: &Target, deadline: Instant) -> Result<Conn, ConnectError> {
+        let before_tcp = |failure| ConnectError {
+            failure,
+            tcp_connected: false,
+        };
+        let addr = resolve(target, deadline).await.map_err(before_tcp)?;
+        let stream = open_socket(addr, deadline).await.map_err(before_tcp)?;
         let mut conn = Conn {
             stream,
             buf: BytesMut::new(),
@@ -74,17 +87,18 @@ impl Conn {
             connected_at: Instant::now(),
             broken: false,
         };
-        match timeout_at(deadline, conn.handshake(target)).await {
-            Ok(Ok(())) => Ok(conn),
-            Ok(Err(f)) => Err((f, true)),
-            Err(_) => Err((
-                Failure::new(
-                    Reason::Timeout,
-                    "connected, but no reply to the handshake within the poll timeout",
-                ),
-                true,
-            )),
-        }
+        let failure = match timeout_at(deadline, conn.handshake(target)).await {
+            Ok(Ok(())) => return Ok(conn),
+            Ok(Err(f)) => f,
+            Err(_) => Failure::new(
+                Reason::Timeout,
+                "connected, but no reply to the handshake within the poll timeout",
+            ),
+        };
+        Err(ConnectError {
+            failure,
+            tcp_connected: true,
+        })
     }
 
     /// AUTH, CLIENT SETNAME and INFO server in one write. The caller bounds

@@ -199,10 +199,10 @@ pub async fn poll_once(target: &Target, conn: &mut Option<Conn>, deadline: Insta
                 debug!(instance = %target.name, addr = %target.addr(), version, "connected");
                 *conn = Some(c);
             }
-            Err((failure, tcp_connected)) => {
+            Err(e) => {
                 return Outcome::Failed {
-                    failure,
-                    tcp_connected,
+                    failure: e.failure,
+                    tcp_connected: e.tcp_connected,
                 }
             }
         }

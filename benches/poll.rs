@@ -8,9 +8,9 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use redpulse::config;
 use redpulse::net::conn::Conn;
+use redpulse::shutdown::Shutdown;
 use redpulse::sim::{self, SimConfig};
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -34,8 +34,8 @@ fn bench_poll_cycle(c: &mut Criterion) {
         instances: INSTANCES,
     };
     let listeners = sim_rt.block_on(sim::bind(cfg)).unwrap();
-    let (_stop, stop_rx) = watch::channel(false);
-    sim_rt.spawn(sim::serve(listeners, stop_rx));
+    let shutdown = Shutdown::new();
+    sim_rt.spawn(sim::serve(listeners, shutdown.signal()));
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -6,6 +6,7 @@
 //!
 //! - [`config`]: TOML file, command line, target URLs, secrets and
 //!   thresholds, validated into a `Config`. [`limits`]: open-file limits.
+//!   [`shutdown`]: the one process-wide stop signal.
 //! - [`wire`]: RESP decoding (`resp`) and INFO text into a `Snapshot`
 //!   (`info`), sans I/O.
 //! - [`judge::outcome`]: statuses, reasons, failures: the words `net` and
@@ -28,6 +29,7 @@ pub mod judge;
 pub mod limits;
 pub mod net;
 pub mod poll;
+pub mod shutdown;
 pub mod sim;
 pub mod state;
 #[cfg(test)]

@@ -9,6 +9,7 @@ use redpulse::config::{self, Config, LogFormat, Overrides};
 use redpulse::http::{self, AppState};
 use redpulse::limits;
 use redpulse::poll::fleet::{Fleet, PollSettings};
+use redpulse::shutdown::{Shutdown, ShutdownSignal};
 use redpulse::sim::{self, Profile, SimConfig};
 use redpulse::state::heartbeat::Heartbeats;
 use redpulse::state::store::Store;
@@ -16,12 +17,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 /// How long pollers get to stop after the shutdown signal; they only have
 /// to notice it, so this is generous.
 const POLLER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the runtime waits for its own blocking work once the answer is
+/// decided: a stuck file read must not hold up the exit.
+const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -143,6 +148,60 @@ fn prepare(open_files: u64, log_format: LogFormat) -> Result<tokio::runtime::Run
         })
 }
 
+/// Run `main` on the runtime to completion, then stop the runtime without
+/// waiting long for blocking work left behind.
+fn run_to_exit(
+    rt: tokio::runtime::Runtime,
+    main: impl std::future::Future<Output = ExitCode>,
+) -> ExitCode {
+    let code = rt.block_on(main);
+    rt.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
+    code
+}
+
+/// SIGTERM, SIGINT and SIGHUP, each installed once for the process's life.
+struct Signals {
+    stop: StopSignals,
+    hup: Signal,
+}
+
+/// The signals that end the process.
+struct StopSignals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    /// Install the handlers (inside the runtime).
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            stop: StopSignals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            },
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+impl StopSignals {
+    /// Return at the next SIGTERM or SIGINT.
+    async fn requested(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// Install the signal handlers or say why not (exit 1).
+fn install_signals() -> Result<Signals, ExitCode> {
+    Signals::install().map_err(|e| {
+        eprintln!("redpulse: cannot install signal handlers: {e}");
+        ExitCode::from(1)
+    })
+}
+
 fn simulate(instances: u32, listen: &str) -> ExitCode {
     let addr: std::net::SocketAddr = match listen.parse() {
         Ok(a) => a,
@@ -167,8 +226,13 @@ fn simulate(instances: u32, listen: &str) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(async move {
-        let (stop_tx, fleet) = match start_sim(cfg).await {
+    run_to_exit(rt, async move {
+        let mut signals = match install_signals() {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let shutdown = Shutdown::new();
+        let fleet = match start_sim(cfg, shutdown.signal()).await {
             Ok(started) => started,
             Err(code) => return code,
         };
@@ -177,24 +241,24 @@ fn simulate(instances: u32, listen: &str) -> ExitCode {
             cfg.addr(0),
             cfg.addr(instances - 1).port()
         );
-        wait_for_signal().await;
-        let _ = stop_tx.send(true);
+        signals.stop.requested().await;
+        shutdown.trigger();
         let _ = tokio::time::timeout(POLLER_STOP_TIMEOUT, fleet).await;
         ExitCode::SUCCESS
     })
 }
 
-/// Bind and serve the simulated fleet; stop it by sending `true`. A port
-/// that cannot be bound is exit code 1.
+/// Bind and serve the simulated fleet until `shutdown` fires. A port that
+/// cannot be bound is exit code 1.
 async fn start_sim(
     cfg: SimConfig,
-) -> Result<(watch::Sender<bool>, tokio::task::JoinHandle<()>), ExitCode> {
+    shutdown: ShutdownSignal,
+) -> Result<tokio::task::JoinHandle<()>, ExitCode> {
     let listeners = sim::bind(cfg).await.map_err(|e| {
         eprintln!("redpulse: cannot start the simulated fleet: {e}");
         ExitCode::from(1)
     })?;
-    let (stop, stopped) = watch::channel(false);
-    Ok((stop, tokio::spawn(sim::serve(listeners, stopped))))
+    Ok(tokio::spawn(sim::serve(listeners, shutdown)))
 }
 
 fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCode {
@@ -227,8 +291,13 @@ fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCod
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(async move {
-        let (sim_stop, fleet) = match start_sim(cfg).await {
+    run_to_exit(rt, async move {
+        let signals = match install_signals() {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let shutdown = Shutdown::new();
+        let fleet = match start_sim(cfg, shutdown.signal()).await {
             Ok(started) => started,
             Err(code) => return code,
         };
@@ -245,18 +314,22 @@ fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCod
             (Profile::MemoryPressure, "critical: memory_pressure"),
             (Profile::LowHitRate, "degraded: low_hit_rate"),
             (Profile::ReplicaDown, "degraded: replica_disconnected"),
-            (Profile::Redis62, "Redis 6.2 (pipelined single-section INFOs)"),
+            (
+                Profile::Redis62,
+                "Redis 6.2 (pipelined single-section INFOs)",
+            ),
         ] {
             if let Some(i) = (0..instances).find(|&i| Profile::of(i) == profile) {
                 examples.push((i, what));
             }
         }
         for (i, what) in examples {
-            banner.push_str(&format!("  curl -i {base}/health/redis/sim-{i:05}   # {what}\n"));
+            banner.push_str(&format!(
+                "  curl -i {base}/health/redis/sim-{i:05}   # {what}\n"
+            ));
         }
         banner.push_str(&format!("  curl {base}/metrics\n\nCtrl-C stops.\n"));
-        let code = serve(config, Some(banner), None).await;
-        let _ = sim_stop.send(true);
+        let code = serve(config, Some(banner), None, signals, &shutdown).await;
         let _ = tokio::time::timeout(POLLER_STOP_TIMEOUT, fleet).await;
         code
     })
@@ -307,7 +380,13 @@ fn run(args: RunArgs) -> ExitCode {
         config.targets.len() as u64 + limits::SPARE_DESCRIPTORS,
         config.log_format,
     ) {
-        Ok(rt) => rt.block_on(serve(config, None, Some(reload))),
+        Ok(rt) => run_to_exit(rt, async move {
+            let signals = match install_signals() {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            serve(config, None, Some(reload), signals, &Shutdown::new()).await
+        }),
         Err(code) => code,
     }
 }
@@ -326,10 +405,18 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-/// Poll every target and serve HTTP until SIGTERM/SIGINT. `banner` is
-/// printed once the listener is up. With `reload`, SIGHUP re-reads the
-/// config and targets file from those settings and applies the difference.
-async fn serve(config: Config, banner: Option<String>, reload: Option<Overrides>) -> ExitCode {
+/// Poll every target and serve HTTP until SIGTERM/SIGINT, then fire
+/// `shutdown` (which stops the pollers, the server and anything else the
+/// caller gave a signal to) and drain. `banner` is printed once the
+/// listener is up. With `reload`, SIGHUP re-reads the config and targets
+/// file from those settings and applies the difference.
+async fn serve(
+    config: Config,
+    banner: Option<String>,
+    reload: Option<Overrides>,
+    mut signals: Signals,
+    shutdown: &Shutdown,
+) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -340,19 +427,17 @@ async fn serve(config: Config, banner: Option<String>, reload: Option<Overrides>
     };
     let store = Arc::new(Store::new(config.stale_after()));
     let heartbeats = Arc::new(Heartbeats::new(&config.heartbeats));
-    let (stop_tx, stop_rx) = watch::channel(false);
     let settings = PollSettings {
         interval: config.interval,
         timeout: config.timeout,
     };
-    let mut fleet = match Fleet::start(store.clone(), settings) {
+    let fleet = match Fleet::start(store.clone(), settings, shutdown.signal()) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("redpulse: cannot start the poller thread: {e}");
             return ExitCode::from(1);
         }
     };
-    fleet.apply(&config.targets, settings);
     let state = Arc::new(AppState {
         store: store.clone(),
         heartbeats: heartbeats.clone(),
@@ -361,8 +446,15 @@ async fn serve(config: Config, banner: Option<String>, reload: Option<Overrides>
         listener,
         state,
         config.max_http_connections,
-        stop_rx,
+        shutdown.signal(),
     ));
+    let mut running = Running {
+        fleet,
+        store,
+        heartbeats,
+        listen: config.listen,
+    };
+    running.fleet.apply(&config.targets, settings);
     info!(
         listen = %config.listen,
         instances = config.targets.len(),
@@ -375,44 +467,28 @@ async fn serve(config: Config, banner: Option<String>, reload: Option<Overrides>
         println!("{b}");
     }
 
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup())
-        .expect("installing a SIGHUP handler only fails without a runtime");
-    let listen = config.listen;
+    // At most one reload loads at a time, on its own thread: reading a
+    // config can block (a password_file that is a FIFO, a hung network
+    // mount), and neither the runtime's workers nor a stop may wait on it.
+    let mut loading: Option<oneshot::Receiver<Result<Config, config::ConfigError>>> = None;
     loop {
         tokio::select! {
-            _ = wait_for_signal() => break,
-            _ = hup.recv() => {
-                let Some(o) = &reload else {
-                    info!("SIGHUP ignored: nothing to reload");
-                    continue;
-                };
-                match config::load(o) {
-                    Err(e) => warn!(error = %e, "reload failed; keeping the running config"),
-                    Ok(new) => {
-                        if new.listen != listen {
-                            warn!(listen = %new.listen, "the listen address changes only on restart");
-                        }
-                                                let settings = PollSettings { interval: new.interval, timeout: new.timeout };
-                        store.set_stale_after(new.stale_after());
-                        let c = fleet.apply(&new.targets, settings);
-                        heartbeats.configure(&new.heartbeats, std::time::Instant::now());
-                        info!(
-                            added = c.added,
-                            removed = c.removed,
-                            changed = c.changed,
-                            unchanged = c.unchanged,
-                            heartbeats = new.heartbeats.len(),
-                            "config reloaded"
-                        );
-                    }
-                }
+            _ = signals.stop.requested() => break,
+            _ = signals.hup.recv() => match (&reload, &loading) {
+                (None, _) => info!("SIGHUP ignored: nothing to reload"),
+                (Some(_), Some(_)) => warn!("SIGHUP ignored: the previous reload is still loading"),
+                (Some(o), None) => loading = Some(load_in_background(o.clone())),
+            },
+            loaded = reload_result(&mut loading) => {
+                loading = None;
+                running.apply_reload(loaded);
             }
         }
     }
     info!("shutting down: stopping pollers, draining HTTP");
-    let _ = stop_tx.send(true);
-    let stopped = tokio::task::spawn_blocking(move || fleet.stop());
+    shutdown.trigger();
+    let fleet = running.fleet;
+    let stopped = tokio::task::spawn_blocking(move || fleet.join());
     if tokio::time::timeout(POLLER_STOP_TIMEOUT, stopped)
         .await
         .is_err()
@@ -427,14 +503,75 @@ async fn serve(config: Config, banner: Option<String>, reload: Option<Overrides>
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())
-        .expect("installing a SIGTERM handler only fails without a runtime");
-    let mut int = signal(SignalKind::interrupt())
-        .expect("installing a SIGINT handler only fails without a runtime");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// What a reload changes.
+struct Running {
+    fleet: Fleet,
+    store: Arc<Store>,
+    heartbeats: Arc<Heartbeats>,
+    listen: std::net::SocketAddr,
+}
+
+impl Running {
+    /// Apply a freshly loaded config as a diff, or keep the running one
+    /// when it failed to load.
+    fn apply_reload(&mut self, loaded: Result<Config, config::ConfigError>) {
+        let new = match loaded {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "reload failed; keeping the running config");
+                return;
+            }
+        };
+        if new.listen != self.listen {
+            warn!(listen = %new.listen, "the listen address changes only on restart");
+        }
+        let settings = PollSettings {
+            interval: new.interval,
+            timeout: new.timeout,
+        };
+        self.store.set_stale_after(new.stale_after());
+        let c = self.fleet.apply(&new.targets, settings);
+        self.heartbeats
+            .configure(&new.heartbeats, std::time::Instant::now());
+        info!(
+            added = c.added,
+            removed = c.removed,
+            changed = c.changed,
+            unchanged = c.unchanged,
+            heartbeats = new.heartbeats.len(),
+            "config reloaded"
+        );
+    }
+}
+
+/// Load the config on a thread of its own and hand the result back.
+fn load_in_background(o: Overrides) -> oneshot::Receiver<Result<Config, config::ConfigError>> {
+    let (tx, rx) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("redpulse-reload".into())
+        .spawn(move || {
+            let _ = tx.send(config::load(&o));
+        });
+    if let Err(e) = spawned {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(Err(config::ConfigError(format!(
+            "cannot start the reload thread: {e}"
+        ))));
+        return rx;
+    }
+    rx
+}
+
+/// The pending reload's result; never returns while none is pending.
+async fn reload_result(
+    loading: &mut Option<oneshot::Receiver<Result<Config, config::ConfigError>>>,
+) -> Result<Config, config::ConfigError> {
+    match loading {
+        Some(rx) => rx.await.unwrap_or_else(|_| {
+            Err(config::ConfigError(
+                "the reload thread ended without a result".into(),
+            ))
+        }),
+        None => std::future::pending().await,
     }
 }

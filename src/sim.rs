@@ -7,6 +7,7 @@
 //! pressure, low hit rate, replica link down, Redis 6.2 that refuses
 //! multi-section INFO) so every code path runs at scale.
 
+use crate::shutdown::ShutdownSignal;
 use crate::wire::resp::{Decoder, Frame};
 use bytes::{BufMut, BytesMut};
 use std::io::Write;
@@ -16,7 +17,6 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tracing::{debug, warn};
 
 /// Commands a simulated client may send in one read before we answer; a
@@ -113,8 +113,8 @@ pub async fn bind(cfg: SimConfig) -> std::io::Result<Vec<(TcpListener, u32)>> {
     Ok(listeners)
 }
 
-/// Serve bound listeners until `shutdown` turns true.
-pub async fn serve(listeners: Vec<(TcpListener, u32)>, shutdown: watch::Receiver<bool>) {
+/// Serve bound listeners until `shutdown` fires.
+pub async fn serve(listeners: Vec<(TcpListener, u32)>, shutdown: ShutdownSignal) {
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(listeners.len());
     for (listener, index) in listeners {
@@ -133,11 +133,7 @@ pub async fn serve(listeners: Vec<(TcpListener, u32)>, shutdown: watch::Receiver
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    inst: Arc<Instance>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn accept_loop(listener: TcpListener, inst: Arc<Instance>, mut shutdown: ShutdownSignal) {
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
@@ -148,7 +144,7 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait() => return,
         };
         let _ = stream.set_nodelay(true);
         let inst = inst.clone();
@@ -166,7 +162,7 @@ async fn accept_loop(
 async fn serve_conn(
     mut stream: TcpStream,
     inst: &Instance,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: ShutdownSignal,
 ) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut out = BytesMut::new();
@@ -174,7 +170,7 @@ async fn serve_conn(
     loop {
         let n = tokio::select! {
             r = stream.read_buf(&mut buf) => r?,
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.wait() => return Ok(()),
         };
         if n == 0 {
             return Ok(());

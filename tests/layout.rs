@@ -13,7 +13,7 @@ fn rank(module: &str) -> Option<u8> {
     let mut parts = module.split("::");
     let top = parts.next()?;
     Some(match top {
-        "config" | "limits" => 0,
+        "config" | "limits" | "shutdown" => 0,
         "wire" => 1,
         "judge" => match parts.next() {
             Some("outcome") => 2,

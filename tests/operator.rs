@@ -7,7 +7,7 @@ mod support;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::*;
 
 /// A raw request: the whole response text (head and body).
@@ -213,4 +213,49 @@ fn sighup_adds_and_removes_targets_and_keeps_unchanged_connections() {
     });
     assert_eq!(rp.get("/health/redis/a").0, 200);
     assert_eq!(rp.get("/health/redis/c").0, 200);
+}
+
+#[test]
+fn sigterm_during_a_stuck_reload_exits_0_within_the_drain_time() {
+    let redis = RedisServer::start(&[]);
+    let dir = temp_dir("stuck-reload");
+    let plain = format!(
+        "interval = \"100ms\"\n\n[[instance]]\nname = \"r\"\nurl = \"{}\"\n",
+        redis.url()
+    );
+    let path = write_file(&dir, "redpulse.toml", &plain);
+    let mut rp = Redpulse::start(&["--config", path.to_str().unwrap()]);
+    rp.wait_status("r", "ok", None);
+
+    // A password file that is a FIFO nobody writes to: opening it blocks
+    // the reload for as long as nobody opens the other end.
+    let fifo = dir.join("password.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    write_file(
+        &dir,
+        "redpulse.toml",
+        &format!("{plain}password_file = \"{}\"\n", fifo.display()),
+    );
+    signal(rp.pid(), "HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    // The stuck reload harms nothing: polling and HTTP go on, and a second
+    // SIGHUP is refused rather than queued behind it.
+    assert_eq!(rp.health("r").0, 200);
+    signal(rp.pid(), "HUP");
+    wait_for(WAIT, "the second SIGHUP to be refused", || {
+        rp.log_text().contains("still loading").then_some(())
+    });
+    assert!(!rp.log_text().contains("config reloaded"));
+
+    let asked = Instant::now();
+    signal(rp.pid(), "TERM");
+    // 5 s is the HTTP drain limit; nothing here is draining.
+    let code = rp.wait_exit(Duration::from_secs(8));
+    let took = asked.elapsed();
+    assert_eq!(code, Some(0), "exit code; log:\n{}", rp.log_text());
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop");
 }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod views;
 
 use crate::judge::outcome::Status;
+use crate::shutdown::ShutdownSignal;
 use crate::state::heartbeat::Heartbeats;
 use crate::state::store::Store;
 use bytes::Bytes;
@@ -32,7 +33,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -57,13 +58,13 @@ pub struct AppState {
 
 type Body = Full<Bytes>;
 
-/// Serve until `shutdown` turns true, with at most `max_connections` open,
+/// Serve until `shutdown` fires, with at most `max_connections` open,
 /// then drain open connections for at most [`DRAIN_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     max_connections: usize,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: ShutdownSignal,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(max_connections));
@@ -78,7 +79,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.changed() => break,
+            _ = shutdown.wait() => break,
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             debug!(%peer, "too many HTTP connections; closing");

@@ -11,6 +11,7 @@ use crate::config::Target;
 use crate::judge::outcome::{Outcome, Status};
 use crate::judge::rules::{Health, Tracker};
 use crate::net::conn::Conn;
+use crate::shutdown::ShutdownSignal;
 use crate::state::store::{Slot, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,7 +53,6 @@ pub struct PollSettings {
 pub struct Fleet {
     runtime: tokio::runtime::Handle,
     thread: Option<std::thread::JoinHandle<()>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
     store: Arc<Store>,
     settings: PollSettings,
     running: HashMap<String, (Target, AbortHandle)>,
@@ -70,24 +70,27 @@ pub struct Changes {
 }
 
 impl Fleet {
-    /// Start the poller thread with no instances.
-    pub fn start(store: Arc<Store>, settings: PollSettings) -> std::io::Result<Fleet> {
+    /// Start the poller thread with no instances; it runs until `shutdown`
+    /// fires.
+    pub fn start(
+        store: Arc<Store>,
+        settings: PollSettings,
+        mut shutdown: ShutdownSignal,
+    ) -> std::io::Result<Fleet> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let runtime = rt.handle().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("redpulse-poll".into())
             .spawn(move || {
                 // Tasks run while the thread sits in block_on; dropping the
                 // runtime afterwards cancels every poller still running.
-                let _ = rt.block_on(stopped);
+                rt.block_on(shutdown.wait());
             })?;
         Ok(Fleet {
             runtime,
             thread: Some(thread),
-            stop: Some(stop),
             store,
             settings,
             running: HashMap::new(),
@@ -134,11 +137,9 @@ impl Fleet {
         changes
     }
 
-    /// Stop every poller and wait for the thread to end.
-    pub fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    /// Wait for the poller thread to end, once the shutdown signal given
+    /// to [`Fleet::start`] has fired.
+    pub fn join(mut self) {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use redpulse::config::{self, Config, LogFormat, Overrides};
 use redpulse::http::{self, AppState};
 use redpulse::limits;
-use redpulse::poll::fleet::{Fleet, PollSettings};
+use redpulse::poll::fleet::{log_first_verdicts, Fleet, PollSettings};
 use redpulse::shutdown::{Shutdown, ShutdownSignal};
 use redpulse::sim::{self, Profile, SimConfig};
 use redpulse::state::heartbeat::Heartbeats;
@@ -454,7 +454,12 @@ async fn serve(
         heartbeats,
         listen: config.listen,
     };
-    running.fleet.apply(&config.targets, settings);
+    let started = running.fleet.apply(&config.targets, settings);
+    tokio::spawn(log_first_verdicts(
+        running.store.clone(),
+        started.fresh,
+        first_verdicts_within(&config),
+    ));
     info!(
         listen = %config.listen,
         instances = config.targets.len(),
@@ -503,6 +508,12 @@ async fn serve(
     ExitCode::SUCCESS
 }
 
+/// How long an instance may take to its first verdict: a poll starts at a
+/// random phase within the interval and takes up to the timeout.
+fn first_verdicts_within(config: &Config) -> Duration {
+    config.interval + config.timeout + Duration::from_millis(500)
+}
+
 /// What a reload changes.
 struct Running {
     fleet: Fleet,
@@ -531,6 +542,11 @@ impl Running {
         };
         self.store.set_stale_after(new.stale_after());
         let c = self.fleet.apply(&new.targets, settings);
+        tokio::spawn(log_first_verdicts(
+            self.store.clone(),
+            c.fresh,
+            first_verdicts_within(&new),
+        ));
         self.heartbeats
             .configure(&new.heartbeats, std::time::Instant::now());
         info!(

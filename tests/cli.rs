@@ -124,6 +124,7 @@ fn demo_serves_a_simulated_fleet_with_healthy_and_unhealthy_instances() {
         .map(|i| 21_000 + ((start + i) % 90) as u16 * 100)
         .find(|&b| (b..b + 40).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()))
         .expect("no free block of 40 ports below 30000");
+    let log = temp_dir("demo").join("stderr.log");
     let child = Command::new(env!("CARGO_BIN_EXE_redpulse"))
         .args(["demo", "--instances", "40", "--interval", "200ms"])
         .args([
@@ -133,7 +134,7 @@ fn demo_serves_a_simulated_fleet_with_healthy_and_unhealthy_instances() {
             &format!("127.0.0.1:{http}"),
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let status = |name: &str| -> Option<String> {
@@ -161,6 +162,28 @@ fn demo_serves_a_simulated_fleet_with_healthy_and_unhealthy_instances() {
     assert!(
         banner.contains(&format!("http://127.0.0.1:{http}/health/redis/sim-00007")),
         "{banner}"
+    );
+    // First verdicts are one summary line, not a line per instance; only
+    // later changes (low hit rates need a window of lookups) are logged.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let summaries: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("first verdicts"))
+        .collect();
+    assert_eq!(summaries.len(), 1, "{text}");
+    assert!(
+        summaries[0].contains("instances=40")
+            && summaries[0].contains("sim-00007 (critical: memory_pressure)"),
+        "{}",
+        summaries[0]
+    );
+    let per_instance = text
+        .lines()
+        .filter(|l| l.contains("instance healthy") || l.contains("instance unhealthy"))
+        .count();
+    assert!(
+        per_instance < 10,
+        "{per_instance} per-instance lines:\n{text}"
     );
 }
 
@@ -200,10 +223,10 @@ fn json_logs_are_one_object_per_line() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    wait_for(WAIT, "the unhealthy log line", || {
+    wait_for(WAIT, "the first-verdicts log line", || {
         std::fs::read_to_string(&log)
             .ok()?
-            .contains("instance unhealthy")
+            .contains("first verdicts")
             .then_some(())
     });
     signal(child.id(), "TERM");
@@ -217,9 +240,16 @@ fn json_logs_are_one_object_per_line() {
             "{line}"
         );
     }
-    assert!(
-        text.contains("\"instance\":\"gone\"")
-            && text.contains("\"reason\":\"connection_refused\""),
-        "{text}"
+    // The first verdict is in the summary, at warning level since it is bad.
+    let summary: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["fields"]["message"] == "first verdicts")
+        .expect("a first-verdicts line");
+    assert_eq!(summary["level"], "WARN", "{summary}");
+    assert_eq!(summary["fields"]["down"], 1, "{summary}");
+    assert_eq!(
+        summary["fields"]["not_ok"], "gone (down: connection_refused)",
+        "{summary}"
     );
 }

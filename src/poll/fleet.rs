@@ -67,6 +67,9 @@ pub struct Changes {
     pub changed: usize,
     /// Kept their connection and history.
     pub unchanged: usize,
+    /// Names of the added and changed instances: their first verdicts are
+    /// logged as one summary (see [`log_first_verdicts`]).
+    pub fresh: Vec<String>,
 }
 
 impl Fleet {
@@ -127,6 +130,7 @@ impl Fleet {
             } else {
                 changes.added += 1;
             }
+            changes.fresh.push(target.name.clone());
             let slot = self.store.insert(&target.name, &target.addr());
             let task = self
                 .runtime
@@ -223,8 +227,16 @@ pub async fn poll_once(target: &Target, conn: &mut Option<Conn>, deadline: Insta
     }
 }
 
+/// Log a status change. The first verdict is not a change: it goes into
+/// the one summary line of [`log_first_verdicts`], so a fleet that starts
+/// does not print a line per instance.
 fn log_transition(target: &Target, h: &Health, last: &mut Option<Status>) {
+    let first = last.is_none();
     if *last == Some(h.status) {
+        return;
+    }
+    *last = Some(h.status);
+    if first {
         return;
     }
     let reason = h.reason().map(|r| r.as_str());
@@ -234,7 +246,81 @@ fn log_transition(target: &Target, h: &Health, last: &mut Option<Status>) {
     } else {
         warn!(instance = %target.name, addr = %target.addr(), status = h.status.as_str(), reason, error, "instance unhealthy");
     }
-    *last = Some(h.status);
+}
+
+/// Instances named one by one in the first-verdicts line at most; the rest
+/// are counted.
+const SUMMARY_NAMES: usize = 20;
+/// How often the summary checks whether every first verdict is in.
+const SUMMARY_CHECK: Duration = Duration::from_millis(100);
+
+/// Wait until every instance in `names` has a first verdict (or `within`
+/// has passed), then log one line: counts per status and the instances that
+/// are not ok, worst first, by name up to [`SUMMARY_NAMES`].
+pub async fn log_first_verdicts(store: Arc<Store>, names: Vec<String>, within: Duration) {
+    if names.is_empty() {
+        return;
+    }
+    let give_up = Instant::now() + within;
+    let verdicts = loop {
+        let now = std::time::Instant::now();
+        let current: Vec<_> = names
+            .iter()
+            .filter_map(|n| Some((n, store.get(n)?)))
+            .map(|(n, slot)| (n, slot.latest().map(|_| store.current(&slot, now))))
+            .collect();
+        let pending = current.iter().filter(|(_, c)| c.is_none()).count();
+        if pending == 0 || Instant::now() >= give_up {
+            break current;
+        }
+        tokio::time::sleep(SUMMARY_CHECK).await;
+    };
+    let mut counts = [0usize; 4];
+    let mut pending = 0;
+    let mut not_ok = Vec::new();
+    for (name, c) in &verdicts {
+        match c {
+            None => pending += 1,
+            Some(c) => {
+                counts[c.status as usize] += 1;
+                if c.status != Status::Ok {
+                    not_ok.push((c.status, name.as_str(), c.reason.map(|r| r.as_str())));
+                }
+            }
+        }
+    }
+    not_ok.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    let mut listed: Vec<String> = not_ok
+        .iter()
+        .take(SUMMARY_NAMES)
+        .map(|(status, name, reason)| {
+            format!("{name} ({}: {})", status.as_str(), reason.unwrap_or("-"))
+        })
+        .collect();
+    if not_ok.len() > SUMMARY_NAMES {
+        listed.push(format!("and {} more", not_ok.len() - SUMMARY_NAMES));
+    }
+    let not_ok = listed.join(", ");
+    // One line either way; a warning when something is already bad.
+    macro_rules! summary {
+        ($level:ident) => {
+            $level!(
+                instances = verdicts.len(),
+                ok = counts[Status::Ok as usize],
+                degraded = counts[Status::Degraded as usize],
+                critical = counts[Status::Critical as usize],
+                down = counts[Status::Down as usize],
+                pending,
+                not_ok,
+                "first verdicts"
+            )
+        };
+    }
+    if not_ok.is_empty() && pending == 0 {
+        summary!(info);
+    } else {
+        summary!(warn);
+    }
 }
 
 /// Round `t` up to the next multiple of `tick` since the process epoch.

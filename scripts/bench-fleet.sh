@@ -4,6 +4,8 @@
 # poller's CPU per instance-poll (user+sys from /proc, kernel included), RSS
 # per instance, health age p50/p99 sampled over HTTP, and polls/s.
 #   scripts/bench-fleet.sh [N] [SECONDS]      (defaults: 1000 30)
+# BIN=path/to/redpulse measures another build (e.g. an older commit's, for
+# a side-by-side figure); the simulator is always this tree's release build.
 # Loopback only; both processes are stopped by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,8 @@ secs=${2:-30}
 base_port=${BASE_PORT:-20000}
 http_port=${HTTP_PORT:-9479}
 cargo build --release --quiet
-bin=target/release/redpulse
+sim_bin=target/release/redpulse
+bin=${BIN:-$sim_bin}
 use_scratch
 
 # A simulated instance costs two descriptors (listener and accepted
@@ -22,7 +25,7 @@ use_scratch
 chunk=5000
 for ((first = 0; first < n; first += chunk)); do
   count=$(( n - first < chunk ? n - first : chunk ))
-  "$bin" simulate --instances "$count" --listen "127.0.0.1:$((base_port + first))" >"$work/sim-$first.log" 2>&1 &
+  "$sim_bin" simulate --instances "$count" --listen "127.0.0.1:$((base_port + first))" >"$work/sim-$first.log" 2>&1 &
   pids+=($!)
 done
 sleep 1

@@ -7,6 +7,7 @@
 //! jittered exponential backoff capped at the interval, so a dead fleet never
 //! becomes a connect storm. Only status changes are logged.
 
+use super::ticks;
 use crate::config::Target;
 use crate::judge::outcome::{Outcome, Status};
 use crate::judge::rules::{Health, Tracker};
@@ -17,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::task::AbortHandle;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
 
 /// Polls are due on multiples of interval / TICKS_PER_INTERVAL (within
@@ -89,7 +90,12 @@ impl Fleet {
             .spawn(move || {
                 // Tasks run while the thread sits in block_on; dropping the
                 // runtime afterwards cancels every poller still running.
-                rt.block_on(shutdown.wait());
+                rt.block_on(async {
+                    tokio::select! {
+                        _ = shutdown.wait() => {}
+                        _ = ticks::drive() => {}
+                    }
+                });
             })?;
         Ok(Fleet {
             runtime,
@@ -161,7 +167,7 @@ async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollS
 
     let tick = (settings.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
     loop {
-        sleep_until(on_tick(next, tick)).await;
+        ticks::sleep_until(on_tick(next, tick)).await;
         let started = Instant::now();
         let deadline = started + settings.timeout;
         let outcome = poll_once(&target, &mut conn, deadline).await;

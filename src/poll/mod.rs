@@ -1,4 +1,6 @@
 //! Polling: [`fleet`] runs one task per instance on a dedicated thread and
-//! applies target-set changes (start, stop, restart) as a diff.
+//! applies target-set changes (start, stop, restart) as a diff; [`ticks`]
+//! wakes the pollers due at one tick with one timer.
 
 pub mod fleet;
+pub mod ticks;

@@ -1,9 +1,13 @@
-//! The latest verdict per instance, rendered once into JSON `Bytes`.
+//! The latest verdict per instance, its JSON rendered at most once.
 //!
 //! Pollers [`Slot::publish`] after each poll; the HTTP side asks
 //! [`Store::answer`], which is a hash lookup, a short lock to clone an `Arc`,
-//! and splicing the request-time `age_ms` between two pre-rendered halves. A
-//! verdict older than the stale limit is answered as `down`/`stale`.
+//! and splicing the request-time `age_ms` between two rendered halves. The
+//! halves are rendered by the first request that needs them and kept with
+//! the verdict: most verdicts are replaced by the next poll before anyone
+//! asks, and rendering on every poll was the largest piece of the poller's
+//! own CPU. A verdict older than the stale limit is answered as
+//! `down`/`stale`.
 
 use super::counters::PollCounters;
 use super::render::{ident_json, json_str, render, rfc3339_millis};
@@ -13,17 +17,16 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 /// One instance's published verdict.
 #[derive(Debug)]
 pub struct Published {
     pub health: Health,
-    /// JSON up to and including `checked_at`.
-    head: Bytes,
-    /// JSON from `,"reasons"` to the closing brace.
-    tail: Bytes,
+    /// The JSON up to and including `checked_at`, and from `,"reasons"` to
+    /// the closing brace; rendered by the first request.
+    json: OnceLock<(Bytes, Bytes)>,
 }
 
 /// One watched instance as the HTTP side sees it.
@@ -50,8 +53,10 @@ impl Slot {
 
     /// Render `health` and make it the answer for this instance.
     pub fn publish(&self, health: Health) {
-        let (head, tail) = render(&self.ident, &health);
-        let published = Arc::new(Published { health, head, tail });
+        let published = Arc::new(Published {
+            health,
+            json: OnceLock::new(),
+        });
         *self
             .latest
             .lock()
@@ -224,10 +229,11 @@ impl Store {
                 body: stale_body(&slot, last, &error),
             });
         };
-        let mut body = Vec::with_capacity(p.head.len() + p.tail.len() + 24);
-        body.extend_from_slice(&p.head);
+        let (head, tail) = p.json.get_or_init(|| render(&slot.ident, &p.health));
+        let mut body = Vec::with_capacity(head.len() + tail.len() + 24);
+        body.extend_from_slice(head);
         let _ = write!(body, ",\"age_ms\":{}", age.as_millis());
-        body.extend_from_slice(&p.tail);
+        body.extend_from_slice(tail);
         Some(Answer {
             status: p.health.status,
             body: body.into(),

@@ -1,0 +1,176 @@
+//! Due-time batching on the poller thread: the pollers due at one tick are
+//! woken by one timer, not one timer each.
+//!
+//! Every poller's next poll is rounded up to a tick (20 ms at a 1 s
+//! interval), so at 10,000 instances some 200 pollers share each tick. With
+//! a tokio timer per poller the timer wheel was the largest user-space item
+//! in the poller's profile; here a poller files its waker under its tick,
+//! and one [`drive`] task sleeps to the earliest tick and wakes that tick's
+//! pollers together. Everything lives on the poller thread: a thread-local
+//! queue, no locks. Sleeps and the driver must run on the same thread.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use tokio::time::Instant;
+
+#[derive(Default)]
+struct Queue {
+    /// Wakers of the sleeps due at each instant.
+    due: BTreeMap<Instant, Vec<Waker>>,
+    /// The instant the driver's timer is set for, if any.
+    armed: Option<Instant>,
+    /// The driver, to re-arm when an earlier instant is filed.
+    driver: Option<Waker>,
+}
+
+thread_local! {
+    static QUEUE: RefCell<Queue> = RefCell::new(Queue::default());
+}
+
+/// A sleep until `at` that shares its timer with every other sleep until
+/// the same instant on this thread. Round `at` to a tick for sharing.
+pub fn sleep_until(at: Instant) -> TickSleep {
+    TickSleep { at, filed: false }
+}
+
+/// The future of [`sleep_until`].
+#[derive(Debug)]
+pub struct TickSleep {
+    at: Instant,
+    filed: bool,
+}
+
+impl Future for TickSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.at {
+            return Poll::Ready(());
+        }
+        if !self.filed {
+            // A task's waker does not change while it sleeps on the one
+            // thread, so filing once is enough.
+            let at = self.at;
+            let driver = QUEUE.with(|q| {
+                let mut q = q.borrow_mut();
+                q.due.entry(at).or_default().push(cx.waker().clone());
+                if q.armed.is_none_or(|armed| at < armed) {
+                    q.driver.take()
+                } else {
+                    None
+                }
+            });
+            if let Some(d) = driver {
+                d.wake();
+            }
+            self.filed = true;
+        }
+        Poll::Pending
+    }
+}
+
+/// Wake every sleep whose instant has come, forever. Run it once on the
+/// thread whose tasks use [`sleep_until`].
+pub async fn drive() {
+    let mut timer = Box::pin(tokio::time::sleep_until(Instant::now()));
+    std::future::poll_fn(move |cx| loop {
+        let now = Instant::now();
+        let (due, next) = QUEUE.with(|q| {
+            let mut q = q.borrow_mut();
+            let later = match now.checked_add(std::time::Duration::from_nanos(1)) {
+                Some(after) => q.due.split_off(&after),
+                None => BTreeMap::new(),
+            };
+            let due = std::mem::replace(&mut q.due, later);
+            q.driver = Some(cx.waker().clone());
+            q.armed = q.due.keys().next().copied();
+            (due, q.armed)
+        });
+        // Woken outside the borrow: a wake only schedules the task.
+        for waker in due.into_values().flatten() {
+            waker.wake();
+        }
+        let Some(at) = next else {
+            // Nothing filed: a sleep that files wakes this driver.
+            return Poll::Pending;
+        };
+        if timer.deadline() != at {
+            timer.as_mut().reset(at);
+        }
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_sleep_wakes_at_or_soon_after_its_instant() {
+        runtime().block_on(async {
+            tokio::spawn(drive());
+            let start = Instant::now();
+            let mut tasks = Vec::new();
+            // Several sleeps per instant, instants out of order, some filed
+            // earlier than the one the driver is armed for.
+            for i in [7u64, 3, 9, 3, 1, 7, 0, 12, 5, 5] {
+                let at = start + Duration::from_millis(10 * i);
+                tasks.push(tokio::spawn(async move {
+                    sleep_until(at).await;
+                    Instant::now().duration_since(at)
+                }));
+            }
+            for t in tasks {
+                let late = tokio::time::timeout(Duration::from_secs(2), t)
+                    .await
+                    .expect("a sleep never woke")
+                    .unwrap();
+                assert!(late < Duration::from_millis(50), "woke {late:?} late");
+            }
+        });
+    }
+
+    #[test]
+    fn an_earlier_instant_filed_later_rearms_the_driver() {
+        runtime().block_on(async {
+            tokio::spawn(drive());
+            let start = Instant::now();
+            let far = tokio::spawn(sleep_until(start + Duration::from_secs(30)));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let near = start + Duration::from_millis(60);
+            tokio::time::timeout(Duration::from_millis(500), sleep_until(near))
+                .await
+                .expect("the driver stayed armed for the far instant");
+            assert!(Instant::now() >= near);
+            assert!(!far.is_finished());
+            far.abort();
+        });
+    }
+
+    #[test]
+    fn a_past_instant_is_ready_at_once() {
+        runtime().block_on(async {
+            // No driver at all: nothing needs to be filed.
+            tokio::time::timeout(
+                Duration::from_millis(100),
+                sleep_until(Instant::now() - Duration::from_millis(1)),
+            )
+            .await
+            .unwrap();
+        });
+    }
+}

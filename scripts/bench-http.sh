@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # HTTP serving throughput: wrk (Debian's package) on /health/redis/{name}
 # while redpulse polls N simulated instances (a separate process) at 1 s.
-# Reports wrk's requests/s and latency percentiles, and the health age of
-# the polled fleet right after the load.
+# Reports wrk's requests/s and latency percentiles, redpulse's server CPU
+# per request (its utime+stime over the wrk window, less what polling alone
+# cost over a quiet window of the same length just before), and the health
+# age of the polled fleet right after the load.
 #   scripts/bench-http.sh [N] [SECONDS] [CONNECTIONS]   (defaults: 1000 30 64)
+# BIN=path/to/redpulse measures another build; the simulator is this tree's.
 # Loopback only; processes started here are stopped by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,14 +18,18 @@ base_port=${BASE_PORT:-20000}
 http_port=${HTTP_PORT:-9480}
 command -v wrk >/dev/null || apt_install wrk
 cargo build --release --quiet
-bin=target/release/redpulse
+sim_bin=target/release/redpulse
+bin=${BIN:-$sim_bin}
 use_scratch
 
-"$bin" simulate --instances "$n" --listen "127.0.0.1:$base_port" >"$work/sim.log" 2>&1 &
+"$sim_bin" simulate --instances "$n" --listen "127.0.0.1:$base_port" >"$work/sim.log" 2>&1 &
 pids+=($!)
 for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/fleet.txt"
 "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" >"$work/redpulse.log" 2>&1 &
-pids+=($!)
+rp=$!
+pids+=($rp)
+# utime+stime of redpulse, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$rp/stat"; }
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null && break; sleep 0.1; done
 sleep 3
 
@@ -34,7 +41,18 @@ request = function()
   return wrk.format("GET", string.format("/health/redis/sim-%05d", i))
 end
 LUA
+quiet0=$(cpu_ticks); sleep "$secs"; quiet1=$(cpu_ticks)
+load0=$(cpu_ticks)
 wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/names.lua" "http://127.0.0.1:$http_port" | tee "$work/wrk.txt"
+load1=$(cpu_ticks)
+requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+python3 - "$quiet0" "$quiet1" "$load0" "$load1" "$requests" "$(getconf CLK_TCK)" <<'PY'
+import sys
+q0, q1, l0, l1, reqs, tck = map(int, sys.argv[1:])
+http = (l1 - l0) - (q1 - q0)
+print(f"server CPU under load {(l1 - l0) / tck:.2f} s, polling alone {(q1 - q0) / tck:.2f} s over the same length")
+print(f"server CPU per request {http / tck / reqs * 1e6:.2f} us ({reqs} requests)")
+PY
 
 python3 - "$http_port" "$n" <<'PY'
 import http.client, json, random, sys

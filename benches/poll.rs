@@ -43,17 +43,8 @@ fn bench_poll_cycle(c: &mut Criterion) {
         .unwrap();
     let targets: Vec<_> = (0..INSTANCES)
         .map(|i| {
-            let url = format!("redis://{}", cfg.addr(i));
-            let (name, u) = (format!("sim-{i}"), config::parse_url(&url).unwrap());
-            config::Target {
-                name,
-                host: u.host,
-                port: u.port,
-                username: None,
-                password: None,
-                db: 0,
-                thresholds: Default::default(),
-            }
+            let addr = cfg.addr(i);
+            config::Target::plain(&format!("sim-{i}"), &addr.ip().to_string(), addr.port())
         })
         .collect();
     let mut conns: Vec<Conn> = rt.block_on(async {

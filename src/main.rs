@@ -76,6 +76,21 @@ struct RunArgs {
     /// Log format on stderr [default: text].
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     log_format: Option<String>,
+    /// CA bundle (PEM) that rediss:// servers' certificates must chain to [default: the system's CA bundle].
+    #[arg(long, value_name = "FILE")]
+    tls_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for servers that require one (mutual TLS); needs --tls-key-file.
+    #[arg(long, value_name = "FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert-file.
+    #[arg(long, value_name = "FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// Name the server certificate must carry, also sent as SNI [default: the target's host].
+    #[arg(long, value_name = "NAME")]
+    tls_server_name: Option<String>,
+    /// Accept any server certificate for any name: no verification at all (warned at start).
+    #[arg(long)]
+    tls_insecure_skip_verify: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -345,6 +360,13 @@ fn overrides(a: RunArgs) -> Overrides {
         timeout: a.timeout,
         log_format: a.log_format.and_then(|f| f.parse().ok()),
         max_http_connections: a.max_http_connections,
+        tls: config::TlsTable {
+            ca_file: a.tls_ca_file,
+            cert_file: a.tls_cert_file,
+            key_file: a.tls_key_file,
+            server_name: a.tls_server_name,
+            insecure_skip_verify: a.tls_insecure_skip_verify.then_some(true),
+        },
     }
 }
 
@@ -468,6 +490,7 @@ async fn serve(
         timeout_ms = config.timeout.as_millis() as u64,
         "redpulse started"
     );
+    warn_insecure(&config);
     if let Some(b) = banner {
         println!("{b}");
     }
@@ -508,6 +531,33 @@ async fn serve(
     ExitCode::SUCCESS
 }
 
+/// Say loudly which TLS targets are not verified at all.
+fn warn_insecure(config: &Config) {
+    let insecure: Vec<&str> = config
+        .targets
+        .iter()
+        .filter(|t| {
+            t.tls
+                .as_ref()
+                .is_some_and(|t| t.settings.insecure_skip_verify)
+        })
+        .map(|t| t.name.as_str())
+        .collect();
+    if !insecure.is_empty() {
+        let shown = insecure
+            .iter()
+            .take(10)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        warn!(
+            count = insecure.len(),
+            instances = %shown,
+            "insecure_skip_verify: these TLS servers' certificates are not verified at all"
+        );
+    }
+}
+
 /// How long an instance may take to its first verdict: a poll starts at a
 /// random phase within the interval and takes up to the timeout.
 fn first_verdicts_within(config: &Config) -> Duration {
@@ -541,6 +591,7 @@ impl Running {
             timeout: new.timeout,
         };
         self.store.set_stale_after(new.stale_after());
+        warn_insecure(&new);
         let c = self.fleet.apply(&new.targets, settings);
         tokio::spawn(log_first_verdicts(
             self.store.clone(),

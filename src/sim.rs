@@ -451,6 +451,7 @@ mod tests {
                 Outcome::Polled {
                     snapshot: s,
                     latency: Duration::from_micros(100),
+                    tls: None,
                 },
                 std::time::Instant::now(),
                 SystemTime::now(),

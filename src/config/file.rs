@@ -2,6 +2,7 @@
 //! durations, and bounded file reading with one-line error paths.
 
 use super::thresholds::ThresholdOverrides;
+use super::tls::TlsTable;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub(crate) struct FileConfig {
     pub log_format: Option<String>,
     pub max_http_connections: Option<usize>,
     pub thresholds: Option<ThresholdOverrides>,
+    pub tls: Option<TlsTable>,
     #[serde(default)]
     pub instance: Vec<FileInstance>,
     #[serde(default)]
@@ -32,6 +34,7 @@ pub(crate) struct FileInstance {
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
     pub thresholds: Option<ThresholdOverrides>,
+    pub tls: Option<TlsTable>,
 }
 
 #[derive(Deserialize)]

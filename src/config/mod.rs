@@ -9,12 +9,16 @@
 pub mod file;
 pub mod secret;
 pub mod thresholds;
+pub mod tls;
 pub mod url;
 
 pub use file::parse_duration;
 pub use secret::Secret;
 pub use thresholds::Thresholds;
-pub use url::{parse_url, split_spec, validate_name, TargetUrl, DEFAULT_PORT, MAX_NAME_LEN};
+pub use tls::{TlsSettings, TlsTable, TlsTarget};
+pub use url::{
+    parse_url, split_spec, validate_name, Endpoint, TargetUrl, DEFAULT_PORT, MAX_NAME_LEN,
+};
 
 use file::{line_of, read_bounded, shown, FileConfig, MAX_CONFIG_FILE};
 use secret::PasswordSource;
@@ -22,6 +26,7 @@ use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tls::TlsCache;
 
 /// Open HTTP connections at most, unless configured: past it new ones are
 /// closed at once, so a flood of clients cannot exhaust descriptors the
@@ -62,22 +67,35 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 pub struct Target {
     /// Unique, URL-safe.
     pub name: String,
-    pub host: String,
-    pub port: u16,
+    pub endpoint: Endpoint,
     pub username: Option<String>,
     pub password: Option<Secret>,
     /// The `/db` of the URL. INFO is server-wide, so it only gets validated.
     pub db: u32,
     pub thresholds: Thresholds,
+    /// Set for `rediss://` targets.
+    pub tls: Option<TlsTarget>,
 }
 
 impl Target {
-    /// `host:port` (`[v6]:port`), as shown to operators.
+    /// `host:port` (`[v6]:port`) or `unix:/path`, as shown to operators.
     pub fn addr(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
+        self.endpoint.display()
+    }
+
+    /// A plaintext TCP target (tests, benches, the simulator's fleets).
+    pub fn plain(name: &str, host: &str, port: u16) -> Target {
+        Target {
+            name: name.to_string(),
+            endpoint: Endpoint::Tcp {
+                host: host.to_string(),
+                port,
+            },
+            username: None,
+            password: None,
+            db: 0,
+            thresholds: Thresholds::default(),
+            tls: None,
         }
     }
 }
@@ -143,35 +161,70 @@ pub struct Overrides {
     pub timeout: Option<String>,
     pub log_format: Option<LogFormat>,
     pub max_http_connections: Option<usize>,
+    /// The `--tls-*` flags: over the file's top-level `[tls]`, key by key.
+    pub tls: TlsTable,
+}
+
+/// What every target inherits unless it says otherwise, and the TLS client
+/// configurations built so far in this load.
+struct Defaults {
+    password: PasswordSource,
+    tls: TlsTable,
+    tls_cache: TlsCache,
+}
+
+/// A target's own settings beside its URL.
+#[derive(Default)]
+struct Own<'a> {
+    password: PasswordSource,
+    tls: Option<&'a TlsTable>,
 }
 
 fn make_target(
     spec_name: Option<&str>,
     url: &str,
-    own: &PasswordSource,
-    default: &PasswordSource,
+    own: Own<'_>,
     thresholds: Thresholds,
+    d: &mut Defaults,
 ) -> Result<Target, String> {
     let u = parse_url(url)?;
     // Unnamed targets are called host:port (IPv6 without brackets, which
     // are not URL-safe).
-    let name = spec_name.map_or_else(|| format!("{}:{}", u.host, u.port), str::to_string);
+    let name = match (spec_name, &u.endpoint) {
+        (Some(name), _) => name.to_string(),
+        (None, Endpoint::Tcp { host, port }) => format!("{host}:{port}"),
+        (None, Endpoint::Unix { .. }) => {
+            return Err("a unix socket target needs a name: NAME=unix:///path".into())
+        }
+    };
     validate_name(&name)?;
     let password = match u.password {
         Some(p) => Some(p),
-        None => match own.read()? {
+        None => match own.password.read()? {
             Some(p) => Some(p),
-            None => default.read()?,
+            None => d.password.read()?,
         },
+    };
+    let tls = match (&u.endpoint, u.tls) {
+        (Endpoint::Tcp { host, .. }, true) => {
+            let table = own.tls.map_or_else(|| d.tls.clone(), |t| t.over(&d.tls));
+            Some(d.tls_cache.target(&table, host)?)
+        }
+        _ if own.tls.is_some() => {
+            return Err(
+                "has [instance.tls] settings but a plaintext URL: use rediss:// for TLS".into(),
+            )
+        }
+        _ => None,
     };
     Ok(Target {
         name,
-        host: u.host,
-        port: u.port,
+        endpoint: u.endpoint,
         username: u.username,
         password,
         db: u.db,
         thresholds,
+        tls,
     })
 }
 
@@ -244,9 +297,16 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         .clone()
         .unwrap_or_default()
         .apply(&Thresholds::default(), &at("[thresholds]"))?;
-    let default_pw = PasswordSource {
-        file: file.password_file.clone().map(|p| base_dir.join(p)),
-        env: file.password_env.clone(),
+    let mut defaults = Defaults {
+        password: PasswordSource {
+            file: file.password_file.clone().map(|p| base_dir.join(p)),
+            env: file.password_env.clone(),
+        },
+        // Flags over the file's [tls]; file paths relative to the file.
+        tls: o
+            .tls
+            .over(&file.tls.clone().unwrap_or_default().relative_to(&base_dir)),
+        tls_cache: TlsCache::default(),
     };
 
     let mut targets = Vec::new();
@@ -260,11 +320,15 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             Some(over) => over.apply(&global, &where_)?,
             None => global.clone(),
         };
-        let own = PasswordSource {
-            file: inst.password_file.clone().map(|p| base_dir.join(p)),
-            env: inst.password_env.clone(),
+        let own_tls = inst.tls.clone().map(|t| t.relative_to(&base_dir));
+        let own = Own {
+            password: PasswordSource {
+                file: inst.password_file.clone().map(|p| base_dir.join(p)),
+                env: inst.password_env.clone(),
+            },
+            tls: own_tls.as_ref(),
         };
-        let target = make_target(inst.name.as_deref(), &inst.url, &own, &default_pw, t)
+        let target = make_target(inst.name.as_deref(), &inst.url, own, t, &mut defaults)
             .map_err(|e| ConfigError(format!("{where_}: {e}")))?;
         targets.push(target);
     }
@@ -281,30 +345,18 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
                 continue;
             }
             let (name, url) = split_spec(line);
-            let target = make_target(
-                name,
-                url,
-                &PasswordSource::default(),
-                &default_pw,
-                global.clone(),
-            )
-            .map_err(|e| ConfigError(format!("targets file {}:{}: {e}", shown(path), i + 1)))?;
+            let target = make_target(name, url, Own::default(), global.clone(), &mut defaults)
+                .map_err(|e| ConfigError(format!("targets file {}:{}: {e}", shown(path), i + 1)))?;
             targets.push(target);
         }
     }
     for spec in &o.targets {
         let (name, url) = split_spec(spec);
-        let target = make_target(
-            name,
-            url,
-            &PasswordSource::default(),
-            &default_pw,
-            global.clone(),
-        )
-        .map_err(|e| {
-            let name = name.unwrap_or("(unnamed)").escape_debug();
-            ConfigError(format!("--target {name}: {e}"))
-        })?;
+        let target = make_target(name, url, Own::default(), global.clone(), &mut defaults)
+            .map_err(|e| {
+                let name = name.unwrap_or("(unnamed)").escape_debug();
+                ConfigError(format!("--target {name}: {e}"))
+            })?;
         targets.push(target);
     }
     if targets.is_empty() && o.config.is_none() {
@@ -312,9 +364,9 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             make_target(
                 None,
                 DEFAULT_TARGET,
-                &PasswordSource::default(),
-                &default_pw,
+                Own::default(),
                 global.clone(),
+                &mut defaults,
             )
             .map_err(ConfigError)?,
         );

@@ -31,6 +31,8 @@ pub struct Thresholds {
     pub fail_after: u32,
     /// Consecutive better polls before a better status is reported.
     pub recover_after: u32,
+    /// A TLS server certificate expiring in fewer days than this: degraded.
+    pub tls_expiry_warn_days: u32,
 }
 
 impl Default for Thresholds {
@@ -47,6 +49,7 @@ impl Default for Thresholds {
             blocked_clients_max: -1,
             fail_after: 2,
             recover_after: 2,
+            tls_expiry_warn_days: 14,
         }
     }
 }
@@ -66,6 +69,7 @@ pub(crate) struct ThresholdOverrides {
     blocked_clients_max: Option<i64>,
     fail_after: Option<u32>,
     recover_after: Option<u32>,
+    tls_expiry_warn_days: Option<u32>,
 }
 
 impl ThresholdOverrides {
@@ -99,6 +103,9 @@ impl ThresholdOverrides {
             blocked_clients_max: self.blocked_clients_max.unwrap_or(base.blocked_clients_max),
             fail_after: self.fail_after.unwrap_or(base.fail_after),
             recover_after: self.recover_after.unwrap_or(base.recover_after),
+            tls_expiry_warn_days: self
+                .tls_expiry_warn_days
+                .unwrap_or(base.tls_expiry_warn_days),
         };
         validate_thresholds(&t).map_err(|e| ConfigError(format!("{at}: {e}")))?;
         Ok(t)

@@ -163,6 +163,26 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     }
     header(
         &mut b,
+        "redpulse_tls_cert_not_after_seconds",
+        "gauge",
+        "notAfter of a TLS instance's server certificate, as a Unix time.",
+    );
+    for (name, c) in &latest {
+        let not_after = c
+            .published
+            .as_ref()
+            .and_then(|p| p.health.tls)
+            .and_then(|peer| peer.not_after.duration_since(std::time::UNIX_EPOCH).ok());
+        if let Some(t) = not_after {
+            let _ = writeln!(
+                b,
+                "redpulse_tls_cert_not_after_seconds{{instance=\"{name}\"}} {}",
+                t.as_secs()
+            );
+        }
+    }
+    header(
+        &mut b,
         "redpulse_polls_total",
         "counter",
         "Polls since start, by result.",
@@ -243,6 +263,7 @@ mod tests {
             Outcome::Polled {
                 snapshot: corpus("redis-7.0_replica_online_info_multi"),
                 latency: Duration::ZERO,
+                tls: None,
             },
             now,
             SystemTime::now(),

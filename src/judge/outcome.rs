@@ -40,6 +40,7 @@ pub enum Reason {
     ConnectionRefused,
     Timeout,
     ConnectionClosed,
+    TlsError,
     AuthFailed,
     ProtocolError,
     Loading,
@@ -52,6 +53,7 @@ pub enum Reason {
     ClientsNearLimit,
     RejectedConnections,
     BlockedClients,
+    TlsCertExpiring,
     LowHitRate,
     SlowResponseWarn,
 }
@@ -61,11 +63,11 @@ impl Reason {
     pub fn status(self) -> Status {
         use Reason::*;
         match self {
-            Stale | ConnectionRefused | Timeout | ConnectionClosed | AuthFailed | ProtocolError
-            | Loading | Busy => Status::Down,
+            Stale | ConnectionRefused | Timeout | ConnectionClosed | TlsError | AuthFailed
+            | ProtocolError | Loading | Busy => Status::Down,
             PersistenceFailing | MemoryPressure | SlowResponseCritical => Status::Critical,
             ReplicaDisconnected | ReplicationLag | ClientsNearLimit | RejectedConnections
-            | BlockedClients | LowHitRate | SlowResponseWarn => Status::Degraded,
+            | BlockedClients | TlsCertExpiring | LowHitRate | SlowResponseWarn => Status::Degraded,
         }
     }
 
@@ -77,6 +79,7 @@ impl Reason {
             ConnectionRefused => "connection_refused",
             Timeout => "timeout",
             ConnectionClosed => "connection_closed",
+            TlsError => "tls_error",
             AuthFailed => "auth_failed",
             ProtocolError => "protocol_error",
             Loading => "loading",
@@ -89,6 +92,7 @@ impl Reason {
             ClientsNearLimit => "clients_near_limit",
             RejectedConnections => "rejected_connections",
             BlockedClients => "blocked_clients",
+            TlsCertExpiring => "tls_cert_expiring",
             LowHitRate => "low_hit_rate",
         }
     }
@@ -118,6 +122,13 @@ impl Failure {
     }
 }
 
+/// What redpulse knows of a TLS server's certificate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TlsPeer {
+    /// The leaf certificate's notAfter.
+    pub not_after: std::time::SystemTime,
+}
+
 /// What one poll produced.
 // The snapshot is inline on purpose: an outcome lives for one poll on the
 // poller's stack, and boxing it would cost an allocation per poll.
@@ -128,6 +139,8 @@ pub enum Outcome {
     Polled {
         snapshot: Snapshot,
         latency: Duration,
+        /// The server's certificate, on a TLS connection.
+        tls: Option<TlsPeer>,
     },
     /// Connect, auth, I/O or protocol failure.
     Failed {

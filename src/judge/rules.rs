@@ -8,7 +8,7 @@
 //! `state::render`.
 
 use crate::config::Thresholds;
-use crate::judge::outcome::{Outcome, Reason, Status};
+use crate::judge::outcome::{Outcome, Reason, Status, TlsPeer};
 use crate::wire::info::{Role, Snapshot};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
@@ -26,6 +26,8 @@ pub struct Health {
     /// Hit rate over the window, when the window saw lookups.
     pub hit_rate: Option<f64>,
     pub latency: Option<Duration>,
+    /// The server certificate of the latest successful TLS poll.
+    pub tls: Option<TlsPeer>,
     /// Whether the TCP connection was up at the last attempt.
     pub tcp_ok: bool,
     /// Wall-clock and monotonic time of the poll this verdict came from.
@@ -98,7 +100,11 @@ impl Tracker {
     /// publish.
     pub fn observe(&mut self, outcome: Outcome, now: Instant, wall: SystemTime) -> Health {
         let raw = match outcome {
-            Outcome::Polled { snapshot, latency } => self.evaluate(snapshot, latency, now, wall),
+            Outcome::Polled {
+                snapshot,
+                latency,
+                tls,
+            } => self.evaluate(snapshot, latency, tls, now, wall),
             Outcome::Failed {
                 failure,
                 tcp_connected,
@@ -109,6 +115,7 @@ impl Tracker {
                 snapshot: None,
                 hit_rate: None,
                 latency: None,
+                tls: None,
                 tcp_ok: tcp_connected,
                 checked_at: wall,
                 checked_mono: now,
@@ -124,6 +131,7 @@ impl Tracker {
         &mut self,
         snap: Snapshot,
         latency: Duration,
+        tls: Option<TlsPeer>,
         now: Instant,
         wall: SystemTime,
     ) -> Health {
@@ -189,6 +197,9 @@ impl Tracker {
         } else if latency > t.latency_warn {
             reasons.push(Reason::SlowResponseWarn);
         }
+        if tls.is_some_and(|peer| cert_days_left(peer, wall) < t.tls_expiry_warn_days as f64) {
+            reasons.push(Reason::TlsCertExpiring);
+        }
         reasons.sort_by_key(|r| std::cmp::Reverse(r.rank()));
         self.prev = Some(snap);
         Health {
@@ -198,6 +209,7 @@ impl Tracker {
             snapshot: Some(snap),
             hit_rate: hit_rate.map(|(rate, _)| rate),
             latency: Some(latency),
+            tls,
             tcp_ok: true,
             checked_at: wall,
             checked_mono: now,
@@ -293,6 +305,14 @@ impl Tracker {
     }
 }
 
+/// Days from `now` until the certificate expires (negative once expired).
+pub fn cert_days_left(peer: TlsPeer, now: SystemTime) -> f64 {
+    match peer.not_after.duration_since(now) {
+        Ok(left) => left.as_secs_f64() / 86_400.0,
+        Err(past) => -past.duration().as_secs_f64() / 86_400.0,
+    }
+}
+
 /// A new run_id, or counters or uptime going backwards: the server
 /// restarted (or was flushed with CONFIG RESETSTAT) since `prev`.
 fn restarted(prev: &Snapshot, now: &Snapshot) -> bool {
@@ -321,6 +341,7 @@ mod tests {
         Outcome::Polled {
             snapshot,
             latency: Duration::from_micros(300),
+            tls: None,
         }
     }
 
@@ -649,6 +670,7 @@ mod tests {
             Outcome::Polled {
                 snapshot: s,
                 latency: Duration::from_millis(300),
+                tls: None,
             },
             Instant::now(),
             SystemTime::now(),
@@ -678,6 +700,7 @@ mod tests {
                 Outcome::Polled {
                     snapshot: s,
                     latency: Duration::from_millis(ms),
+                    tls: None,
                 },
                 Instant::now(),
                 SystemTime::now(),

@@ -1,23 +1,28 @@
 //! One long-lived connection to one instance.
 //!
 //! [`Conn::connect`] opens a socket2-tuned TCP stream (TCP_NODELAY,
-//! keepalive), then pipelines AUTH, `CLIENT SETNAME redpulse` and
-//! `INFO server` in one write to learn the version. [`Conn::poll`] is then
-//! one write carrying every INFO a poll needs and one read of all replies,
-//! all under the poll's deadline. Any failure is a [`Failure`] and the
-//! caller drops the connection; bytes are decoded by `resp`/`info` only.
+//! keepalive) to the first of the target's addresses that answers, or a
+//! unix socket, and completes a TLS handshake for `rediss://`; then it
+//! pipelines AUTH, `CLIENT SETNAME redpulse` and `INFO server` in one write
+//! to learn the version. [`Conn::poll`] is then one write carrying every
+//! INFO a poll needs and one read of all replies, all under the poll's
+//! deadline. Any failure is a [`Failure`] and the caller drops the
+//! connection; bytes are decoded by `wire` only.
 
-use crate::config::Target;
-use crate::judge::outcome::{Failure, Reason};
+use super::resolve::{resolve, RESOLVE_EVERY};
+use super::stream::Stream;
+use super::tls;
+use crate::config::{Endpoint, Target};
+use crate::judge::outcome::{Failure, Reason, TlsPeer};
 use crate::wire::info::{info_text, ServerInfo, Snapshot};
 use crate::wire::resp::{encode_command, DecodeError, Decoder, Frame};
 use bytes::{Bytes, BytesMut};
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::{TcpSocket, TcpStream, UnixStream};
 use tokio::time::{timeout_at, Instant};
 
 /// The INFO sections the health rules read.
@@ -52,7 +57,15 @@ pub struct ConnectError {
 /// An open, authenticated connection that knows the server's version.
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
+    /// The TCP peer, for following DNS changes (None for unix sockets).
+    peer: Option<SocketAddr>,
+    /// When the name was last looked up (connect, or a later check).
+    resolved_at: Instant,
+    /// The server certificate, on TLS.
+    tls_peer: Option<TlsPeer>,
+    /// The TLS settings, to word errors that surface after the handshake.
+    tls: Option<crate::config::TlsTarget>,
     buf: BytesMut,
     decoder: Decoder,
     /// `INFO server` as of connecting.
@@ -75,10 +88,47 @@ impl Conn {
             failure,
             tcp_connected: false,
         };
-        let addr = resolve(target, deadline).await.map_err(before_tcp)?;
-        let stream = open_socket(addr, deadline).await.map_err(before_tcp)?;
+        let after_tcp = |failure| ConnectError {
+            failure,
+            tcp_connected: true,
+        };
+        let (stream, peer, tls_peer) = match &target.endpoint {
+            Endpoint::Unix { path } => {
+                let shown = target.addr();
+                let stream = match timeout_at(deadline, UnixStream::connect(path)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        return Err(before_tcp(io_failure(&format!("connect {shown}"), &e)))
+                    }
+                    Err(_) => {
+                        return Err(before_tcp(Failure::new(
+                            Reason::Timeout,
+                            format!("connect {shown}: timed out"),
+                        )))
+                    }
+                };
+                (Stream::Unix(stream), None, None)
+            }
+            Endpoint::Tcp { host, port } => {
+                let addrs = resolve(host, *port, deadline).await.map_err(before_tcp)?;
+                let (tcp, peer) = connect_any(&addrs, deadline).await.map_err(before_tcp)?;
+                match &target.tls {
+                    None => (Stream::Tcp(tcp), Some(peer), None),
+                    Some(tls) => {
+                        let (stream, tls_peer) = tls::handshake(tcp, tls, &target.addr(), deadline)
+                            .await
+                            .map_err(after_tcp)?;
+                        (Stream::Tls(Box::new(stream)), Some(peer), tls_peer)
+                    }
+                }
+            }
+        };
         let mut conn = Conn {
             stream,
+            peer,
+            resolved_at: Instant::now(),
+            tls_peer,
+            tls: target.tls.clone(),
             buf: BytesMut::new(),
             decoder: Decoder::new(),
             server: ServerInfo::default(),
@@ -95,10 +145,35 @@ impl Conn {
                 "connected, but no reply to the handshake within the poll timeout",
             ),
         };
-        Err(ConnectError {
-            failure,
-            tcp_connected: true,
-        })
+        Err(after_tcp(failure))
+    }
+
+    /// The server certificate of a TLS connection.
+    pub fn tls_peer(&self) -> Option<TlsPeer> {
+        self.tls_peer
+    }
+
+    /// For a host-name target, at most every [`RESOLVE_EVERY`]: whether the
+    /// name still resolves to the address this connection went to. False
+    /// means the name moved (a DNS failover) and the connection should be
+    /// re-made; a lookup that fails keeps the connection (a DNS outage
+    /// must not take down working connections).
+    pub async fn still_where_the_name_points(
+        &mut self,
+        target: &Target,
+        deadline: Instant,
+    ) -> bool {
+        let (Endpoint::Tcp { host, port }, Some(peer)) = (&target.endpoint, self.peer) else {
+            return true;
+        };
+        if host.parse::<std::net::IpAddr>().is_ok() || self.resolved_at.elapsed() < RESOLVE_EVERY {
+            return true;
+        }
+        self.resolved_at = Instant::now();
+        match resolve(host, *port, deadline).await {
+            Ok(addrs) => addrs.contains(&peer),
+            Err(_) => true,
+        }
     }
 
     /// AUTH, CLIENT SETNAME and INFO server in one write. The caller bounds
@@ -208,8 +283,8 @@ impl Conn {
     async fn poll_inner(&mut self) -> Result<(Snapshot, Duration), Failure> {
         let started = Instant::now();
         self.broken = true;
-        if let Err(e) = self.stream.write_all(&self.poll_cmd).await {
-            return Err(io_failure("write", &e));
+        if let Err(e) = write_flushed(&mut self.stream, &self.poll_cmd).await {
+            return Err(self.io_failure("write", &e));
         }
         self.broken = false;
         let mut snap = Snapshot {
@@ -221,6 +296,15 @@ impl Conn {
         let mut first_error = None;
         for _ in 0..self.replies_per_poll {
             let frame = self.read_frame().await?;
+            if let Frame::Push(_) = frame {
+                // Never asked for (no HELLO 3, no SUBSCRIBE): the stream is
+                // out of step with the requests.
+                self.broken = true;
+                return Err(Failure::new(
+                    Reason::ProtocolError,
+                    "an unsolicited push arrived instead of an INFO reply",
+                ));
+            }
             match expect_info(&frame, "INFO") {
                 Ok(text) => snap.merge_info(text),
                 Err(f) => {
@@ -230,6 +314,10 @@ impl Conn {
         }
         if self.buf.is_empty() {
             self.buf = BytesMut::new();
+        } else {
+            // Bytes nobody asked for follow the replies: this poll's answer
+            // stands, but the stream is out of step, so it is re-made.
+            self.broken = true;
         }
         match first_error {
             Some(f) => Err(f),
@@ -239,8 +327,8 @@ impl Conn {
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         self.broken = true;
-        if let Err(e) = self.stream.write_all(bytes).await {
-            return Err(io_failure("write", &e));
+        if let Err(e) = write_flushed(&mut self.stream, bytes).await {
+            return Err(self.io_failure("write", &e));
         }
         self.broken = false;
         Ok(())
@@ -277,34 +365,47 @@ impl Conn {
                         tokio::task::yield_now().await;
                     }
                 }
-                Err(e) => return Err(io_failure("read", &e)),
+                Err(e) => return Err(self.io_failure("read", &e)),
             }
         }
     }
 }
 
-/// Find the address: an IP literal directly, a name through the resolver.
-async fn resolve(target: &Target, deadline: Instant) -> Result<SocketAddr, Failure> {
-    if let Ok(ip) = target.host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, target.port));
+impl Conn {
+    /// An I/O failure, worded as a TLS problem when rustls caused it.
+    fn io_failure(&self, what: &str, e: &io::Error) -> Failure {
+        self.tls
+            .as_ref()
+            .and_then(|t| tls::failure(&format!("TLS {what}"), e, t))
+            .unwrap_or_else(|| io_failure(what, e))
     }
-    let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
-    match timeout_at(deadline, lookup).await {
-        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| {
-            Failure::new(
-                Reason::ConnectionRefused,
-                format!("resolve {}: no addresses", target.host),
-            )
-        }),
-        Ok(Err(e)) => Err(Failure::new(
-            Reason::ConnectionRefused,
-            format!("resolve {}: {e}", target.host),
-        )),
-        Err(_) => Err(Failure::new(
-            Reason::Timeout,
-            format!("resolve {}: timed out", target.host),
-        )),
+}
+
+/// Write all of `bytes` and flush: a TLS stream may hold the last record
+/// until flushed (for TCP and unix sockets the flush does nothing).
+async fn write_flushed(stream: &mut Stream, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
+/// Connect to the first address that accepts, in the resolver's order
+/// (`localhost` is often `::1` first while Redis listens on 127.0.0.1).
+/// Each attempt gets an equal share of the time left, so an address that
+/// swallows packets does not use up the whole poll.
+async fn connect_any(
+    addrs: &[SocketAddr],
+    deadline: Instant,
+) -> Result<(TcpStream, SocketAddr), Failure> {
+    let mut last = None;
+    for (i, &addr) in addrs.iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let share = left / (addrs.len() - i) as u32;
+        match open_socket(addr, Instant::now() + share).await {
+            Ok(stream) => return Ok((stream, addr)),
+            Err(f) => last = Some(f),
+        }
     }
+    Err(last.unwrap_or_else(|| Failure::new(Reason::ConnectionRefused, "no address to connect to")))
 }
 
 /// A non-blocking socket with the options set before connect.

@@ -137,7 +137,9 @@ impl Fleet {
                 changes.added += 1;
             }
             changes.fresh.push(target.name.clone());
-            let slot = self.store.insert(&target.name, &target.addr());
+            let slot = self
+                .store
+                .insert_target(&target.name, &target.addr(), target.tls.is_some());
             let task = self
                 .runtime
                 .spawn(run(target.clone(), slot, self.store.clone(), settings));
@@ -199,6 +201,12 @@ async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollS
 /// One poll: reuse the connection, or make one first. A connection that
 /// failed mid-poll is dropped.
 pub async fn poll_once(target: &Target, conn: &mut Option<Conn>, deadline: Instant) -> Outcome {
+    if let Some(c) = conn {
+        if !c.still_where_the_name_points(target, deadline).await {
+            info!(instance = %target.name, addr = %target.addr(), "the name now resolves elsewhere; reconnecting");
+            *conn = None;
+        }
+    }
     if conn.is_none() {
         match Conn::connect(target, deadline).await {
             Ok(c) => {
@@ -220,12 +228,17 @@ pub async fn poll_once(target: &Target, conn: &mut Option<Conn>, deadline: Insta
     }
     let c = conn.as_mut().expect("connection made above");
     let result = c.poll(deadline).await;
+    let tls_peer = c.tls_peer();
     let usable = c.is_usable();
     if !usable {
         *conn = None;
     }
     match result {
-        Ok((snapshot, latency)) => Outcome::Polled { snapshot, latency },
+        Ok((snapshot, latency)) => Outcome::Polled {
+            snapshot,
+            latency,
+            tls: tls_peer,
+        },
         Err(failure) => Outcome::Failed {
             failure,
             tcp_connected: usable,

@@ -4,19 +4,22 @@
 //! The JSON is split around `age_ms`, the one field that changes between
 //! polls, so serving a request only splices that number in.
 
-use crate::judge::rules::Health;
+use crate::judge::rules::{cert_days_left, Health};
 use crate::wire::info::Role;
 use crate::wire::resp::put_decimal;
 use bytes::Bytes;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// `,"instance":...,"addr":...` for a slot, escaped once.
-pub fn ident_json(name: &str, addr: &str) -> Box<[u8]> {
-    let mut b = Vec::with_capacity(32 + name.len() + addr.len());
+/// `,"instance":...,"addr":...[,"tls":true]` for a slot, escaped once.
+pub fn ident_json(name: &str, addr: &str, tls: bool) -> Box<[u8]> {
+    let mut b = Vec::with_capacity(48 + name.len() + addr.len());
     b.extend_from_slice(b",\"instance\":");
     json_str(&mut b, name);
     b.extend_from_slice(b",\"addr\":");
     json_str(&mut b, addr);
+    if tls {
+        b.extend_from_slice(b",\"tls\":true");
+    }
     b.into_boxed_slice()
 }
 
@@ -91,6 +94,10 @@ pub fn render(ident: &[u8], h: &Health) -> (Bytes, Bytes) {
     if let Some(l) = h.latency {
         milli(&mut b, "latency_ms", l.as_secs_f64() * 1000.0);
     }
+    if let Some(peer) = h.tls {
+        key(&mut b, "tls_cert_expires_in_days");
+        tenths(&mut b, cert_days_left(peer, h.checked_at));
+    }
     if let Some(e) = &h.error {
         b.extend_from_slice(b",\"error\":");
         json_str(&mut b, e);
@@ -151,6 +158,24 @@ fn milli(b: &mut Vec<u8>, k: &str, x: f64) {
             b'0' + (frac % 10) as u8,
         ];
         b.extend_from_slice(&text[3 - digits..]);
+    }
+}
+
+/// A number rounded to one decimal, sign kept (`3.2`, `-0.5`, `14`).
+fn tenths(b: &mut Vec<u8>, x: f64) {
+    let t = if x.is_finite() {
+        (x * 10.0).round().clamp(-1e15, 1e15) as i64
+    } else {
+        0
+    };
+    if t < 0 {
+        b.push(b'-');
+    }
+    let t = t.unsigned_abs();
+    put_decimal(b, t / 10);
+    if t % 10 != 0 {
+        b.push(b'.');
+        b.push(b'0' + (t % 10) as u8);
     }
 }
 
@@ -240,6 +265,19 @@ mod tests {
         let mut b = Vec::new();
         milli(&mut b, "k", f64::NAN);
         assert_eq!(b, b",\"k\":0");
+    }
+
+    #[test]
+    fn tenths_match_the_rounded_float_printed_by_std() {
+        for v in [
+            0.0, 0.04, 0.05, 2.96, 3.0, 13.99, -0.5, -2.96, 1234.56, -0.04,
+        ] {
+            let mut b = Vec::new();
+            tenths(&mut b, v);
+            let ours: f64 = std::str::from_utf8(&b).unwrap().parse().unwrap();
+            assert_eq!(ours, (v * 10.0_f64).round() / 10.0, "{v}");
+            assert!(!b.ends_with(b".0"), "{}", String::from_utf8_lossy(&b));
+        }
     }
 
     #[test]

@@ -41,12 +41,12 @@ pub struct Slot {
 }
 
 impl Slot {
-    /// A slot with nothing published yet.
-    pub fn new(name: &str, addr: &str) -> Self {
+    /// A slot with nothing published yet; `tls` for `rediss://` targets.
+    pub fn new(name: &str, addr: &str, tls: bool) -> Self {
         Slot {
             name: name.into(),
             addr: addr.into(),
-            ident: ident_json(name, addr),
+            ident: ident_json(name, addr, tls),
             latest: Mutex::new(None),
         }
     }
@@ -152,15 +152,21 @@ impl Store {
         v
     }
 
-    /// Add an instance (or return the existing slot of that name).
+    /// Add a plaintext instance (or return the existing slot of that name).
     pub fn insert(&self, name: &str, addr: &str) -> Arc<Slot> {
+        self.insert_target(name, addr, false)
+    }
+
+    /// Add an instance, TLS or not (or return the existing slot of that
+    /// name).
+    pub fn insert_target(&self, name: &str, addr: &str, tls: bool) -> Arc<Slot> {
         let mut slots = self
             .slots
             .write()
             .expect("store lock is never held across a panic");
         slots
             .entry(name.into())
-            .or_insert_with(|| Arc::new(Slot::new(name, addr)))
+            .or_insert_with(|| Arc::new(Slot::new(name, addr, tls)))
             .clone()
     }
 
@@ -291,6 +297,7 @@ mod tests {
             Outcome::Polled {
                 snapshot: s,
                 latency: Duration::from_micros(310),
+                tls: None,
             },
             Instant::now(),
             SystemTime::now(),
@@ -337,6 +344,7 @@ mod tests {
             Outcome::Polled {
                 snapshot: s,
                 latency: Duration::from_millis(1),
+                tls: None,
             },
             Instant::now(),
             SystemTime::now(),
@@ -379,6 +387,7 @@ mod tests {
             Outcome::Polled {
                 snapshot: corpus("redis-7.0_master_idle_info_multi"),
                 latency: Duration::ZERO,
+                tls: None,
             },
             Instant::now(),
             SystemTime::now(),

@@ -112,6 +112,8 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
 /// A redis-server child on a loopback port.
 pub struct RedisServer {
     pub port: u16,
+    /// The loopback address it listens on (127.0.0.1 unless chosen).
+    pub ip: std::net::Ipv4Addr,
     pub dir: PathBuf,
     pub kind: Kind,
     args: Vec<String>,
@@ -127,11 +129,16 @@ impl RedisServer {
 
     /// Start the given server software.
     pub fn start_kind(kind: Kind, extra: &[&str]) -> RedisServer {
-        let port = free_port();
+        Self::start_at(kind, [127, 0, 0, 1].into(), free_port(), extra)
+    }
+
+    /// Start on a chosen loopback address and port.
+    pub fn start_at(kind: Kind, ip: std::net::Ipv4Addr, port: u16, extra: &[&str]) -> RedisServer {
         let dir = temp_dir(&format!("redis-{port}"));
         let args = extra.iter().map(|s| s.to_string()).collect();
         let mut s = RedisServer {
             port,
+            ip,
             dir,
             kind,
             args,
@@ -143,10 +150,10 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         self.spawn_process();
-        let port = self.port;
+        let (ip, port) = (self.ip, self.port);
         let password = self.arg_value("--requirepass");
         wait_for(WAIT, "redis-server to answer PING", || {
-            let mut c = Client::connect(port).ok()?;
+            let mut c = Client::connect_to(ip, port).ok()?;
             if let Some(p) = &password {
                 c.cmd(&["AUTH", p]);
             }
@@ -163,7 +170,7 @@ impl RedisServer {
                 "--port",
                 &self.port.to_string(),
                 "--bind",
-                "127.0.0.1",
+                &self.ip.to_string(),
                 "--save",
                 "",
                 "--appendonly",
@@ -221,7 +228,7 @@ impl RedisServer {
 
     /// A client connection to this server.
     pub fn client(&self) -> Client {
-        let mut c = Client::connect(self.port).unwrap();
+        let mut c = Client::connect_to(self.ip, self.port).unwrap();
         if let Some(p) = self.arg_value("--requirepass") {
             c.cmd(&["AUTH", &p]);
         }
@@ -230,7 +237,7 @@ impl RedisServer {
 
     /// `redis://127.0.0.1:PORT`
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{}:{}", self.ip, self.port)
     }
 }
 
@@ -252,7 +259,12 @@ pub struct Client {
 impl Client {
     /// Connect with short timeouts.
     pub fn connect(port: u16) -> std::io::Result<Client> {
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        Self::connect_to([127, 0, 0, 1].into(), port)
+    }
+
+    /// Connect to another loopback address.
+    pub fn connect_to(ip: std::net::Ipv4Addr, port: u16) -> std::io::Result<Client> {
+        let addr: SocketAddr = (ip, port).into();
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;

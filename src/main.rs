@@ -449,10 +449,7 @@ async fn serve(
     };
     let store = Arc::new(Store::new(config.stale_after()));
     let heartbeats = Arc::new(Heartbeats::new(&config.heartbeats));
-    let settings = PollSettings {
-        interval: config.interval,
-        timeout: config.timeout,
-    };
+    let settings = PollSettings::of(&config);
     let fleet = match Fleet::start(store.clone(), settings, shutdown.signal()) {
         Ok(f) => f,
         Err(e) => {
@@ -586,10 +583,7 @@ impl Running {
         if new.listen != self.listen {
             warn!(listen = %new.listen, "the listen address changes only on restart");
         }
-        let settings = PollSettings {
-            interval: new.interval,
-            timeout: new.timeout,
-        };
+        let settings = PollSettings::of(&new);
         self.store.set_stale_after(new.stale_after());
         warn_insecure(&new);
         let c = self.fleet.apply(&new.targets, settings);

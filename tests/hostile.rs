@@ -332,15 +332,36 @@ fn connections_past_the_cap_are_closed_at_once_and_service_resumes() {
 #[test]
 fn passwords_never_appear_in_any_output_even_at_trace_level() {
     const SECRET: &str = "Zebra-Quokka-7781-secret";
-    let redis = RedisServer::start(&["--requirepass", SECRET]);
     let dir = temp_dir("secrets");
+    // The same server also on a TLS port: AUTH then travels inside TLS.
+    let ca = support::pki::Ca::new(&dir, "ca");
+    let leaf = ca.leaf(&dir, "server", &["127.0.0.1"], -1, 30);
+    let tls_port = free_port();
+    let redis = RedisServer::start(&[
+        "--requirepass",
+        SECRET,
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        leaf.0.to_str().unwrap(),
+        "--tls-key-file",
+        leaf.1.to_str().unwrap(),
+        "--tls-ca-cert-file",
+        ca.pem_path.to_str().unwrap(),
+        "--tls-auth-clients",
+        "no",
+    ]);
     let pw = write_file(&dir, "pw", &format!("{SECRET}\n"));
     let toml = format!(
         "interval = \"100ms\"\n\n[[instance]]\nname = \"url\"\nurl = \"redis://:{SECRET}@127.0.0.1:{port}\"\n\n\
 [[instance]]\nname = \"file\"\nurl = \"redis://127.0.0.1:{port}\"\npassword_file = \"{}\"\n\n\
 [[instance]]\nname = \"env\"\nurl = \"redis://127.0.0.1:{port}\"\npassword_env = \"REDPULSE_TEST_SECRET\"\n\n\
-[[instance]]\nname = \"wrong\"\nurl = \"redis://:{SECRET}-but-wrong@127.0.0.1:{port}\"\n",
+[[instance]]\nname = \"wrong\"\nurl = \"redis://:{SECRET}-but-wrong@127.0.0.1:{port}\"\n\n\
+[[instance]]\nname = \"tls\"\nurl = \"rediss://:{SECRET}@127.0.0.1:{tls_port}\"\n\n\
+[[instance]]\nname = \"tls-wrong\"\nurl = \"rediss://:{SECRET}-but-wrong@127.0.0.1:{tls_port}\"\n\n\
+[tls]\nca_file = \"{}\"\n",
         pw.display(),
+        ca.pem_path.display(),
         port = redis.port
     );
     let config = write_file(&dir, "redpulse.toml", &toml);
@@ -372,14 +393,18 @@ fn passwords_never_appear_in_any_output_even_at_trace_level() {
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         Some(v["status"].as_str()?.to_string())
     };
-    for name in ["url", "file", "env"] {
+    for name in ["url", "file", "env", "tls"] {
         wait_for(WAIT, name, || (status(name)? == "ok").then_some(()));
     }
-    wait_for(WAIT, "wrong", || (status("wrong")? == "down").then_some(()));
+    for name in ["wrong", "tls-wrong"] {
+        wait_for(WAIT, name, || (status(name)? == "down").then_some(()));
+    }
     let mut everything = String::new();
     for path in [
         "/health/redis/url",
         "/health/redis/wrong",
+        "/health/redis/tls",
+        "/health/redis/tls-wrong",
         "/health/redis",
         "/health/redis?all=1",
         "/metrics",

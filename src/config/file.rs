@@ -13,6 +13,7 @@ pub(crate) struct FileConfig {
     pub listen: Option<String>,
     pub interval: Option<String>,
     pub timeout: Option<String>,
+    pub dns_refresh: Option<String>,
     pub targets_file: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,

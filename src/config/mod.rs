@@ -40,6 +40,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest interval or timeout: the contract's bound. A poll a day is
 /// already an odd health check; past it is a typo.
 pub const MAX_POLL_DURATION: Duration = Duration::from_secs(86_400);
+/// How often a connected host-name target's name is looked up again by
+/// default: managed Redis fails over by changing DNS, and 30 s is the
+/// contract's bound on noticing it.
+pub const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(30);
 
 /// Added to the stale limit: an instance that times out on every poll
 /// publishes a verdict every interval + timeout at the latest, and timer
@@ -139,6 +143,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Open HTTP connections at most.
     pub max_http_connections: usize,
+    /// How often a connected host-name target's name is looked up again,
+    /// to follow a DNS failover.
+    pub dns_refresh: Duration,
 }
 
 impl Config {
@@ -287,6 +294,10 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     };
     let interval = duration(&o.interval, &file.interval, "interval", DEFAULT_INTERVAL)?;
     let timeout = duration(&o.timeout, &file.timeout, "timeout", DEFAULT_TIMEOUT)?;
+    let dns_refresh = duration(&None, &file.dns_refresh, "dns_refresh", DEFAULT_DNS_REFRESH)?;
+    if dns_refresh > DEFAULT_DNS_REFRESH {
+        return err(at("dns_refresh must be at most 30s"));
+    }
     let log_format = match (o.log_format, &file.log_format) {
         (Some(f), _) => f,
         (None, Some(s)) => s.parse().map_err(|e: String| ConfigError(at(&e)))?,
@@ -422,6 +433,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         heartbeats,
         log_format,
         max_http_connections,
+        dns_refresh,
     })
 }
 

@@ -9,7 +9,7 @@
 //! deadline. Any failure is a [`Failure`] and the caller drops the
 //! connection; bytes are decoded by `wire` only.
 
-use super::resolve::{resolve, RESOLVE_EVERY};
+use super::resolve::resolve;
 use super::stream::Stream;
 use super::tls;
 use crate::config::{Endpoint, Target};
@@ -153,7 +153,7 @@ impl Conn {
         self.tls_peer
     }
 
-    /// For a host-name target, at most every [`RESOLVE_EVERY`]: whether the
+    /// For a host-name target, at most every `every`: whether the
     /// name still resolves to the address this connection went to. False
     /// means the name moved (a DNS failover) and the connection should be
     /// re-made; a lookup that fails keeps the connection (a DNS outage
@@ -162,11 +162,12 @@ impl Conn {
         &mut self,
         target: &Target,
         deadline: Instant,
+        every: Duration,
     ) -> bool {
         let (Endpoint::Tcp { host, port }, Some(peer)) = (&target.endpoint, self.peer) else {
             return true;
         };
-        if host.parse::<std::net::IpAddr>().is_ok() || self.resolved_at.elapsed() < RESOLVE_EVERY {
+        if host.parse::<std::net::IpAddr>().is_ok() || self.resolved_at.elapsed() < every {
             return true;
         }
         self.resolved_at = Instant::now();

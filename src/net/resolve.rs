@@ -10,16 +10,12 @@
 
 use crate::judge::outcome::{Failure, Reason};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::{timeout_at, Instant};
 
 /// Lookups in flight at once, process-wide. A healthy resolver answers in
 /// milliseconds, so a few slots serve thousands of host-name targets.
 pub const MAX_LOOKUPS: usize = 8;
-/// How often a connected host-name target's name is looked up again to
-/// notice a DNS failover (the contract: at most every 30 s).
-pub const RESOLVE_EVERY: Duration = Duration::from_secs(30);
 
 static LOOKUP_SLOTS: Semaphore = Semaphore::const_new(MAX_LOOKUPS);
 
@@ -80,6 +76,7 @@ pub async fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<Soc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn literals_skip_the_resolver_and_localhost_has_loopback_addresses() {

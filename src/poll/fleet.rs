@@ -39,6 +39,19 @@ pub struct PollSettings {
     pub interval: Duration,
     /// A whole poll: connect + write + read.
     pub timeout: Duration,
+    /// How often a connected host-name target's name is looked up again.
+    pub dns_refresh: Duration,
+}
+
+impl PollSettings {
+    /// The settings a config asks for.
+    pub fn of(config: &crate::config::Config) -> PollSettings {
+        PollSettings {
+            interval: config.interval,
+            timeout: config.timeout,
+            dns_refresh: config.dns_refresh,
+        }
+    }
 }
 
 /// The pollers of every watched instance, on one dedicated thread running
@@ -112,7 +125,8 @@ impl Fleet {
     pub fn apply(&mut self, targets: &[Target], settings: PollSettings) -> Changes {
         let mut changes = Changes::default();
         let settings_changed = settings.interval != self.settings.interval
-            || settings.timeout != self.settings.timeout;
+            || settings.timeout != self.settings.timeout
+            || settings.dns_refresh != self.settings.dns_refresh;
         self.settings = settings;
         let wanted: HashMap<&str, &Target> = targets.iter().map(|t| (t.name.as_str(), t)).collect();
         self.running.retain(|name, (_, task)| {
@@ -172,7 +186,7 @@ async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollS
         ticks::sleep_until(on_tick(next, tick)).await;
         let started = Instant::now();
         let deadline = started + settings.timeout;
-        let outcome = poll_once(&target, &mut conn, deadline).await;
+        let outcome = poll_once(&target, &mut conn, deadline, settings.dns_refresh).await;
         let ok = matches!(outcome, Outcome::Polled { .. });
         let took = started.elapsed();
         polls.record(ok, took);
@@ -200,9 +214,17 @@ async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollS
 
 /// One poll: reuse the connection, or make one first. A connection that
 /// failed mid-poll is dropped.
-pub async fn poll_once(target: &Target, conn: &mut Option<Conn>, deadline: Instant) -> Outcome {
+pub async fn poll_once(
+    target: &Target,
+    conn: &mut Option<Conn>,
+    deadline: Instant,
+    dns_refresh: Duration,
+) -> Outcome {
     if let Some(c) = conn {
-        if !c.still_where_the_name_points(target, deadline).await {
+        if !c
+            .still_where_the_name_points(target, deadline, dns_refresh)
+            .await
+        {
             info!(instance = %target.name, addr = %target.addr(), "the name now resolves elsewhere; reconnecting");
             *conn = None;
         }

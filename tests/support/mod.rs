@@ -3,6 +3,8 @@
 //! bounded waits. Every process started here is killed by PID on drop.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use bytes::BytesMut;
 use redpulse::wire::resp::{encode_command, Decoder, Frame};
 use std::io::{Read, Write};

@@ -7,6 +7,10 @@
 # new connections each server accepted per poll/scrape, and the CPU the
 # redis-servers spent per poll/scrape (INFO cpu, less an idle baseline).
 #   scripts/bench-vs-exporter.sh [SERVERS] [SECONDS]     (defaults: 200 30)
+# TLS=1: the servers also listen on a TLS port (certificates from a CA made
+# here with the openssl CLI) and both tools poll that port: redpulse with
+# --tls-ca-file, redis_exporter with -tls-ca-cert-file (it handshakes on
+# every scrape). The script's own INFO reads use the plaintext port.
 # Loopback only; every process started here is stopped by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,23 +18,40 @@ cd "$(dirname "$0")/.."
 n=${1:-200}
 secs=${2:-30}
 base_port=${BASE_PORT:-23000}
+tls=${TLS:-0}
+tls_base=$((base_port + n + 100))
 if ! command -v prometheus-redis-exporter >/dev/null || ! command -v redis-server >/dev/null; then
   apt_install redis-server prometheus-redis-exporter
 fi
 cargo build --release --quiet
 use_scratch
 
+tls_args=()
+if [ "$tls" = 1 ]; then
+  # A CA and one server certificate for 127.0.0.1, shared by every server.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=bench-ca \
+    -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+    -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\n' >"$work/san.ext"
+  openssl x509 -req -in "$work/server.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
+    -days 30 -extfile "$work/san.ext" -out "$work/server.crt" 2>/dev/null
+fi
 for i in $(seq 0 $((n - 1))); do
   mkdir -p "$work/r$i"
+  [ "$tls" = 1 ] && tls_args=(--tls-port $((tls_base + i)) --tls-cert-file "$work/server.crt"
+    --tls-key-file "$work/server.key" --tls-ca-cert-file "$work/ca.crt" --tls-auth-clients no)
   redis-server --port $((base_port + i)) --bind 127.0.0.1 --save '' --appendonly no --dir "$work/r$i" \
-    >"$work/r$i.log" 2>&1 &
+    "${tls_args[@]}" >"$work/r$i.log" 2>&1 &
   pids+=($!)
 done
 echo "started $n redis-servers on 127.0.0.1:$base_port..$((base_port + n - 1))"
 
-python3 - "$n" "$secs" "$base_port" "$work" <<'PY'
+python3 - "$n" "$secs" "$base_port" "$work" "$tls" "$tls_base" <<'PY'
 import http.client, os, socket, subprocess, sys, time
 n, secs, base, work = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+tls, tls_base = sys.argv[5] == "1", int(sys.argv[6])
+scheme, polled_base = ("rediss", tls_base) if tls else ("redis", base)
 tick = os.sysconf("SC_CLK_TCK")
 
 def cpu(pid):
@@ -74,6 +95,8 @@ def wait_port(port):
 
 for i in range(n):
     wait_port(base + i)
+    if tls:
+        wait_port(tls_base + i)
 
 def measure(label, pid, drive):
     """Warm up, then measure `secs` seconds of `drive` (returns operations done)."""
@@ -97,15 +120,16 @@ idle_cpu_per_s = (r1 - r0) / secs
 # redpulse: one process, 1 s interval; operations are its own poll counter.
 with open(f"{work}/fleet.txt", "w") as f:
     for i in range(n):
-        f.write(f"r{i}=redis://127.0.0.1:{base + i}\n")
+        f.write(f"r{i}={scheme}://127.0.0.1:{polled_base + i}\n")
 rp = subprocess.Popen(["target/release/redpulse", "--listen", "127.0.0.1:9481", "--targets-file", f"{work}/fleet.txt",
-                       "--interval", "1s"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       "--interval", "1s"] + (["--tls-ca-file", f"{work}/ca.crt"] if tls else []),
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wait_port(9481)
 def polls():
     c = http.client.HTTPConnection("127.0.0.1", 9481, timeout=5)
     c.request("GET", "/metrics")
     body = c.getresponse().read().decode()
-    return sum(int(float(l.rsplit(" ", 1)[1])) for l in body.splitlines() if l.startswith("redpulse_polls_total"))
+    return sum(int(float(l.rsplit(" ", 1)[1])) for l in body.splitlines() if l.startswith('redpulse_polls_total{result="ok"'))
 def drive_redpulse(duration):
     p0 = polls(); time.sleep(duration); return polls() - p0
 try:
@@ -114,7 +138,8 @@ finally:
     rp.terminate(); rp.wait()
 
 # redis_exporter in multi-target mode, every server scraped once a second.
-ex = subprocess.Popen(["prometheus-redis-exporter", "-web.listen-address", "127.0.0.1:9482", "-redis.addr", ""],
+ex = subprocess.Popen(["prometheus-redis-exporter", "-web.listen-address", "127.0.0.1:9482", "-redis.addr", ""]
+                      + (["-tls-ca-cert-file", f"{work}/ca.crt"] if tls else []),
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wait_port(9482)
 def drive_exporter(duration):
@@ -123,7 +148,7 @@ def drive_exporter(duration):
     while time.time() < end:
         start = time.time()
         for i in range(n):
-            conn.request("GET", f"/scrape?target=redis://127.0.0.1:{base + i}")
+            conn.request("GET", f"/scrape?target={scheme}://127.0.0.1:{polled_base + i}")
             r = conn.getresponse(); body = r.read()
             assert r.status == 200 and b"redis_up 1" in body, body[:200]
             done += 1
@@ -134,7 +159,7 @@ try:
 finally:
     ex.terminate(); ex.wait()
 
-print(f"{n} redis-servers, {secs} s each, 1 poll/scrape per server per second")
+print(f"{n} redis-servers{' over TLS' if tls else ''}, {secs} s each, 1 poll/scrape per server per second")
 print(f"idle redis-server CPU (subtracted below): {idle_cpu_per_s * 1000:.1f} ms/s for all {n}\n")
 print(f"{'':16}{'polls':>8}{'CPU/op':>12}{'conns/op':>10}{'redis CPU/op':>14}")
 for r in results:

@@ -118,6 +118,13 @@ enum Command {
         /// Address of the first instance, e.g. 127.0.0.1:20000.
         #[arg(long, value_name = "ADDR")]
         listen: String,
+        /// Speak TLS: a CA and a server certificate (for localhost, 127.0.0.1, ::1) are made at
+        /// start, and the CA's path is printed for redpulse's --tls-ca-file.
+        #[arg(long)]
+        tls: bool,
+        /// Where --tls writes ca.crt [default: a new folder under the system temp dir].
+        #[arg(long, value_name = "DIR", requires = "tls")]
+        tls_dir: Option<PathBuf>,
     },
     /// Validate a config file and print a summary; exit 0 if valid, 2 if not.
     CheckConfig {
@@ -137,7 +144,12 @@ fn main() -> ExitCode {
             listen,
             interval,
         }) => demo(instances, base_port, &listen, &interval),
-        Some(Command::Simulate { instances, listen }) => simulate(instances, &listen),
+        Some(Command::Simulate {
+            instances,
+            listen,
+            tls,
+            tls_dir,
+        }) => simulate(instances, &listen, tls.then_some(tls_dir)),
         None => run(cli.run),
     }
 }
@@ -217,7 +229,8 @@ fn install_signals() -> Result<Signals, ExitCode> {
     })
 }
 
-fn simulate(instances: u32, listen: &str) -> ExitCode {
+/// `tls`: None for plaintext, Some(dir) for TLS (None dir: a temp one).
+fn simulate(instances: u32, listen: &str, tls: Option<Option<PathBuf>>) -> ExitCode {
     let addr: std::net::SocketAddr = match listen.parse() {
         Ok(a) => a,
         Err(_) => {
@@ -234,6 +247,18 @@ fn simulate(instances: u32, listen: &str) -> ExitCode {
     if let Err(e) = cfg.validate() {
         return bad_usage(e);
     }
+    let tls = match tls {
+        None => None,
+        Some(dir) => {
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("redpulse-simulate-{}", std::process::id()))
+            });
+            match sim::SimTls::generate(&dir) {
+                Ok(t) => Some(t),
+                Err(e) => return bad_usage(e),
+            }
+        }
+    };
     let rt = match prepare(
         2 * instances as u64 + limits::SIM_SPARE_DESCRIPTORS,
         LogFormat::Text,
@@ -247,14 +272,17 @@ fn simulate(instances: u32, listen: &str) -> ExitCode {
             Err(code) => return code,
         };
         let shutdown = Shutdown::new();
-        let fleet = match start_sim(cfg, shutdown.signal()).await {
+        let ca = tls.as_ref().map(|t| t.ca_path.clone());
+        let fleet = match start_sim(cfg, shutdown.signal(), tls).await {
             Ok(started) => started,
             Err(code) => return code,
         };
         println!(
-            "simulating {instances} instances on {}..{}; Ctrl-C stops",
+            "simulating {instances} instances on {}..{}{}; Ctrl-C stops",
             cfg.addr(0),
-            cfg.addr(instances - 1).port()
+            cfg.addr(instances - 1).port(),
+            ca.map(|p| format!(" over TLS (CA: {})", p.display()))
+                .unwrap_or_default()
         );
         signals.stop.requested().await;
         shutdown.trigger();
@@ -268,12 +296,13 @@ fn simulate(instances: u32, listen: &str) -> ExitCode {
 async fn start_sim(
     cfg: SimConfig,
     shutdown: ShutdownSignal,
+    tls: Option<sim::SimTls>,
 ) -> Result<tokio::task::JoinHandle<()>, ExitCode> {
     let listeners = sim::bind(cfg).await.map_err(|e| {
         eprintln!("redpulse: cannot start the simulated fleet: {e}");
         ExitCode::from(1)
     })?;
-    Ok(tokio::spawn(sim::serve(listeners, shutdown)))
+    Ok(tokio::spawn(sim::serve_with(listeners, shutdown, tls)))
 }
 
 fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCode {
@@ -312,7 +341,7 @@ fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCod
             Err(code) => return code,
         };
         let shutdown = Shutdown::new();
-        let fleet = match start_sim(cfg, shutdown.signal()).await {
+        let fleet = match start_sim(cfg, shutdown.signal(), None).await {
             Ok(started) => started,
             Err(code) => return code,
         };

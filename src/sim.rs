@@ -5,7 +5,9 @@
 //! (the same section headers and field names). Counters grow with time, so
 //! rates look alive; a fixed share of instances is in a bad state (memory
 //! pressure, low hit rate, replica link down, Redis 6.2 that refuses
-//! multi-section INFO) so every code path runs at scale.
+//! multi-section INFO) so every code path runs at scale. With [`SimTls`]
+//! every instance speaks TLS, with a CA and server certificate made at
+//! start, so TLS polling can be load-tested too.
 
 use crate::shutdown::ShutdownSignal;
 use crate::wire::resp::{Decoder, Frame};
@@ -15,8 +17,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 /// Commands a simulated client may send in one read before we answer; a
@@ -113,8 +116,77 @@ pub async fn bind(cfg: SimConfig) -> std::io::Result<Vec<(TcpListener, u32)>> {
     Ok(listeners)
 }
 
+/// A TLS identity for the simulated fleet: a CA made at start (written to
+/// `ca_path` for redpulse's `ca_file`) and a server certificate it signed
+/// for localhost, 127.0.0.1 and ::1.
+#[derive(Clone)]
+pub struct SimTls {
+    pub acceptor: TlsAcceptor,
+    pub ca_path: std::path::PathBuf,
+}
+
+/// How long a simulated instance waits for a client's TLS handshake.
+const TLS_ACCEPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl SimTls {
+    /// Make the CA and server certificate; write the CA to `dir/ca.crt`.
+    pub fn generate(dir: &std::path::Path) -> Result<SimTls, String> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        let fail = |e: &dyn std::fmt::Display| format!("simulated TLS identity: {e}");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(|e| fail(&e))?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "redpulse simulated fleet CA");
+        let ca =
+            CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(|e| fail(&e))?)
+                .map_err(|e| fail(&e))?;
+        let names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        let mut leaf_params = CertificateParams::new(names).map_err(|e| fail(&e))?;
+        let now = time::OffsetDateTime::now_utc();
+        leaf_params.not_before = now - time::Duration::days(1);
+        leaf_params.not_after = now + time::Duration::days(365);
+        let leaf_key = KeyPair::generate().map_err(|e| fail(&e))?;
+        let leaf = leaf_params
+            .signed_by(&leaf_key, &ca)
+            .map_err(|e| fail(&e))?;
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        let ca_path = dir.join("ca.crt");
+        std::fs::write(&ca_path, ca.pem()).map_err(|e| fail(&e))?;
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(&e))?
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+        .map_err(|e| fail(&e))?;
+        Ok(SimTls {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            ca_path,
+        })
+    }
+}
+
 /// Serve bound listeners until `shutdown` fires.
 pub async fn serve(listeners: Vec<(TcpListener, u32)>, shutdown: ShutdownSignal) {
+    serve_with(listeners, shutdown, None).await
+}
+
+/// Serve bound listeners until `shutdown` fires, over TLS when given.
+pub async fn serve_with(
+    listeners: Vec<(TcpListener, u32)>,
+    shutdown: ShutdownSignal,
+    tls: Option<SimTls>,
+) {
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(listeners.len());
     for (listener, index) in listeners {
@@ -126,14 +198,24 @@ pub async fn serve(listeners: Vec<(TcpListener, u32)>, shutdown: ShutdownSignal)
             clients: AtomicU32::new(0),
             started,
         });
-        tasks.push(tokio::spawn(accept_loop(listener, inst, shutdown.clone())));
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            inst,
+            shutdown.clone(),
+            tls.as_ref().map(|t| t.acceptor.clone()),
+        )));
     }
     for t in tasks {
         let _ = t.await;
     }
 }
 
-async fn accept_loop(listener: TcpListener, inst: Arc<Instance>, mut shutdown: ShutdownSignal) {
+async fn accept_loop(
+    listener: TcpListener,
+    inst: Arc<Instance>,
+    mut shutdown: ShutdownSignal,
+    tls: Option<TlsAcceptor>,
+) {
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
@@ -149,9 +231,20 @@ async fn accept_loop(listener: TcpListener, inst: Arc<Instance>, mut shutdown: S
         let _ = stream.set_nodelay(true);
         let inst = inst.clone();
         let shutdown = shutdown.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             inst.clients.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = serve_conn(stream, &inst, shutdown).await {
+            let served = match tls {
+                None => serve_conn(stream, &inst, shutdown).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_ACCEPT_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => serve_conn(tls_stream, &inst, shutdown).await,
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(std::io::Error::other("TLS handshake timed out")),
+                    }
+                }
+            };
+            if let Err(e) = served {
                 debug!(port = inst.port, error = %e, "simulated connection ended");
             }
             inst.clients.fetch_sub(1, Ordering::Relaxed);
@@ -160,7 +253,7 @@ async fn accept_loop(listener: TcpListener, inst: Arc<Instance>, mut shutdown: S
 }
 
 async fn serve_conn(
-    mut stream: TcpStream,
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
     inst: &Instance,
     mut shutdown: ShutdownSignal,
 ) -> std::io::Result<()> {
@@ -194,6 +287,8 @@ async fn serve_conn(
         }
         if !out.is_empty() {
             stream.write_all(&out).await?;
+            // A TLS stream may hold the last record until flushed.
+            stream.flush().await?;
             out.clear();
         }
         if buf.capacity() > 4 * READ_BUF && buf.is_empty() {

@@ -203,7 +203,7 @@ fn the_example_config_passes_check_config() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let summary = String::from_utf8_lossy(&o.stdout);
     assert!(
-        summary.contains("5 instance(s), 1 heartbeat(s)"),
+        summary.contains("6 instance(s), 1 heartbeat(s)"),
         "{summary}"
     );
 }

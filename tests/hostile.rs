@@ -426,3 +426,80 @@ fn passwords_never_appear_in_any_output_even_at_trace_level() {
         "part of the password leaked"
     );
 }
+
+/// A server that answers the handshake and every INFO properly, then adds
+/// a stray `+EXTRA` after each INFO reply: a stream out of step.
+fn serve_with_trailing_bytes(
+    stop: Arc<AtomicBool>,
+    accepted: Arc<std::sync::atomic::AtomicU32>,
+) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((mut s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            accepted.fetch_add(1, Ordering::Relaxed);
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+                let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:abc\r\n# Clients\r\nconnected_clients:1\r\n# Replication\r\nrole:master\r\n";
+                let bulk = format!("${}\r\n{info}\r\n", info.len());
+                let mut buf = [0u8; 4096];
+                while !stop.load(Ordering::Relaxed) {
+                    let n = match s.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => n,
+                        Err(_) => continue,
+                    };
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    let mut out = String::new();
+                    // The handshake: CLIENT SETNAME then INFO server.
+                    if text.contains("SETNAME") {
+                        out.push_str("+OK\r\n");
+                        out.push_str(&bulk);
+                    } else if text.contains("INFO") {
+                        out.push_str(&bulk);
+                        out.push_str("+EXTRA\r\n");
+                    }
+                    if s.write_all(out.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn bytes_left_after_the_replies_remake_the_connection_without_a_bad_verdict() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let port = serve_with_trailing_bytes(stop.clone(), accepted.clone());
+    let rp = Redpulse::start(&[
+        "--interval",
+        "100ms",
+        "--target",
+        &format!("stray=redis://127.0.0.1:{port}"),
+    ]);
+    rp.wait_status("stray", "ok", None);
+    let before = accepted.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(1000));
+    let after = accepted.load(Ordering::Relaxed);
+    // Each poll's answer stands (ok), and each out-of-step connection is
+    // re-made before the next poll rather than read from again.
+    assert!(
+        after - before >= 5,
+        "only {} new connections over ~10 polls",
+        after - before
+    );
+    let (code, v) = rp.health("stray");
+    assert_eq!(code, 200, "{v}");
+    stop.store(true, Ordering::Relaxed);
+}

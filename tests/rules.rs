@@ -353,3 +353,46 @@ fn a_killed_connection_is_replaced_without_flapping() {
     };
     assert!(String::from_utf8_lossy(&list).contains("name=redpulse"));
 }
+
+#[test]
+fn system_memory_pressure_and_backup_stale_on_a_real_server() {
+    // No maxmemory (the default), so only the host's memory can say how
+    // full the server is; a threshold far below its real share trips it.
+    let redis = RedisServer::start(&[]);
+    let mut c = redis.client();
+    let host = info_field(&c.info("memory"), "total_system_memory").unwrap();
+    let used = info_field(&c.info("memory"), "used_memory").unwrap();
+    let below = (used as f64 / host as f64) / 2.0;
+    let rp = Redpulse::start_with_config(
+        &config(
+            "host",
+            &redis.url(),
+            &format!("system_memory_critical = {below:e}\nfail_after = 1"),
+        ),
+        &[],
+    );
+    let v = rp.wait_status("host", "critical", Some("system_memory_pressure"));
+    assert_verdict(&v, 503, "critical", json!(["system_memory_pressure"]));
+    assert_eq!(v.1["mem_ratio"], 0, "{}", v.1);
+    drop(rp);
+
+    // RDB saving is off in the test servers (--save ""), so a write stays
+    // unsaved and the last save is the server's start.
+    let fresh = RedisServer::start(&[]);
+    let rp = Redpulse::start_with_config(
+        &config(
+            "rdb",
+            &fresh.url(),
+            "backup_max_age = \"1s\"\nfail_after = 1",
+        ),
+        &[],
+    );
+    rp.wait_status("rdb", "ok", None);
+    fresh.client().cmd(&["SET", "k", "v"]);
+    let v = rp.wait_status("rdb", "degraded", Some("backup_stale"));
+    assert_verdict(&v, 503, "degraded", json!(["backup_stale"]));
+    // A save clears it.
+    fresh.client().cmd(&["SAVE"]);
+    let v = rp.wait_status("rdb", "ok", None);
+    assert_verdict(&v, 200, "ok", json!([]));
+}

@@ -33,6 +33,11 @@ pub struct Thresholds {
     pub recover_after: u32,
     /// A TLS server certificate expiring in fewer days than this: degraded.
     pub tls_expiry_warn_days: u32,
+    /// maxmemory 0 and used_memory / total_system_memory above this: critical.
+    pub system_memory_critical: f64,
+    /// Unsaved changes and a last successful save older than this:
+    /// degraded. Zero turns the rule off.
+    pub backup_max_age: Duration,
 }
 
 impl Default for Thresholds {
@@ -50,6 +55,8 @@ impl Default for Thresholds {
             fail_after: 2,
             recover_after: 2,
             tls_expiry_warn_days: 14,
+            system_memory_critical: 0.90,
+            backup_max_age: Duration::from_secs(48 * 3600),
         }
     }
 }
@@ -70,6 +77,8 @@ pub(crate) struct ThresholdOverrides {
     fail_after: Option<u32>,
     recover_after: Option<u32>,
     tls_expiry_warn_days: Option<u32>,
+    system_memory_critical: Option<f64>,
+    backup_max_age: Option<String>,
 }
 
 impl ThresholdOverrides {
@@ -106,6 +115,10 @@ impl ThresholdOverrides {
             tls_expiry_warn_days: self
                 .tls_expiry_warn_days
                 .unwrap_or(base.tls_expiry_warn_days),
+            system_memory_critical: self
+                .system_memory_critical
+                .unwrap_or(base.system_memory_critical),
+            backup_max_age: dur(&self.backup_max_age, "backup_max_age", base.backup_max_age)?,
         };
         validate_thresholds(&t).map_err(|e| ConfigError(format!("{at}: {e}")))?;
         Ok(t)
@@ -127,6 +140,7 @@ fn validate_thresholds(t: &Thresholds) -> Result<(), String> {
     ratio(t.memory_critical, "memory_critical", true)?;
     ratio(t.hit_rate_min, "hit_rate_min", false)?;
     ratio(t.clients_near_limit, "clients_near_limit", true)?;
+    ratio(t.system_memory_critical, "system_memory_critical", true)?;
     if t.hit_rate_window.is_zero() {
         return Err("hit_rate_window must be above 0".into());
     }

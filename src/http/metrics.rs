@@ -35,6 +35,24 @@ const SNAPSHOT_SERIES: &[Series] = &[
         |s| s.maxmemory,
     ),
     (
+        "redis_total_system_memory_bytes",
+        "gauge",
+        "total_system_memory from INFO memory.",
+        |s| s.total_system_memory,
+    ),
+    (
+        "redis_rdb_changes_since_last_save",
+        "gauge",
+        "rdb_changes_since_last_save from INFO persistence.",
+        |s| s.rdb_changes_since_last_save,
+    ),
+    (
+        "redis_rdb_last_save_timestamp_seconds",
+        "gauge",
+        "rdb_last_save_time from INFO persistence.",
+        |s| s.rdb_last_save_time,
+    ),
+    (
         "redis_keyspace_hits_total",
         "counter",
         "keyspace_hits from INFO stats.",

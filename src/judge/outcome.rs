@@ -47,6 +47,7 @@ pub enum Reason {
     Busy,
     PersistenceFailing,
     MemoryPressure,
+    SystemMemoryPressure,
     SlowResponseCritical,
     ReplicaDisconnected,
     ReplicationLag,
@@ -54,6 +55,7 @@ pub enum Reason {
     RejectedConnections,
     BlockedClients,
     TlsCertExpiring,
+    BackupStale,
     LowHitRate,
     SlowResponseWarn,
 }
@@ -65,9 +67,13 @@ impl Reason {
         match self {
             Stale | ConnectionRefused | Timeout | ConnectionClosed | TlsError | AuthFailed
             | ProtocolError | Loading | Busy => Status::Down,
-            PersistenceFailing | MemoryPressure | SlowResponseCritical => Status::Critical,
+            PersistenceFailing | MemoryPressure | SystemMemoryPressure | SlowResponseCritical => {
+                Status::Critical
+            }
             ReplicaDisconnected | ReplicationLag | ClientsNearLimit | RejectedConnections
-            | BlockedClients | TlsCertExpiring | LowHitRate | SlowResponseWarn => Status::Degraded,
+            | BlockedClients | TlsCertExpiring | BackupStale | LowHitRate | SlowResponseWarn => {
+                Status::Degraded
+            }
         }
     }
 
@@ -86,6 +92,7 @@ impl Reason {
             Busy => "busy",
             PersistenceFailing => "persistence_failing",
             MemoryPressure => "memory_pressure",
+            SystemMemoryPressure => "system_memory_pressure",
             SlowResponseCritical | SlowResponseWarn => "slow_response",
             ReplicaDisconnected => "replica_disconnected",
             ReplicationLag => "replication_lag",
@@ -93,6 +100,7 @@ impl Reason {
             RejectedConnections => "rejected_connections",
             BlockedClients => "blocked_clients",
             TlsCertExpiring => "tls_cert_expiring",
+            BackupStale => "backup_stale",
             LowHitRate => "low_hit_rate",
         }
     }

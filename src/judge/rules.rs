@@ -156,6 +156,30 @@ impl Tracker {
                 reasons.push(Reason::MemoryPressure);
             }
         }
+        if let (Some(used), Some(0), Some(host)) =
+            (snap.used_memory, snap.maxmemory, snap.total_system_memory)
+        {
+            // No maxmemory: mem_ratio is 0 and nothing else would fire
+            // while the host runs out of memory.
+            if host > 0 && used as f64 / host as f64 > t.system_memory_critical {
+                reasons.push(Reason::SystemMemoryPressure);
+            }
+        }
+        if let (Some(changes), Some(saved_at)) =
+            (snap.rdb_changes_since_last_save, snap.rdb_last_save_time)
+        {
+            // On the server's own clock when INFO server came along (no
+            // skew between hosts), else on ours.
+            let server_now = snap
+                .server_time_usec
+                .map_or(wall, |us| std::time::UNIX_EPOCH + Duration::from_micros(us));
+            let since_save = server_now
+                .duration_since(std::time::UNIX_EPOCH + Duration::from_secs(saved_at))
+                .unwrap_or_default();
+            if !t.backup_max_age.is_zero() && changes > 0 && since_save > t.backup_max_age {
+                reasons.push(Reason::BackupStale);
+            }
+        }
         if let Some((rate, lookups)) = hit_rate {
             if lookups >= t.hit_rate_min_lookups && rate < t.hit_rate_min {
                 reasons.push(Reason::LowHitRate);
@@ -434,7 +458,13 @@ mod tests {
             ),
             (
                 "redis-7.0_bgsave_failing_info_persistence",
-                Thresholds::default(),
+                // INFO persistence alone carries no server clock, so the
+                // backup's age would be measured against today's: the
+                // backup rule has its own test.
+                Thresholds {
+                    backup_max_age: Duration::ZERO,
+                    ..Thresholds::default()
+                },
                 Status::Critical,
                 &["persistence_failing"],
             ),
@@ -723,13 +753,57 @@ mod tests {
             first_verdict_of(s, Thresholds::default()).status,
             Status::Critical
         );
+        // No maxmemory: never memory_pressure; the host's memory decides.
         s.maxmemory = Some(0);
+        s.total_system_memory = Some(1000);
+        s.used_memory = Some(900);
+        assert_eq!(
+            first_verdict_of(s, Thresholds::default()).status,
+            Status::Ok
+        );
+        s.used_memory = Some(901);
+        let h = first_verdict_of(s, Thresholds::default());
+        assert_eq!(
+            (h.status, names(&h)),
+            (Status::Critical, vec!["system_memory_pressure"])
+        );
+        s.total_system_memory = None;
         s.used_memory = Some(u64::MAX);
         assert_eq!(
             first_verdict_of(s, Thresholds::default()).status,
             Status::Ok,
-            "no limit: never pressure"
+            "host memory unknown: nothing to compare"
         );
+    }
+
+    #[test]
+    fn backup_age_is_measured_on_the_servers_clock() {
+        let mut s = corpus("redis-7.0_master_idle_info_multi");
+        let saved = 1_795_000_000;
+        s.rdb_last_save_time = Some(saved);
+        s.rdb_changes_since_last_save = Some(1);
+        let t = Thresholds {
+            backup_max_age: Duration::from_secs(3600),
+            ..Thresholds::default()
+        };
+        // The server says an hour has passed: not yet stale.
+        s.server_time_usec = Some((saved + 3600) * 1_000_000);
+        assert_eq!(first_verdict_of(s, t.clone()).status, Status::Ok);
+        s.server_time_usec = Some((saved + 3601) * 1_000_000);
+        let h = first_verdict_of(s, t.clone());
+        assert_eq!(
+            (h.status, names(&h)),
+            (Status::Degraded, vec!["backup_stale"])
+        );
+        // Nothing unsaved, or the rule off: never stale.
+        s.rdb_changes_since_last_save = Some(0);
+        assert_eq!(first_verdict_of(s, t.clone()).status, Status::Ok);
+        s.rdb_changes_since_last_save = Some(1);
+        let off = Thresholds {
+            backup_max_age: Duration::ZERO,
+            ..t
+        };
+        assert_eq!(first_verdict_of(s, off).status, Status::Ok);
     }
 
     fn first_verdict_of(s: Snapshot, t: Thresholds) -> Health {

@@ -97,6 +97,8 @@ pub struct Snapshot {
     // memory
     pub used_memory: Option<u64>,
     pub maxmemory: Option<u64>,
+    /// The host's memory as the server sees it (Redis >= 3.2).
+    pub total_system_memory: Option<u64>,
     // stats
     pub total_connections_received: Option<u64>,
     pub total_commands_processed: Option<u64>,
@@ -125,6 +127,12 @@ pub struct Snapshot {
     pub loading: Option<bool>,
     pub rdb_last_bgsave_ok: Option<bool>,
     pub aof_last_write_ok: Option<bool>,
+    /// Writes since the last successful RDB save.
+    pub rdb_changes_since_last_save: Option<u64>,
+    /// Unix time of the last successful RDB save (server start if none).
+    pub rdb_last_save_time: Option<u64>,
+    /// The server's own clock (INFO server), in microseconds since 1970.
+    pub server_time_usec: Option<u64>,
 }
 
 impl Snapshot {
@@ -179,6 +187,7 @@ impl Snapshot {
             b"blocked_clients" => self.blocked_clients = u(),
             b"used_memory" => self.used_memory = u(),
             b"maxmemory" => self.maxmemory = u(),
+            b"total_system_memory" => self.total_system_memory = u(),
             b"total_connections_received" => self.total_connections_received = u(),
             b"total_commands_processed" => self.total_commands_processed = u(),
             b"instantaneous_ops_per_sec" => self.instantaneous_ops_per_sec = u(),
@@ -209,6 +218,9 @@ impl Snapshot {
             b"loading" => self.loading = parse_flag(value),
             b"rdb_last_bgsave_status" => self.rdb_last_bgsave_ok = parse_status(value),
             b"aof_last_write_status" => self.aof_last_write_ok = parse_status(value),
+            b"rdb_changes_since_last_save" => self.rdb_changes_since_last_save = u(),
+            b"rdb_last_save_time" => self.rdb_last_save_time = u(),
+            b"server_time_usec" => self.server_time_usec = u(),
             b"redis_version" => self.server.redis_version = Version::parse(value),
             b"valkey_version" => self.server.valkey_version = Version::parse(value),
             b"server_name" if value == b"valkey" => self.server.flavor = Flavor::Valkey,
@@ -357,7 +369,11 @@ mod tests {
         for name in crate::testdata::names() {
             let s = snapshot(&name);
             let o = oracle(&name);
-            let checks: [(&str, Option<u64>); 12] = [
+            let checks: [(&str, Option<u64>); 16] = [
+                ("total_system_memory", s.total_system_memory),
+                ("rdb_changes_since_last_save", s.rdb_changes_since_last_save),
+                ("rdb_last_save_time", s.rdb_last_save_time),
+                ("server_time_usec", s.server_time_usec),
                 ("connected_clients", s.connected_clients),
                 ("maxclients", s.maxclients),
                 ("blocked_clients", s.blocked_clients),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every fuzz target for a bounded time: RESP and INFO targets seeded
-# from the captured replies in testdata/info, the others from fuzz/seeds.
+# from the captured replies in testdata/info, the topology target from
+# testdata/topology, the others from fuzz/seeds.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 30 s, all)
 # cargo-fuzz needs nightly-only rustc flags; RUSTC_BOOTSTRAP=1 lets the one
 # stable toolchain on this machine accept them. Prints each target's
@@ -19,6 +20,7 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus"
   case "$target" in
     resp_decode|info_parse) cp testdata/info/*.resp "$corpus/" ;;
+    topology_parse) cp testdata/topology/*.resp "$corpus/" ;;
     *) cp fuzz/seeds/"$target"/* "$corpus/" ;;
   esac
   echo "== fuzz $target for ${secs}s"

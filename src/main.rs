@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use redpulse::config::{self, Config, LogFormat, Overrides};
 use redpulse::http::{self, AppState};
 use redpulse::limits;
+use redpulse::poll::discovery::{self, Discovery};
 use redpulse::poll::fleet::{log_first_verdicts, Fleet, PollSettings};
 use redpulse::shutdown::{Shutdown, ShutdownSignal};
 use redpulse::sim::{self, Profile, SimConfig};
@@ -407,10 +408,11 @@ fn check_config(path: PathBuf) -> ExitCode {
     match config::load(&o) {
         Ok(c) => {
             println!(
-                "{}: ok: {} instance(s), {} heartbeat(s), listen {}, interval {:?}, timeout {:?}",
+                "{}: ok: {} instance(s), {} heartbeat(s), {} cluster(s), listen {}, interval {:?}, timeout {:?}",
                 path.display(),
                 c.targets.len(),
                 c.heartbeats.len(),
+                c.clusters.len(),
                 c.listen,
                 c.interval,
                 c.timeout
@@ -496,11 +498,19 @@ async fn serve(
         config.max_http_connections,
         shutdown.signal(),
     ));
+    let (discovered_tx, mut discovered_rx) = tokio::sync::mpsc::channel(64);
     let mut running = Running {
         fleet,
         store,
         heartbeats,
         listen: config.listen,
+        settings,
+        configured: config.targets.clone(),
+        discovered: std::collections::BTreeMap::new(),
+        discovery: Vec::new(),
+        discovered_tx,
+        timeout: config.timeout,
+        shutdown: shutdown.signal(),
     };
     let started = running.fleet.apply(&config.targets, settings);
     tokio::spawn(log_first_verdicts(
@@ -508,6 +518,7 @@ async fn serve(
         started.fresh,
         first_verdicts_within(&config),
     ));
+    running.start_discovery(&config.clusters);
     info!(
         listen = %config.listen,
         instances = config.targets.len(),
@@ -537,10 +548,14 @@ async fn serve(
                 loading = None;
                 running.apply_reload(loaded);
             }
+            Some(found) = discovered_rx.recv() => running.apply_discovery(found),
         }
     }
     info!("shutting down: stopping pollers, draining HTTP");
     shutdown.trigger();
+    for task in &running.discovery {
+        task.abort();
+    }
     let fleet = running.fleet;
     let stopped = tokio::task::spawn_blocking(move || fleet.join());
     if tokio::time::timeout(POLLER_STOP_TIMEOUT, stopped)
@@ -590,15 +605,81 @@ fn first_verdicts_within(config: &Config) -> Duration {
     config.interval + config.timeout + Duration::from_millis(500)
 }
 
-/// What a reload changes.
+/// What a reload or a topology change changes.
 struct Running {
     fleet: Fleet,
     store: Arc<Store>,
     heartbeats: Arc<Heartbeats>,
     listen: std::net::SocketAddr,
+    settings: PollSettings,
+    /// The config's own instances.
+    configured: Vec<redpulse::config::Target>,
+    /// Each cluster's discovered nodes, by cluster name.
+    discovered: std::collections::BTreeMap<String, Vec<redpulse::config::Target>>,
+    /// One discovery task per cluster.
+    discovery: Vec<tokio::task::JoinHandle<()>>,
+    discovered_tx: tokio::sync::mpsc::Sender<Discovery>,
+    /// Bounds each topology read.
+    timeout: Duration,
+    shutdown: ShutdownSignal,
 }
 
 impl Running {
+    /// Every target to poll: the configured ones and every discovered node.
+    fn targets(&self) -> Vec<redpulse::config::Target> {
+        let mut all = self.configured.clone();
+        all.extend(self.discovered.values().flatten().cloned());
+        all
+    }
+
+    /// Apply the target set to the fleet as a diff; log the new ones'
+    /// first verdicts as one line.
+    fn apply_targets(&mut self, within: Duration) -> redpulse::poll::fleet::Changes {
+        let c = self.fleet.apply(&self.targets(), self.settings);
+        tokio::spawn(log_first_verdicts(
+            self.store.clone(),
+            c.fresh.clone(),
+            within,
+        ));
+        c
+    }
+
+    /// (Re)start one discovery task per cluster; forget the nodes of
+    /// clusters no longer configured.
+    fn start_discovery(&mut self, clusters: &[redpulse::config::ClusterSpec]) {
+        for task in self.discovery.drain(..) {
+            task.abort();
+        }
+        self.discovered
+            .retain(|name, _| clusters.iter().any(|c| &c.name == name));
+        for spec in clusters {
+            self.discovery.push(tokio::spawn(discovery::run(
+                spec.clone(),
+                self.timeout,
+                self.discovered_tx.clone(),
+                self.shutdown.clone(),
+            )));
+        }
+    }
+
+    /// A cluster's topology was read: poll exactly its nodes.
+    fn apply_discovery(&mut self, found: Discovery) {
+        if self.discovered.get(&found.cluster) == Some(&found.nodes) {
+            return;
+        }
+        let cluster = found.cluster.clone();
+        self.discovered.insert(found.cluster, found.nodes);
+        let within = self.settings.interval + self.settings.timeout + Duration::from_millis(500);
+        let c = self.apply_targets(within);
+        info!(
+            cluster = %cluster,
+            added = c.added,
+            removed = c.removed,
+            unchanged = c.unchanged,
+            "cluster nodes applied"
+        );
+    }
+
     /// Apply a freshly loaded config as a diff, or keep the running one
     /// when it failed to load.
     fn apply_reload(&mut self, loaded: Result<Config, config::ConfigError>) {
@@ -612,15 +693,13 @@ impl Running {
         if new.listen != self.listen {
             warn!(listen = %new.listen, "the listen address changes only on restart");
         }
-        let settings = PollSettings::of(&new);
+        self.settings = PollSettings::of(&new);
+        self.timeout = new.timeout;
         self.store.set_stale_after(new.stale_after());
         warn_insecure(&new);
-        let c = self.fleet.apply(&new.targets, settings);
-        tokio::spawn(log_first_verdicts(
-            self.store.clone(),
-            c.fresh,
-            first_verdicts_within(&new),
-        ));
+        self.configured = new.targets.clone();
+        self.start_discovery(&new.clusters);
+        let c = self.apply_targets(first_verdicts_within(&new));
         self.heartbeats
             .configure(&new.heartbeats, std::time::Instant::now());
         info!(

@@ -25,6 +25,21 @@ pub(crate) struct FileConfig {
     pub instance: Vec<FileInstance>,
     #[serde(default)]
     pub heartbeat: Vec<FileHeartbeat>,
+    #[serde(default)]
+    pub cluster: Vec<FileCluster>,
+}
+
+/// A `[[cluster]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileCluster {
+    pub name: String,
+    pub seeds: Vec<String>,
+    pub refresh: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub thresholds: Option<ThresholdOverrides>,
+    pub tls: Option<TlsTable>,
 }
 
 #[derive(Deserialize)]

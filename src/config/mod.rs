@@ -79,6 +79,8 @@ pub struct Target {
     pub thresholds: Thresholds,
     /// Set for `rediss://` targets.
     pub tls: Option<TlsTarget>,
+    /// A node discovered in a `[[cluster]]`: polls add CLUSTER INFO.
+    pub cluster: bool,
 }
 
 impl Target {
@@ -100,7 +102,44 @@ impl Target {
             db: 0,
             thresholds: Thresholds::default(),
             tls: None,
+            cluster: false,
         }
+    }
+}
+
+/// How often a cluster's topology is read again unless configured.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
+
+/// A Redis Cluster to discover from its seeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterSpec {
+    pub name: String,
+    /// Where discovery starts (after the nodes it already knows).
+    pub seeds: Vec<Target>,
+    pub refresh: Duration,
+    /// What every discovered node inherits: credentials, TLS, thresholds.
+    template: Target,
+}
+
+impl ClusterSpec {
+    /// The target of a discovered node: named `{cluster}/{host}:{port}`,
+    /// polled with CLUSTER INFO in the same write.
+    pub fn node(&self, host: &str, port: u16) -> Result<Target, String> {
+        let endpoint = Endpoint::Tcp {
+            host: host.to_string(),
+            port,
+        };
+        let tls = match &self.template.tls {
+            Some(t) => Some(t.for_host(host)?),
+            None => None,
+        };
+        Ok(Target {
+            name: format!("{}/{}", self.name, endpoint.display()),
+            endpoint,
+            tls,
+            cluster: true,
+            ..self.template.clone()
+        })
     }
 }
 
@@ -140,6 +179,8 @@ pub struct Config {
     pub timeout: Duration,
     pub targets: Vec<Target>,
     pub heartbeats: Vec<Heartbeat>,
+    /// Redis Clusters whose nodes are discovered and polled.
+    pub clusters: Vec<ClusterSpec>,
     pub log_format: LogFormat,
     /// Open HTTP connections at most.
     pub max_http_connections: usize,
@@ -232,6 +273,7 @@ fn make_target(
         db: u.db,
         thresholds,
         tls,
+        cluster: false,
     })
 }
 
@@ -392,6 +434,61 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         }
     }
 
+    let mut clusters: Vec<ClusterSpec> = Vec::new();
+    for (i, c) in file.cluster.iter().enumerate() {
+        let where_ = at(&format!("[[cluster]] #{} ({})", i + 1, c.name));
+        let fail = |e: String| ConfigError(format!("{where_}: {e}"));
+        validate_name(&c.name).map_err(fail)?;
+        if clusters.iter().any(|k| k.name == c.name) {
+            return err(format!("{where_}: cluster name used twice"));
+        }
+        if c.seeds.is_empty() {
+            return err(format!("{where_}: seeds must name at least one node"));
+        }
+        let thresholds = match &c.thresholds {
+            Some(over) => over.apply(&global, &where_)?,
+            None => global.clone(),
+        };
+        let refresh = match &c.refresh {
+            None => DEFAULT_REFRESH,
+            Some(r) => match parse_duration(r).map_err(fail)? {
+                d if d.is_zero() || d > MAX_POLL_DURATION => {
+                    return err(format!(
+                        "{where_}: refresh must be above 0 and at most 1 day"
+                    ))
+                }
+                d => d,
+            },
+        };
+        let own_tls = c.tls.clone().map(|t| t.relative_to(&base_dir));
+        let mut seeds = Vec::new();
+        for url in &c.seeds {
+            let own = Own {
+                password: PasswordSource {
+                    file: c.password_file.clone().map(|p| base_dir.join(p)),
+                    env: c.password_env.clone(),
+                },
+                tls: own_tls.as_ref(),
+            };
+            let mut seed = make_target(Some("seed"), url, own, thresholds.clone(), &mut defaults)
+                .map_err(|e| fail(format!("seed: {e}")))?;
+            if !matches!(seed.endpoint, Endpoint::Tcp { .. }) {
+                return err(format!(
+                    "{where_}: seeds are host:port URLs, not unix sockets"
+                ));
+            }
+            seed.name = format!("{}/seed:{}", c.name, seed.addr());
+            seed.cluster = true;
+            seeds.push(seed);
+        }
+        clusters.push(ClusterSpec {
+            name: c.name.clone(),
+            template: seeds[0].clone(),
+            seeds,
+            refresh,
+        });
+    }
+
     let mut heartbeats = Vec::new();
     for hb in &file.heartbeat {
         let where_ = at(&format!("[[heartbeat]] {}", hb.name));
@@ -431,6 +528,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         timeout,
         targets,
         heartbeats,
+        clusters,
         log_format,
         max_http_connections,
         dns_refresh,

@@ -107,6 +107,18 @@ pub struct TlsTarget {
 }
 
 impl TlsTarget {
+    /// The same settings for another host (a discovered cluster node):
+    /// the verified name follows the host unless `server_name` is set.
+    pub fn for_host(&self, host: &str) -> Result<TlsTarget, String> {
+        let name = self.settings.server_name.as_deref().unwrap_or(host);
+        let server_name = ServerName::try_from(name.to_string())
+            .map_err(|_| format!("{name:?} is neither a DNS name nor an IP address"))?;
+        Ok(TlsTarget {
+            server_name,
+            ..self.clone()
+        })
+    }
+
     /// Whether a client certificate is configured (mutual TLS).
     pub fn has_client_cert(&self) -> bool {
         self.settings.cert_file.is_some()

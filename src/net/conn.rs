@@ -14,6 +14,7 @@ use super::stream::Stream;
 use super::tls;
 use crate::config::{Endpoint, Target};
 use crate::judge::outcome::{Failure, Reason, TlsPeer};
+use crate::wire::cluster::ClusterInfo;
 use crate::wire::info::{info_text, ServerInfo, Snapshot};
 use crate::wire::resp::{encode_command, DecodeError, Decoder, Frame};
 use bytes::{Bytes, BytesMut};
@@ -73,6 +74,8 @@ pub struct Conn {
     /// The whole poll, pre-encoded: sent as one write.
     poll_cmd: Bytes,
     replies_per_poll: usize,
+    /// A cluster node: CLUSTER INFO rides in every poll's write.
+    cluster: bool,
     /// When the handshake read `INFO server`, to age its uptime.
     connected_at: Instant,
     /// Set once a read, write or decode failed: the stream may be out of
@@ -134,6 +137,7 @@ impl Conn {
             server: ServerInfo::default(),
             poll_cmd: Bytes::new(),
             replies_per_poll: 0,
+            cluster: target.cluster,
             connected_at: Instant::now(),
             broken: false,
         };
@@ -250,7 +254,30 @@ impl Conn {
             }
             self.replies_per_poll = POLL_SECTIONS.len();
         }
+        if self.cluster {
+            // Same write, one more reply: still one round trip.
+            encode_command(&mut out, &[b"CLUSTER", b"INFO"]);
+        }
         self.poll_cmd = out.freeze();
+    }
+
+    /// One command and its reply before `deadline` (topology reads:
+    /// CLUSTER SHARDS, SENTINEL ...). Error replies are returned as frames.
+    pub async fn command(&mut self, args: &[&[u8]], deadline: Instant) -> Result<Frame, Failure> {
+        let mut out = BytesMut::with_capacity(64);
+        encode_command(&mut out, args);
+        let result = timeout_at(deadline, async {
+            self.write(&out).await?;
+            self.read_frame().await
+        })
+        .await;
+        match result {
+            Ok(r) => r,
+            Err(_) => {
+                self.broken = true;
+                Err(Failure::new(Reason::Timeout, "no reply within the timeout"))
+            }
+        }
     }
 
     /// Whether the connection can carry another poll. False after any I/O,
@@ -308,6 +335,15 @@ impl Conn {
             }
             match expect_info(&frame, "INFO") {
                 Ok(text) => snap.merge_info(text),
+                Err(f) => {
+                    first_error.get_or_insert(f);
+                }
+            }
+        }
+        if self.cluster {
+            let frame = self.read_frame().await?;
+            match expect_info(&frame, "CLUSTER INFO") {
+                Ok(text) => snap.cluster = Some(ClusterInfo::parse(text)),
                 Err(f) => {
                     first_error.get_or_insert(f);
                 }

@@ -133,6 +133,8 @@ pub struct Snapshot {
     pub rdb_last_save_time: Option<u64>,
     /// The server's own clock (INFO server), in microseconds since 1970.
     pub server_time_usec: Option<u64>,
+    /// A cluster node's CLUSTER INFO, read in the same poll.
+    pub cluster: Option<crate::wire::cluster::ClusterInfo>,
 }
 
 impl Snapshot {

@@ -650,12 +650,31 @@ impl Running {
         for task in self.discovery.drain(..) {
             task.abort();
         }
-        self.discovered
-            .retain(|name, _| clusters.iter().any(|c| &c.name == name));
+        let store = self.store.clone();
+        self.discovered.retain(|name, _| {
+            let kept = clusters.iter().any(|c| &c.name == name);
+            if !kept {
+                store.set_cluster(name, None);
+            }
+            kept
+        });
         for spec in clusters {
+            // Until the first read: known, judged as nothing reachable yet.
+            if !self.discovered.contains_key(&spec.name) {
+                self.store.set_cluster(
+                    &spec.name,
+                    Some(redpulse::state::store::ClusterView {
+                        shards: Vec::new(),
+                        nodes: Vec::new(),
+                        min_replicas: spec.seeds.first().map_or(1, |s| s.thresholds.min_replicas),
+                        error: Some("the topology has not been read yet".into()),
+                    }),
+                );
+            }
             self.discovery.push(tokio::spawn(discovery::run(
                 spec.clone(),
                 self.timeout,
+                self.store.clone(),
                 self.discovered_tx.clone(),
                 self.shutdown.clone(),
             )));
@@ -664,6 +683,15 @@ impl Running {
 
     /// A cluster's topology was read: poll exactly its nodes.
     fn apply_discovery(&mut self, found: Discovery) {
+        self.store.set_cluster(
+            &found.cluster,
+            Some(redpulse::state::store::ClusterView {
+                shards: found.shards,
+                nodes: found.nodes.iter().map(|t| t.name.clone()).collect(),
+                min_replicas: found.min_replicas,
+                error: found.error,
+            }),
+        );
         if self.discovered.get(&found.cluster) == Some(&found.nodes) {
             return;
         }

@@ -11,8 +11,11 @@ use std::time::Duration;
 use support::*;
 
 /// A free port below 22700 whose cluster bus port (+10000) is free too,
-/// both below the ephemeral range.
-fn cluster_port(taken: &mut Vec<u16>) -> u16 {
+/// both below the ephemeral range, and never handed out twice in this
+/// process (tests run in parallel; two clusters sharing a port would meet).
+fn cluster_port() -> u16 {
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap();
     let start = std::process::id() as u16 % 2700;
     for i in 0..2700u16 {
         let p = 20000 + (start + i * 7) % 2700;
@@ -28,25 +31,26 @@ fn cluster_port(taken: &mut Vec<u16>) -> u16 {
     panic!("no free port pair for a cluster node");
 }
 
+/// A cluster node with a short node timeout, whose replica may always take
+/// over (the validity factor, at a 1 s timeout, would otherwise refuse a
+/// replica idle for a few seconds).
+const CLUSTER_ARGS: &[&str] = &[
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    "nodes.conf",
+    "--cluster-node-timeout",
+    "1000",
+    "--cluster-replica-validity-factor",
+    "0",
+];
+
 /// Six cluster nodes of `kind`, joined as 3 masters + 3 replicas.
 fn cluster(kind: Kind) -> Vec<RedisServer> {
-    let mut taken = Vec::new();
     let nodes: Vec<RedisServer> = (0..6)
         .map(|_| {
-            let port = cluster_port(&mut taken);
-            RedisServer::start_at(
-                kind,
-                [127, 0, 0, 1].into(),
-                port,
-                &[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "1000",
-                ],
-            )
+            let port = cluster_port();
+            RedisServer::start_at(kind, [127, 0, 0, 1].into(), port, CLUSTER_ARGS)
         })
         .collect();
     let mut args = vec!["--cluster".to_string(), "create".to_string()];
@@ -165,4 +169,157 @@ fn every_node_is_discovered_from_one_seed_and_polled_in_one_round_trip() {
         );
         assert_eq!(conns1, conns0, "{kind:?}: a new connection during polling");
     }
+}
+
+fn cluster_json(rp: &Redpulse, name: &str) -> (u16, serde_json::Value) {
+    let (code, body) = rp.get(&format!("/health/cluster/{name}"));
+    (
+        code,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
+    )
+}
+
+#[test]
+fn the_cluster_is_judged_as_a_whole_and_followed_through_a_failover() {
+    let mut nodes = cluster(Kind::Redis70);
+    let toml = format!(
+        "interval = \"200ms\"\n\n[[cluster]]\nname = \"orders\"\nseeds = [\"redis://127.0.0.1:{}\"]\nrefresh = \"1s\"\n",
+        nodes[0].port
+    );
+    let rp = Redpulse::start_with_config(&toml, &[]);
+    let (code, v) = wait_for(WAIT, "the cluster ok", || {
+        let (code, v) = cluster_json(&rp, "orders");
+        (v["status"] == "ok").then_some((code, v))
+    });
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["state"], "ok", "{v}");
+    assert_eq!(v["slots_assigned"], 16384, "{v}");
+    assert_eq!(v["nodes_down"], serde_json::json!([]), "{v}");
+    let shards = v["shards"].as_array().unwrap().clone();
+    assert_eq!(shards.len(), 3, "{v}");
+    assert!(shards.iter().all(|s| s["replicas_online"] == 1), "{v}");
+    let (code, all) = rp.get("/health/clusters");
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(
+        (
+            code,
+            &all["clusters"][0]["cluster"],
+            &all["clusters"][0]["status"]
+        ),
+        (200, &"orders".into(), &"ok".into()),
+        "{all}"
+    );
+    let (_, metrics) = rp.get("/metrics");
+    assert!(
+        metrics.contains("redpulse_group_status{group=\"orders\",status=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("redis_cluster_state{instance=\"orders/127.0.0.1:"),
+        "{metrics}"
+    );
+    assert_eq!(rp.get("/health/cluster/nope").0, 404);
+
+    // Kill the master of the first shard: the verdict goes bad, then the
+    // replica is promoted and becomes that shard's master, with no reload.
+    let victim = shards[0]["master"].as_str().unwrap().to_string();
+    let heir = shards[0]["replicas"][0].as_str().unwrap().to_string();
+    let slots = shards[0]["slots"].clone();
+    let port: u16 = victim.rsplit(':').next().unwrap().parse().unwrap();
+    nodes.iter_mut().find(|n| n.port == port).unwrap().kill();
+    let (_, bad) = wait_for(WAIT, "the cluster to notice the dead master", || {
+        let (code, v) = cluster_json(&rp, "orders");
+        (code == 503).then_some((code, v))
+    });
+    eprintln!("while failing over: {bad}");
+    let mut last = serde_json::Value::Null;
+    let promoted = wait_for_opt(Duration::from_secs(40), || {
+        let (_, v) = cluster_json(&rp, "orders");
+        last = v.clone();
+        let shard = v["shards"]
+            .as_array()?
+            .iter()
+            .find(|s| s["slots"] == slots)?
+            .clone();
+        let settled = shard["master"] == heir.as_str()
+            && (v["status"] == "ok" || v["status"] == "degraded")
+            && v["state"] == "ok";
+        settled.then_some((shard, v))
+    });
+    let (_, after) = promoted.unwrap_or_else(|| {
+        panic!(
+            "{heir} never became the master of {slots}; last verdict {last}; log:\n{}",
+            rp.log_text()
+        )
+    });
+    assert!(
+        after["nodes_down"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == victim.as_str()),
+        "{after}"
+    );
+    assert!(!rp.log_text().contains("config reloaded"));
+
+    // A node added to the cluster is polled within the refresh.
+    let port = cluster_port();
+    let extra = RedisServer::start_at(Kind::Redis70, [127, 0, 0, 1].into(), port, CLUSTER_ARGS);
+    let alive = nodes
+        .iter()
+        .find(|n| format!("orders/127.0.0.1:{}", n.port) == heir)
+        .unwrap();
+    let out = Command::new("redis-cli")
+        .args([
+            "--cluster",
+            "add-node",
+            &format!("127.0.0.1:{}", extra.port),
+            &format!("127.0.0.1:{}", alive.port),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "add-node: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    rp.wait_status(&format!("orders/127.0.0.1:{}", extra.port), "ok", None);
+
+    // A slot nobody serves: the node that gave it up says so.
+    let owner = after["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["slots"] != slots && s["slots"] != "")
+        .unwrap()["master"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let owner_port: u16 = owner.rsplit(':').next().unwrap().parse().unwrap();
+    let first_slot = after["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["master"] == owner.as_str())
+        .unwrap()["slots"]
+        .as_str()
+        .unwrap()
+        .split(['-', ','])
+        .next()
+        .unwrap()
+        .to_string();
+    let owner_server = nodes.iter().find(|n| n.port == owner_port).unwrap();
+    owner_server
+        .client()
+        .cmd(&["CLUSTER", "DELSLOTS", &first_slot]);
+    let (code, v) = wait_for(WAIT, "slots_not_covered", || {
+        let (code, v) = cluster_json(&rp, "orders");
+        v["reasons"]
+            .as_array()?
+            .iter()
+            .any(|r| r == "slots_not_covered")
+            .then_some((code, v))
+    });
+    assert_eq!(code, 503, "{v}");
+    assert_eq!(v["status"], "critical", "{v}");
 }

@@ -38,6 +38,8 @@ pub struct Thresholds {
     /// Unsaved changes and a last successful save older than this:
     /// degraded. Zero turns the rule off.
     pub backup_max_age: Duration,
+    /// A cluster shard or group with fewer online replicas: degraded.
+    pub min_replicas: u32,
 }
 
 impl Default for Thresholds {
@@ -57,6 +59,7 @@ impl Default for Thresholds {
             tls_expiry_warn_days: 14,
             system_memory_critical: 0.90,
             backup_max_age: Duration::from_secs(48 * 3600),
+            min_replicas: 1,
         }
     }
 }
@@ -79,6 +82,7 @@ pub(crate) struct ThresholdOverrides {
     tls_expiry_warn_days: Option<u32>,
     system_memory_critical: Option<f64>,
     backup_max_age: Option<String>,
+    min_replicas: Option<u32>,
 }
 
 impl ThresholdOverrides {
@@ -119,6 +123,7 @@ impl ThresholdOverrides {
                 .system_memory_critical
                 .unwrap_or(base.system_memory_critical),
             backup_max_age: dur(&self.backup_max_age, "backup_max_age", base.backup_max_age)?,
+            min_replicas: self.min_replicas.unwrap_or(base.min_replicas),
         };
         validate_thresholds(&t).map_err(|e| ConfigError(format!("{at}: {e}")))?;
         Ok(t)

@@ -53,6 +53,54 @@ const SNAPSHOT_SERIES: &[Series] = &[
         |s| s.rdb_last_save_time,
     ),
     (
+        "redis_cluster_state",
+        "gauge",
+        "1 when CLUSTER INFO says cluster_state:ok (cluster nodes only).",
+        |s| s.cluster?.state_ok.map(u64::from),
+    ),
+    (
+        "redis_cluster_slots_assigned",
+        "gauge",
+        "cluster_slots_assigned from CLUSTER INFO.",
+        |s| s.cluster?.slots_assigned.map(u64::from),
+    ),
+    (
+        "redis_cluster_slots_ok",
+        "gauge",
+        "cluster_slots_ok from CLUSTER INFO.",
+        |s| s.cluster?.slots_ok.map(u64::from),
+    ),
+    (
+        "redis_cluster_slots_pfail",
+        "gauge",
+        "cluster_slots_pfail from CLUSTER INFO.",
+        |s| s.cluster?.slots_pfail.map(u64::from),
+    ),
+    (
+        "redis_cluster_slots_fail",
+        "gauge",
+        "cluster_slots_fail from CLUSTER INFO.",
+        |s| s.cluster?.slots_fail.map(u64::from),
+    ),
+    (
+        "redis_cluster_known_nodes",
+        "gauge",
+        "cluster_known_nodes from CLUSTER INFO.",
+        |s| s.cluster?.known_nodes.map(u64::from),
+    ),
+    (
+        "redis_cluster_size",
+        "gauge",
+        "cluster_size from CLUSTER INFO.",
+        |s| s.cluster?.size.map(u64::from),
+    ),
+    (
+        "redis_cluster_current_epoch",
+        "gauge",
+        "cluster_current_epoch from CLUSTER INFO.",
+        |s| s.cluster?.current_epoch,
+    ),
+    (
         "redis_keyspace_hits_total",
         "counter",
         "keyspace_hits from INFO stats.",
@@ -174,6 +222,23 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
             let _ = writeln!(
                 b,
                 "redpulse_health_status{{instance=\"{name}\",status=\"{}\"}} {}",
+                s.as_str(),
+                u8::from(s == current)
+            );
+        }
+    }
+    header(
+        &mut b,
+        "redpulse_group_status",
+        "gauge",
+        "1 for a cluster's current status as a whole, 0 for the others.",
+    );
+    for (name, view) in store.clusters() {
+        let current = crate::http::views::cluster_verdict(store, &view, now).status;
+        for s in Status::ALL {
+            let _ = writeln!(
+                b,
+                "redpulse_group_status{{group=\"{name}\",status=\"{}\"}} {}",
                 s.as_str(),
                 u8::from(s == current)
             );

@@ -6,6 +6,8 @@
 //! - `GET /health/tcp/{name}`: 200 when the last connection attempt got in.
 //! - `GET, POST /heartbeat/{name}`: record a configured heartbeat's ping.
 //! - `GET /health/heartbeat/{name}`: 200 while pings arrive in time.
+//! - `GET /health/cluster/{name}`: a Redis Cluster judged as a whole.
+//! - `GET /health/clusters`: every cluster's status, worst first.
 //! - `GET /readyz`: 200 once every instance has a verdict.
 //! - `GET /`: the HTML status page.
 //! - `GET /metrics`: Prometheus text format (see `metrics.rs`).
@@ -136,6 +138,8 @@ enum Route<'a> {
     Tcp(&'a str),
     HeartbeatHealth(&'a str),
     HeartbeatPing(&'a str),
+    Cluster(&'a str),
+    Clusters,
 }
 
 impl<'a> Route<'a> {
@@ -146,6 +150,7 @@ impl<'a> Route<'a> {
             "/metrics" => Route::Metrics,
             "/" => Route::StatusPage,
             "/health/redis" => Route::Fleet,
+            "/health/clusters" => Route::Clusters,
             _ => {
                 // A name is everything after its prefix, slashes included
                 // (an unknown name is the handler's 404, with the name).
@@ -155,6 +160,8 @@ impl<'a> Route<'a> {
                     Route::Tcp(name)
                 } else if let Some(name) = path.strip_prefix("/health/heartbeat/") {
                     Route::HeartbeatHealth(name)
+                } else if let Some(name) = path.strip_prefix("/health/cluster/") {
+                    Route::Cluster(name)
                 } else {
                     Route::HeartbeatPing(path.strip_prefix("/heartbeat/")?)
                 }
@@ -189,6 +196,8 @@ fn route(state: &AppState, method: &Method, path: &str, all: bool) -> Response<B
         (true, Route::Fleet) => view(views::fleet(&state.store, now, all)),
         (true, Route::Instance(name)) => instance(state, name, now),
         (true, Route::Tcp(name)) => view(views::tcp(&state.store, name, now)),
+        (true, Route::Cluster(name)) => view(views::cluster(&state.store, name, now)),
+        (true, Route::Clusters) => view(views::clusters(&state.store, now)),
         (true, Route::HeartbeatHealth(name)) => {
             view(views::heartbeat(&state.heartbeats, name, now))
         }

@@ -2,6 +2,7 @@
 //! readiness and heartbeats, plus the HTML status page. Each returns the
 //! HTTP status and body; `http.rs` only routes.
 
+use crate::judge::groups::{judge_cluster, slots_text, ClusterVerdict, NodeState};
 use crate::judge::outcome::Status;
 use crate::state::heartbeat::Heartbeats;
 use crate::state::render::rfc3339_millis;
@@ -149,6 +150,99 @@ pub fn heartbeat(heartbeats: &Heartbeats, name: &str, now: Instant) -> (StatusCo
         v["reason"] = json!("heartbeat_missed");
     }
     (ok_or_503(b.alive), body(v))
+}
+
+/// Judge one cluster from its view and its nodes' current verdicts.
+pub fn cluster_verdict(
+    store: &Store,
+    view: &crate::state::store::ClusterView,
+    now: Instant,
+) -> ClusterVerdict {
+    let nodes: Vec<NodeState> = view
+        .nodes
+        .iter()
+        .map(|name| {
+            let (status, snapshot) = match store.get(name) {
+                Some(slot) => {
+                    let c = store.current(&slot, now);
+                    let snap = c.published.as_ref().and_then(|p| p.health.snapshot);
+                    (c.status, snap)
+                }
+                None => (Status::Down, None),
+            };
+            NodeState {
+                name: name.clone(),
+                status,
+                role: snapshot.and_then(|s| s.role),
+                cluster: snapshot.and_then(|s| s.cluster),
+            }
+        })
+        .collect();
+    judge_cluster(&view.shards, &nodes, view.min_replicas)
+}
+
+/// `GET /health/cluster/{name}`: the cluster judged as a whole; 200 when
+/// ok, else 503; 404 for an unknown cluster.
+pub fn cluster(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
+    let Some((_, view)) = store.clusters().into_iter().find(|(n, _)| n == name) else {
+        return (
+            StatusCode::NOT_FOUND,
+            body(json!({"error": "unknown cluster", "cluster": name})),
+        );
+    };
+    let v = cluster_verdict(store, &view, now);
+    let info = v.info.unwrap_or_default();
+    let mut out = json!({
+        "status": v.status.as_str(),
+        "cluster": name,
+        "reasons": v.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "state": info.state_ok.map(|ok| if ok { "ok" } else { "fail" }),
+        "slots_assigned": info.slots_assigned,
+        "slots_ok": info.slots_ok,
+        "slots_pfail": info.slots_pfail,
+        "slots_fail": info.slots_fail,
+        "known_nodes": info.known_nodes,
+        "nodes_down": v.nodes_down,
+        "shards": v.shards.iter().map(|s| json!({
+            "slots": slots_text(&s.slots),
+            "master": s.master,
+            "replicas": s.replicas,
+            "replicas_online": s.replicas_online,
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(r) = v.reasons.first() {
+        out["reason"] = json!(r.as_str());
+    }
+    if let Some(e) = &view.error {
+        out["discovery_error"] = json!(e);
+    }
+    (ok_or_503(v.status == Status::Ok), body(out))
+}
+
+/// `GET /health/clusters`: every cluster with its status, worst first.
+pub fn clusters(store: &Store, now: Instant) -> (StatusCode, Vec<u8>) {
+    let mut all: Vec<(Status, String, Option<&'static str>)> = store
+        .clusters()
+        .iter()
+        .map(|(name, view)| {
+            let v = cluster_verdict(store, view, now);
+            (
+                v.status,
+                name.clone(),
+                v.reasons.first().map(|r| r.as_str()),
+            )
+        })
+        .collect();
+    all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let worst = all.first().map_or(Status::Ok, |c| c.0);
+    let list: Vec<Value> = all
+        .iter()
+        .map(|(status, name, reason)| json!({"cluster": name, "status": status.as_str(), "reason": reason}))
+        .collect();
+    (
+        ok_or_503(worst == Status::Ok),
+        body(json!({"clusters": list})),
+    )
 }
 
 /// `GET /`: the fleet, worst first, refreshed every 2 s from

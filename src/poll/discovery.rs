@@ -6,13 +6,19 @@
 //!
 //! `CLUSTER SHARDS` where the server has it (Redis >= 7, Valkey), `CLUSTER
 //! NODES` otherwise. A read that fails keeps the last known topology and
-//! says so; it never empties the node list.
+//! says so; it never empties the node list. Between refreshes the task
+//! watches its nodes' verdicts and reads again at once when a node's role
+//! no longer matches the topology (a failover) or the cluster's epoch
+//! moved.
 
 use crate::config::{ClusterSpec, Target};
+use crate::judge::groups::Shard;
 use crate::net::conn::Conn;
 use crate::shutdown::ShutdownSignal;
-use crate::wire::cluster::{parse_cluster_nodes, parse_cluster_shards, ClusterNode};
-use crate::wire::info::info_text;
+use crate::state::store::Store;
+use crate::wire::cluster::{parse_cluster_nodes, parse_cluster_shards, ClusterNode, NodeRole};
+use crate::wire::info::{info_text, Role};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -25,71 +31,148 @@ pub struct Discovery {
     /// The nodes to poll: the new topology, or the last known one when
     /// this read failed.
     pub nodes: Vec<Target>,
+    /// Its shards, by node name.
+    pub shards: Vec<Shard>,
+    /// The cluster's `min_replicas` threshold.
+    pub min_replicas: u32,
     /// Why this read failed, when it did.
     pub error: Option<String>,
 }
 
-/// Read `spec`'s topology now and every `refresh` until `shutdown`,
-/// sending each result on `tx`. `timeout` bounds each node's read.
+/// How often the nodes' verdicts are checked for a change that calls for
+/// reading the topology before the next refresh.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// Re-reads prompted by a change are at most this frequent, so a node
+/// flapping between roles cannot turn discovery into a connect storm.
+const MIN_REREAD: Duration = Duration::from_secs(2);
+
+/// Read `spec`'s topology now, every `refresh`, and at once after a change,
+/// until `shutdown`, sending each result on `tx`. `timeout` bounds each
+/// node's read; `store` holds the nodes' verdicts.
 pub async fn run(
     spec: ClusterSpec,
     timeout: Duration,
+    store: Arc<Store>,
     tx: mpsc::Sender<Discovery>,
     mut shutdown: ShutdownSignal,
 ) {
     let mut known: Vec<Target> = Vec::new();
+    let mut shards: Vec<Shard> = Vec::new();
+    let min_replicas = spec.seeds.first().map_or(1, |s| s.thresholds.min_replicas);
     loop {
-        let discovery = match discover_once(&spec, &known, timeout).await {
-            Ok(nodes) => {
+        let error = match discover_once(&spec, &known, timeout).await {
+            Ok((nodes, read_shards)) => {
                 if nodes != known {
                     info!(cluster = %spec.name, nodes = nodes.len(), "cluster topology read");
                 }
                 known = nodes;
-                Discovery {
-                    cluster: spec.name.clone(),
-                    nodes: known.clone(),
-                    error: None,
-                }
+                shards = read_shards;
+                None
             }
             Err(e) => {
                 warn!(cluster = %spec.name, error = %e, nodes = known.len(), "cluster topology read failed; keeping the last known nodes");
-                Discovery {
-                    cluster: spec.name.clone(),
-                    nodes: known.clone(),
-                    error: Some(e),
-                }
+                Some(e)
             }
+        };
+        let discovery = Discovery {
+            cluster: spec.name.clone(),
+            nodes: known.clone(),
+            shards: shards.clone(),
+            min_replicas,
+            error,
         };
         if tx.send(discovery).await.is_err() {
             return;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(spec.refresh) => {}
-            _ = shutdown.wait() => return,
+        let read_at = Instant::now();
+        let epoch = max_epoch(&store, &known);
+        let next = read_at + spec.refresh;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
+                _ = shutdown.wait() => return,
+            }
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            if now >= read_at + MIN_REREAD && changed(&store, &shards, epoch, &known) {
+                info!(cluster = %spec.name, "a node reports a topology change; reading it now");
+                break;
+            }
         }
     }
 }
 
+/// The highest cluster epoch any node's latest CLUSTER INFO reports.
+fn max_epoch(store: &Store, nodes: &[Target]) -> Option<u64> {
+    nodes
+        .iter()
+        .filter_map(|t| store.get(&t.name)?.latest())
+        .filter_map(|p| p.health.snapshot?.cluster?.current_epoch)
+        .max()
+}
+
+/// Whether a node's role disagrees with the shards, or the epoch moved.
+fn changed(store: &Store, shards: &[Shard], epoch: Option<u64>, nodes: &[Target]) -> bool {
+    let role_of = |name: &str| {
+        store
+            .get(name)
+            .and_then(|s| s.latest())
+            .and_then(|p| p.health.snapshot?.role)
+    };
+    let roles_moved = shards.iter().any(|s| {
+        s.master
+            .as_deref()
+            .is_some_and(|m| role_of(m) == Some(Role::Replica))
+            || s.replicas.iter().any(|r| role_of(r) == Some(Role::Master))
+    });
+    roles_moved || (epoch.is_some() && max_epoch(store, nodes) > epoch)
+}
 /// Ask the known nodes, then the seeds, until one answers with a topology.
 async fn discover_once(
     spec: &ClusterSpec,
     known: &[Target],
     timeout: Duration,
-) -> Result<Vec<Target>, String> {
+) -> Result<(Vec<Target>, Vec<Shard>), String> {
     let mut last_error = String::from("no seed or known node to ask");
     for candidate in known.iter().chain(&spec.seeds) {
         match read_topology(candidate, timeout).await {
             Ok(nodes) if !nodes.is_empty() => {
-                return nodes
+                let targets = nodes
                     .iter()
                     .map(|n| spec.node(&n.host, n.port))
-                    .collect::<Result<Vec<_>, _>>();
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok((targets.clone(), shards_of(&nodes, &targets)));
             }
             Ok(_) => last_error = format!("{}: the topology lists no nodes", candidate.addr()),
             Err(e) => last_error = format!("{}: {e}", candidate.addr()),
         }
     }
     Err(last_error)
+}
+
+/// The shards of a topology, by node name: every master (with or without
+/// slots) and the replicas that follow it. `targets[i]` is `nodes[i]`'s.
+fn shards_of(nodes: &[ClusterNode], targets: &[Target]) -> Vec<Shard> {
+    let name = |i: usize| targets[i].name.clone();
+    nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.role == NodeRole::Master)
+        .map(|(i, m)| Shard {
+            slots: m.slots.clone(),
+            master: Some(name(i)),
+            replicas: nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    r.role == NodeRole::Replica && r.master_id.as_deref() == Some(m.id.as_str())
+                })
+                .map(|(j, _)| name(j))
+                .collect(),
+        })
+        .collect()
 }
 
 /// One node's view of the topology, over a connection of its own.

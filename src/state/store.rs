@@ -108,10 +108,23 @@ impl Current {
     }
 }
 
+/// A cluster's topology as discovery last read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterView {
+    pub shards: Vec<crate::judge::groups::Shard>,
+    /// Every node's instance name.
+    pub nodes: Vec<String>,
+    pub min_replicas: u32,
+    /// Why the latest topology read failed, when it did (the view is then
+    /// the last one read).
+    pub error: Option<String>,
+}
+
 /// All instances by name.
 #[derive(Debug)]
 pub struct Store {
     slots: RwLock<HashMap<Box<str>, Arc<Slot>>>,
+    clusters: RwLock<std::collections::BTreeMap<String, Arc<ClusterView>>>,
     /// In milliseconds, so a reload can change it while HTTP reads it.
     stale_after_ms: AtomicU64,
     /// Poll outcomes since start.
@@ -123,6 +136,7 @@ impl Store {
     pub fn new(stale_after: Duration) -> Self {
         Store {
             slots: RwLock::new(HashMap::new()),
+            clusters: RwLock::new(std::collections::BTreeMap::new()),
             stale_after_ms: AtomicU64::new(stale_after.as_millis() as u64),
             polls: PollCounters::default(),
         }
@@ -177,6 +191,32 @@ impl Store {
             .expect("store lock is never held across a panic")
             .get(name)
             .cloned()
+    }
+
+    /// Set (or with None, forget) a cluster's view.
+    pub fn set_cluster(&self, name: &str, view: Option<ClusterView>) {
+        let mut clusters = self
+            .clusters
+            .write()
+            .expect("store lock is never held across a panic");
+        match view {
+            Some(v) => {
+                clusters.insert(name.to_string(), Arc::new(v));
+            }
+            None => {
+                clusters.remove(name);
+            }
+        }
+    }
+
+    /// Every cluster's view, by name.
+    pub fn clusters(&self) -> Vec<(String, Arc<ClusterView>)> {
+        self.clusters
+            .read()
+            .expect("store lock is never held across a panic")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Number of instances.

@@ -586,6 +586,23 @@ mod tests {
     }
 
     #[test]
+    fn after_a_failover_the_promoted_replica_masters_the_shard() {
+        // Captured a few seconds after SIGKILL of the master of 0-5460.
+        let nodes =
+            parse_cluster_shards(&reply("redis-7.0_cluster_shards_after_failover")).unwrap();
+        let owner: Vec<_> = nodes
+            .iter()
+            .filter(|n| n.role == NodeRole::Master && n.slots == vec![(0, 5460)])
+            .collect();
+        assert_eq!(owner.len(), 1, "{nodes:?}");
+        assert!(owner[0].healthy);
+        assert!(
+            nodes.iter().any(|n| !n.healthy),
+            "the dead master is still listed, failed"
+        );
+    }
+
+    #[test]
     fn malformed_topology_is_an_error_not_a_panic() {
         for text in [
             &b"abc"[..],

@@ -519,6 +519,7 @@ async fn serve(
         first_verdicts_within(&config),
     ));
     running.start_discovery(&config.clusters);
+    set_groups(&running.store, &config);
     info!(
         listen = %config.listen,
         instances = config.targets.len(),
@@ -570,6 +571,19 @@ async fn serve(
     }
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// The config's static groups into the store.
+fn set_groups(store: &Store, config: &Config) {
+    store.set_groups(config.groups.iter().map(|g| {
+        (
+            g.name.clone(),
+            redpulse::state::store::GroupView {
+                members: g.members.clone(),
+                min_replicas: g.min_replicas,
+            },
+        )
+    }));
 }
 
 /// Say loudly which TLS targets are not verified at all.
@@ -727,6 +741,7 @@ impl Running {
         warn_insecure(&new);
         self.configured = new.targets.clone();
         self.start_discovery(&new.clusters);
+        set_groups(&self.store, &new);
         let c = self.apply_targets(first_verdicts_within(&new));
         self.heartbeats
             .configure(&new.heartbeats, std::time::Instant::now());

@@ -323,3 +323,86 @@ fn the_cluster_is_judged_as_a_whole_and_followed_through_a_failover() {
     assert_eq!(code, 503, "{v}");
     assert_eq!(v["status"], "critical", "{v}");
 }
+
+fn group_json(rp: &Redpulse, name: &str) -> (u16, serde_json::Value) {
+    let (code, body) = rp.get(&format!("/health/group/{name}"));
+    (
+        code,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
+    )
+}
+
+#[test]
+fn a_static_group_catches_two_masters_and_a_replica_following_elsewhere() {
+    let master = RedisServer::start(&[]);
+    let follow = |s: &RedisServer| {
+        s.client()
+            .cmd(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+    };
+    let b = RedisServer::start(&[]);
+    let c = RedisServer::start(&[]);
+    let stranger = RedisServer::start(&[]);
+    follow(&b);
+    follow(&c);
+    let toml = format!(
+        "interval = \"100ms\"\n\n[thresholds]\nfail_after = 1\nrecover_after = 1\n\n\
+[[instance]]\nname = \"a\"\nurl = \"{}\"\n[[instance]]\nname = \"b\"\nurl = \"{}\"\n[[instance]]\nname = \"c\"\nurl = \"{}\"\n\n\
+[[group]]\nname = \"sessions\"\nmembers = [\"a\", \"b\", \"c\"]\n",
+        master.url(),
+        b.url(),
+        c.url()
+    );
+    let rp = Redpulse::start_with_config(&toml, &[]);
+    let (code, v) = wait_for(WAIT, "the group ok with both replicas linked", || {
+        let (code, v) = group_json(&rp, "sessions");
+        let linked = v["replicas"]
+            .as_array()?
+            .iter()
+            .all(|r| r["master_link_status"] == "up");
+        (v["status"] == "ok" && linked).then_some((code, v))
+    });
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["master"], "a", "{v}");
+    assert_eq!(v["replicas"].as_array().unwrap().len(), 2, "{v}");
+    assert!(
+        v["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["master_link_status"] == "up"),
+        "{v}"
+    );
+
+    // A replica promoted by hand: two members claim master (split brain).
+    b.client().cmd(&["REPLICAOF", "NO", "ONE"]);
+    let (code, v) = wait_for(WAIT, "multiple_masters", || {
+        let (code, v) = group_json(&rp, "sessions");
+        (v["reason"] == "multiple_masters").then_some((code, v))
+    });
+    assert_eq!((code, &v["status"]), (503, &"critical".into()), "{v}");
+    assert_eq!(v["masters"], serde_json::json!(["a", "b"]), "{v}");
+    assert_eq!(v["master"], serde_json::Value::Null, "{v}");
+
+    // Back in line, then a replica pointed at a server outside the group.
+    follow(&b);
+    c.client()
+        .cmd(&["REPLICAOF", "127.0.0.1", &stranger.port.to_string()]);
+    let (code, v) = wait_for(WAIT, "replica_wrong_master", || {
+        let (code, v) = group_json(&rp, "sessions");
+        (v["reason"] == "replica_wrong_master").then_some((code, v))
+    });
+    assert_eq!((code, &v["status"]), (503, &"degraded".into()), "{v}");
+    let (code, all) = rp.get("/health/groups");
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(
+        (code, &all["groups"][0]["group"]),
+        (503, &"sessions".into()),
+        "{all}"
+    );
+    let (_, metrics) = rp.get("/metrics");
+    assert!(
+        metrics.contains("redpulse_group_status{group=\"sessions\",status=\"degraded\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(rp.get("/health/group/nope").0, 404);
+}

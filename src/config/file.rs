@@ -27,6 +27,17 @@ pub(crate) struct FileConfig {
     pub heartbeat: Vec<FileHeartbeat>,
     #[serde(default)]
     pub cluster: Vec<FileCluster>,
+    #[serde(default)]
+    pub group: Vec<FileGroup>,
+}
+
+/// A `[[group]]` as written: configured instances judged as one
+/// replication group.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileGroup {
+    pub name: String,
+    pub members: Vec<String>,
 }
 
 /// A `[[cluster]]` as written.

@@ -110,6 +110,16 @@ impl Target {
 /// How often a cluster's topology is read again unless configured.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 
+/// A static replication group: configured instances, one of which should
+/// be the master and the rest its replicas.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupSpec {
+    pub name: String,
+    pub members: Vec<String>,
+    /// From `[thresholds]`: fewer online replicas is degraded.
+    pub min_replicas: u32,
+}
+
 /// A Redis Cluster to discover from its seeds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSpec {
@@ -181,6 +191,8 @@ pub struct Config {
     pub heartbeats: Vec<Heartbeat>,
     /// Redis Clusters whose nodes are discovered and polled.
     pub clusters: Vec<ClusterSpec>,
+    /// Static replication groups of configured instances.
+    pub groups: Vec<GroupSpec>,
     pub log_format: LogFormat,
     /// Open HTTP connections at most.
     pub max_http_connections: usize,
@@ -489,6 +501,32 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         });
     }
 
+    let mut groups: Vec<GroupSpec> = Vec::new();
+    for (i, g) in file.group.iter().enumerate() {
+        let where_ = at(&format!("[[group]] #{} ({})", i + 1, g.name));
+        validate_name(&g.name).map_err(|e| ConfigError(format!("{where_}: {e}")))?;
+        if groups.iter().any(|k| k.name == g.name) || clusters.iter().any(|c| c.name == g.name) {
+            return err(format!(
+                "{where_}: the name is used by another group or cluster"
+            ));
+        }
+        if g.members.is_empty() {
+            return err(format!("{where_}: members must name at least one instance"));
+        }
+        for m in &g.members {
+            if !targets.iter().any(|t| &t.name == m) {
+                return err(format!(
+                    "{where_}: member {m:?} is not a configured instance"
+                ));
+            }
+        }
+        groups.push(GroupSpec {
+            name: g.name.clone(),
+            members: g.members.clone(),
+            min_replicas: global.min_replicas,
+        });
+    }
+
     let mut heartbeats = Vec::new();
     for hb in &file.heartbeat {
         let where_ = at(&format!("[[heartbeat]] {}", hb.name));
@@ -529,6 +567,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         targets,
         heartbeats,
         clusters,
+        groups,
         log_format,
         max_http_connections,
         dns_refresh,

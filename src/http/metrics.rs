@@ -231,10 +231,21 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         &mut b,
         "redpulse_group_status",
         "gauge",
-        "1 for a cluster's current status as a whole, 0 for the others.",
+        "1 for a cluster's or group's current status as a whole, 0 for the others.",
     );
-    for (name, view) in store.clusters() {
-        let current = crate::http::views::cluster_verdict(store, &view, now).status;
+    let clusters = store.clusters().into_iter().map(|(name, view)| {
+        (
+            name,
+            crate::http::views::cluster_verdict(store, &view, now).status,
+        )
+    });
+    let groups = store.groups().into_iter().map(|(name, view)| {
+        (
+            name,
+            crate::http::views::group_verdict(store, &view, now).status,
+        )
+    });
+    for (name, current) in clusters.chain(groups) {
         for s in Status::ALL {
             let _ = writeln!(
                 b,

@@ -8,6 +8,7 @@
 //! - `GET /health/heartbeat/{name}`: 200 while pings arrive in time.
 //! - `GET /health/cluster/{name}`: a Redis Cluster judged as a whole.
 //! - `GET /health/clusters`: every cluster's status, worst first.
+//! - `GET /health/group/{name}`, `GET /health/groups`: replication groups.
 //! - `GET /readyz`: 200 once every instance has a verdict.
 //! - `GET /`: the HTML status page.
 //! - `GET /metrics`: Prometheus text format (see `metrics.rs`).
@@ -140,6 +141,8 @@ enum Route<'a> {
     HeartbeatPing(&'a str),
     Cluster(&'a str),
     Clusters,
+    Group(&'a str),
+    Groups,
 }
 
 impl<'a> Route<'a> {
@@ -151,6 +154,7 @@ impl<'a> Route<'a> {
             "/" => Route::StatusPage,
             "/health/redis" => Route::Fleet,
             "/health/clusters" => Route::Clusters,
+            "/health/groups" => Route::Groups,
             _ => {
                 // A name is everything after its prefix, slashes included
                 // (an unknown name is the handler's 404, with the name).
@@ -162,6 +166,8 @@ impl<'a> Route<'a> {
                     Route::HeartbeatHealth(name)
                 } else if let Some(name) = path.strip_prefix("/health/cluster/") {
                     Route::Cluster(name)
+                } else if let Some(name) = path.strip_prefix("/health/group/") {
+                    Route::Group(name)
                 } else {
                     Route::HeartbeatPing(path.strip_prefix("/heartbeat/")?)
                 }
@@ -198,6 +204,8 @@ fn route(state: &AppState, method: &Method, path: &str, all: bool) -> Response<B
         (true, Route::Tcp(name)) => view(views::tcp(&state.store, name, now)),
         (true, Route::Cluster(name)) => view(views::cluster(&state.store, name, now)),
         (true, Route::Clusters) => view(views::clusters(&state.store, now)),
+        (true, Route::Group(name)) => view(views::group(&state.store, name, now)),
+        (true, Route::Groups) => view(views::groups(&state.store, now)),
         (true, Route::HeartbeatHealth(name)) => {
             view(views::heartbeat(&state.heartbeats, name, now))
         }

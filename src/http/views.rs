@@ -2,7 +2,9 @@
 //! readiness and heartbeats, plus the HTML status page. Each returns the
 //! HTTP status and body; `http.rs` only routes.
 
-use crate::judge::groups::{judge_cluster, slots_text, ClusterVerdict, NodeState};
+use crate::judge::groups::{
+    judge_cluster, judge_group, slots_text, ClusterVerdict, GroupVerdict, MemberState, NodeState,
+};
 use crate::judge::outcome::Status;
 use crate::state::heartbeat::Heartbeats;
 use crate::state::render::rfc3339_millis;
@@ -242,6 +244,88 @@ pub fn clusters(store: &Store, now: Instant) -> (StatusCode, Vec<u8>) {
     (
         ok_or_503(worst == Status::Ok),
         body(json!({"clusters": list})),
+    )
+}
+
+/// Judge one static group from its members' current verdicts.
+pub fn group_verdict(
+    store: &Store,
+    view: &crate::state::store::GroupView,
+    now: Instant,
+) -> GroupVerdict {
+    let members: Vec<MemberState> = view
+        .members
+        .iter()
+        .map(|name| {
+            let slot = store.get(name);
+            let c = slot.as_ref().map(|s| store.current(s, now));
+            let snap = c
+                .as_ref()
+                .and_then(|c| c.published.as_ref()?.health.snapshot);
+            MemberState {
+                name: name.clone(),
+                status: c.as_ref().map_or(Status::Down, |c| c.status),
+                addr: slot.as_ref().and_then(|s| s.addr.parse().ok()),
+                role: snap.and_then(|s| s.role),
+                follows: snap
+                    .and_then(|s| Some(std::net::SocketAddr::new(s.master_ip?, s.master_port?))),
+                link_up: snap.and_then(|s| s.master_link_up),
+            }
+        })
+        .collect();
+    judge_group(&members, view.min_replicas)
+}
+
+/// `GET /health/group/{name}`: a replication group judged as a whole.
+pub fn group(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
+    let Some((_, view)) = store.groups().into_iter().find(|(n, _)| n == name) else {
+        return (
+            StatusCode::NOT_FOUND,
+            body(json!({"error": "unknown group", "group": name})),
+        );
+    };
+    let v = group_verdict(store, &view, now);
+    let mut out = json!({
+        "status": v.status.as_str(),
+        "group": name,
+        "reasons": v.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "master": v.master,
+        "masters": v.masters,
+        "replicas": v.replicas.iter().map(|(n, s, link)| json!({
+            "instance": n,
+            "status": s.as_str(),
+            "master_link_status": link.map(|up| if up { "up" } else { "down" }),
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(r) = v.reasons.first() {
+        out["reason"] = json!(r.as_str());
+    }
+    (ok_or_503(v.status == Status::Ok), body(out))
+}
+
+/// `GET /health/groups`: every group with its status, worst first.
+pub fn groups(store: &Store, now: Instant) -> (StatusCode, Vec<u8>) {
+    let mut all: Vec<(Status, String, Option<&'static str>)> = store
+        .groups()
+        .iter()
+        .map(|(name, view)| {
+            let v = group_verdict(store, view, now);
+            (
+                v.status,
+                name.clone(),
+                v.reasons.first().map(|r| r.as_str()),
+            )
+        })
+        .collect();
+    all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let worst = all.first().map_or(Status::Ok, |g| g.0);
+    let list: Vec<Value> = all
+        .iter()
+        .map(|(status, name, reason)| json!({"group": name, "status": status.as_str(), "reason": reason}))
+        .collect();
+    (
+        ok_or_503(worst == Status::Ok),
+        body(json!({"groups": list})),
     )
 }
 

@@ -17,17 +17,23 @@ pub enum GroupReason {
     SlotsPfail,
     ReplicasMissing,
     NodeDown,
+    NoMaster,
+    MultipleMasters,
+    ReplicaWrongMaster,
 }
 
 impl GroupReason {
     /// The status this reason implies.
     pub fn status(self) -> Status {
         match self {
-            GroupReason::NoReachableNode | GroupReason::ClusterStateFail => Status::Down,
-            GroupReason::SlotsNotCovered => Status::Critical,
-            GroupReason::SlotsPfail | GroupReason::ReplicasMissing | GroupReason::NodeDown => {
-                Status::Degraded
-            }
+            GroupReason::NoReachableNode
+            | GroupReason::ClusterStateFail
+            | GroupReason::NoMaster => Status::Down,
+            GroupReason::SlotsNotCovered | GroupReason::MultipleMasters => Status::Critical,
+            GroupReason::SlotsPfail
+            | GroupReason::ReplicasMissing
+            | GroupReason::NodeDown
+            | GroupReason::ReplicaWrongMaster => Status::Degraded,
         }
     }
 
@@ -40,6 +46,9 @@ impl GroupReason {
             GroupReason::SlotsPfail => "slots_pfail",
             GroupReason::ReplicasMissing => "replicas_missing",
             GroupReason::NodeDown => "node_down",
+            GroupReason::NoMaster => "no_master",
+            GroupReason::MultipleMasters => "multiple_masters",
+            GroupReason::ReplicaWrongMaster => "replica_wrong_master",
         }
     }
 }
@@ -167,6 +176,86 @@ pub fn judge_cluster(shards: &[Shard], nodes: &[NodeState], min_replicas: u32) -
     }
 }
 
+/// What the group verdict needs of one member.
+#[derive(Clone, Debug)]
+pub struct MemberState {
+    pub name: String,
+    pub status: Status,
+    /// Where the member listens, when that is an IP address and port.
+    pub addr: Option<std::net::SocketAddr>,
+    pub role: Option<Role>,
+    /// A replica's master, as its INFO names it (IP addresses only).
+    pub follows: Option<std::net::SocketAddr>,
+    pub link_up: Option<bool>,
+}
+
+/// A replication group judged as a whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupVerdict {
+    pub status: Status,
+    pub reasons: Vec<GroupReason>,
+    /// The member that is the master, when exactly one is.
+    pub master: Option<String>,
+    /// Every member reporting role master.
+    pub masters: Vec<String>,
+    /// Replicas: (name, status, master link up).
+    pub replicas: Vec<(String, Status, Option<bool>)>,
+}
+
+/// Judge a static replication group: one master, every replica following
+/// it with its link up, at least `min_replicas` of them online.
+pub fn judge_group(members: &[MemberState], min_replicas: u32) -> GroupVerdict {
+    let up = |m: &&MemberState| m.status != Status::Down;
+    let masters: Vec<&MemberState> = members
+        .iter()
+        .filter(up)
+        .filter(|m| m.role == Some(Role::Master))
+        .collect();
+    let mut reasons = Vec::new();
+    match masters.len() {
+        0 => reasons.push(GroupReason::NoMaster),
+        1 => {}
+        _ => reasons.push(GroupReason::MultipleMasters),
+    }
+    let master = (masters.len() == 1).then(|| masters[0]);
+    let replicas: Vec<&MemberState> = members
+        .iter()
+        .filter(|m| m.role == Some(Role::Replica))
+        .collect();
+    let replica_up = |r: &&&MemberState| r.status != Status::Down;
+    if let Some(master_addr) = master.and_then(|m| m.addr) {
+        if replicas
+            .iter()
+            .filter(replica_up)
+            .any(|r| r.follows.is_some_and(|f| f != master_addr))
+        {
+            reasons.push(GroupReason::ReplicaWrongMaster);
+        }
+    }
+    let online = replicas
+        .iter()
+        .filter(replica_up)
+        .filter(|r| r.link_up == Some(true))
+        .count() as u32;
+    if master.is_some() && online < min_replicas {
+        reasons.push(GroupReason::ReplicasMissing);
+    }
+    if members.iter().any(|m| m.status == Status::Down) && !masters.is_empty() {
+        reasons.push(GroupReason::NodeDown);
+    }
+    reasons.sort_by_key(|r| (std::cmp::Reverse(r.status()), *r as u8));
+    GroupVerdict {
+        status: reasons.first().map_or(Status::Ok, |r| r.status()),
+        reasons,
+        master: master.map(|m| m.name.clone()),
+        masters: masters.iter().map(|m| m.name.clone()).collect(),
+        replicas: replicas
+            .iter()
+            .map(|r| (r.name.clone(), r.status, r.link_up))
+            .collect(),
+    }
+}
+
 /// Slot ranges as the contract writes them: `0-5460,5462`.
 pub fn slots_text(slots: &[(u16, u16)]) -> String {
     slots
@@ -287,6 +376,66 @@ mod tests {
             (Status::Degraded, vec!["slots_pfail"])
         );
         assert_eq!(v.info.unwrap().current_epoch, Some(7), "the freshest view");
+    }
+
+    fn member(name: &str, port: u16, role: Role, follows: Option<u16>) -> MemberState {
+        let at = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+        MemberState {
+            name: name.into(),
+            status: Status::Ok,
+            addr: Some(at(port)),
+            role: Some(role),
+            follows: follows.map(at),
+            link_up: follows.map(|_| true),
+        }
+    }
+
+    #[test]
+    fn a_group_wants_one_master_followed_by_its_replicas() {
+        let healthy = vec![
+            member("a", 1, Role::Master, None),
+            member("b", 2, Role::Replica, Some(1)),
+            member("c", 3, Role::Replica, Some(1)),
+        ];
+        let v = judge_group(&healthy, 1);
+        assert_eq!(
+            (v.status, v.master.as_deref(), v.replicas.len()),
+            (Status::Ok, Some("a"), 2)
+        );
+        // A replica promoted by hand: two masters.
+        let mut split = healthy.clone();
+        split[1] = member("b", 2, Role::Master, None);
+        let v = judge_group(&split, 1);
+        assert_eq!(v.status, Status::Critical);
+        assert_eq!(v.reasons[0], GroupReason::MultipleMasters);
+        assert_eq!(v.masters, vec!["a".to_string(), "b".to_string()]);
+        // A replica following another server.
+        let mut astray = healthy.clone();
+        astray[2] = member("c", 3, Role::Replica, Some(9));
+        let v = judge_group(&astray, 1);
+        assert_eq!(
+            (v.status, v.reasons.clone()),
+            (Status::Degraded, vec![GroupReason::ReplicaWrongMaster])
+        );
+        // The master down: no master at all.
+        let mut headless = healthy.clone();
+        headless[0].status = Status::Down;
+        headless[0].role = None;
+        let v = judge_group(&headless, 1);
+        assert_eq!(
+            (v.status, v.reasons[0]),
+            (Status::Down, GroupReason::NoMaster)
+        );
+        // Replicas whose link is down do not count as online.
+        let mut unlinked = healthy;
+        for r in &mut unlinked[1..] {
+            r.link_up = Some(false);
+        }
+        assert_eq!(
+            judge_group(&unlinked, 1).reasons,
+            vec![GroupReason::ReplicasMissing]
+        );
+        assert_eq!(judge_group(&unlinked, 0).status, Status::Ok);
     }
 
     #[test]

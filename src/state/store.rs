@@ -120,9 +120,17 @@ pub struct ClusterView {
     pub error: Option<String>,
 }
 
+/// A static replication group: its members' instance names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupView {
+    pub members: Vec<String>,
+    pub min_replicas: u32,
+}
+
 /// All instances by name.
 #[derive(Debug)]
 pub struct Store {
+    groups: RwLock<std::collections::BTreeMap<String, Arc<GroupView>>>,
     slots: RwLock<HashMap<Box<str>, Arc<Slot>>>,
     clusters: RwLock<std::collections::BTreeMap<String, Arc<ClusterView>>>,
     /// In milliseconds, so a reload can change it while HTTP reads it.
@@ -137,6 +145,7 @@ impl Store {
         Store {
             slots: RwLock::new(HashMap::new()),
             clusters: RwLock::new(std::collections::BTreeMap::new()),
+            groups: RwLock::new(std::collections::BTreeMap::new()),
             stale_after_ms: AtomicU64::new(stale_after.as_millis() as u64),
             polls: PollCounters::default(),
         }
@@ -207,6 +216,25 @@ impl Store {
                 clusters.remove(name);
             }
         }
+    }
+
+    /// Replace every static group (after a start or reload).
+    pub fn set_groups(&self, groups: impl IntoIterator<Item = (String, GroupView)>) {
+        *self
+            .groups
+            .write()
+            .expect("store lock is never held across a panic") =
+            groups.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+    }
+
+    /// Every static group, by name.
+    pub fn groups(&self) -> Vec<(String, Arc<GroupView>)> {
+        self.groups
+            .read()
+            .expect("store lock is never held across a panic")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Every cluster's view, by name.

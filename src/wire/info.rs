@@ -111,6 +111,10 @@ pub struct Snapshot {
     pub role: Option<Role>,
     /// Replica side: `master_link_status:up`.
     pub master_link_up: Option<bool>,
+    /// Replica side: the master it follows (`master_host` when it is an IP
+    /// address, and `master_port`).
+    pub master_ip: Option<std::net::IpAddr>,
+    pub master_port: Option<u16>,
     pub master_last_io_seconds_ago: Option<i64>,
     pub master_link_down_since_seconds: Option<i64>,
     pub connected_slaves: Option<u64>,
@@ -212,6 +216,10 @@ impl Snapshot {
                 }
             }
             b"master_last_io_seconds_ago" => self.master_last_io_seconds_ago = i(),
+            b"master_host" => {
+                self.master_ip = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok())
+            }
+            b"master_port" => self.master_port = u().and_then(|p| u16::try_from(p).ok()),
             b"master_link_down_since_seconds" => self.master_link_down_since_seconds = i(),
             b"connected_slaves" => self.connected_slaves = u(),
             b"master_repl_offset" => self.master_repl_offset = i(),

@@ -518,7 +518,7 @@ async fn serve(
         started.fresh,
         first_verdicts_within(&config),
     ));
-    running.start_discovery(&config.clusters);
+    running.start_discovery(&config);
     set_groups(&running.store, &config);
     info!(
         listen = %config.listen,
@@ -575,15 +575,20 @@ async fn serve(
 
 /// The config's static groups into the store.
 fn set_groups(store: &Store, config: &Config) {
-    store.set_groups(config.groups.iter().map(|g| {
-        (
-            g.name.clone(),
-            redpulse::state::store::GroupView {
-                members: g.members.clone(),
-                min_replicas: g.min_replicas,
-            },
-        )
-    }));
+    store.set_groups(
+        None,
+        config.groups.iter().map(|g| {
+            (
+                g.name.clone(),
+                redpulse::state::store::GroupView {
+                    members: g.members.clone(),
+                    min_replicas: g.min_replicas,
+                    sentinel: None,
+                    source: None,
+                },
+            )
+        }),
+    );
 }
 
 /// Say loudly which TLS targets are not verified at all.
@@ -660,18 +665,29 @@ impl Running {
 
     /// (Re)start one discovery task per cluster; forget the nodes of
     /// clusters no longer configured.
-    fn start_discovery(&mut self, clusters: &[redpulse::config::ClusterSpec]) {
+    fn start_discovery(&mut self, config: &Config) {
+        let clusters = &config.clusters;
         for task in self.discovery.drain(..) {
             task.abort();
         }
         let store = self.store.clone();
         self.discovered.retain(|name, _| {
-            let kept = clusters.iter().any(|c| &c.name == name);
+            let kept = clusters.iter().any(|c| &c.name == name)
+                || config.sentinels.iter().any(|s| &s.name == name);
             if !kept {
                 store.set_cluster(name, None);
+                store.set_groups(Some(name), []);
             }
             kept
         });
+        for spec in &config.sentinels {
+            self.discovery.push(tokio::spawn(discovery::run_sentinel(
+                spec.clone(),
+                self.timeout,
+                self.discovered_tx.clone(),
+                self.shutdown.clone(),
+            )));
+        }
         for spec in clusters {
             // Until the first read: known, judged as nothing reachable yet.
             if !self.discovered.contains_key(&spec.name) {
@@ -697,15 +713,18 @@ impl Running {
 
     /// A cluster's topology was read: poll exactly its nodes.
     fn apply_discovery(&mut self, found: Discovery) {
-        self.store.set_cluster(
-            &found.cluster,
-            Some(redpulse::state::store::ClusterView {
-                shards: found.shards,
-                nodes: found.nodes.iter().map(|t| t.name.clone()).collect(),
-                min_replicas: found.min_replicas,
-                error: found.error,
-            }),
-        );
+        match found.groups {
+            Some(groups) => self.store.set_groups(Some(&found.cluster), groups),
+            None => self.store.set_cluster(
+                &found.cluster,
+                Some(redpulse::state::store::ClusterView {
+                    shards: found.shards,
+                    nodes: found.nodes.iter().map(|t| t.name.clone()).collect(),
+                    min_replicas: found.min_replicas,
+                    error: found.error,
+                }),
+            ),
+        }
         if self.discovered.get(&found.cluster) == Some(&found.nodes) {
             return;
         }
@@ -740,7 +759,7 @@ impl Running {
         self.store.set_stale_after(new.stale_after());
         warn_insecure(&new);
         self.configured = new.targets.clone();
-        self.start_discovery(&new.clusters);
+        self.start_discovery(&new);
         set_groups(&self.store, &new);
         let c = self.apply_targets(first_verdicts_within(&new));
         self.heartbeats

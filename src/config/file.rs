@@ -29,6 +29,27 @@ pub(crate) struct FileConfig {
     pub cluster: Vec<FileCluster>,
     #[serde(default)]
     pub group: Vec<FileGroup>,
+    #[serde(default)]
+    pub sentinel: Vec<FileSentinel>,
+}
+
+/// A `[[sentinel]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileSentinel {
+    pub name: String,
+    pub sentinels: Vec<String>,
+    #[serde(default)]
+    pub masters: Vec<String>,
+    pub refresh: Option<String>,
+    /// For the data nodes.
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    /// For the sentinels themselves.
+    pub sentinel_password_file: Option<PathBuf>,
+    pub sentinel_password_env: Option<String>,
+    pub thresholds: Option<ThresholdOverrides>,
+    pub tls: Option<TlsTable>,
 }
 
 /// A `[[group]]` as written: configured instances judged as one

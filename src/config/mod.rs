@@ -120,6 +120,59 @@ pub struct GroupSpec {
     pub min_replicas: u32,
 }
 
+/// A Sentinel deployment: its masters' groups are discovered from the
+/// sentinels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentinelSpec {
+    pub name: String,
+    /// The configured sentinels, asked in order.
+    pub sentinels: Vec<Target>,
+    /// The masters to watch; empty: every master the sentinels monitor.
+    pub masters: Vec<String>,
+    pub refresh: Duration,
+    /// What every discovered data node inherits.
+    data: Target,
+}
+
+impl SentinelSpec {
+    /// A data node of `master`: `{sentinel}/{master}/{host}:{port}`.
+    pub fn data_node(&self, master: &str, host: &str, port: u16) -> Result<Target, String> {
+        let endpoint = Endpoint::Tcp {
+            host: host.to_string(),
+            port,
+        };
+        let tls = match &self.data.tls {
+            Some(t) => Some(t.for_host(host)?),
+            None => None,
+        };
+        Ok(Target {
+            name: format!("{}/{master}/{}", self.name, endpoint.display()),
+            endpoint,
+            tls,
+            ..self.data.clone()
+        })
+    }
+
+    /// A sentinel, polled as an instance: `{sentinel}/sentinel/{host}:{port}`.
+    pub fn sentinel_node(&self, host: &str, port: u16) -> Result<Target, String> {
+        let template = &self.sentinels[0];
+        let endpoint = Endpoint::Tcp {
+            host: host.to_string(),
+            port,
+        };
+        let tls = match &template.tls {
+            Some(t) => Some(t.for_host(host)?),
+            None => None,
+        };
+        Ok(Target {
+            name: format!("{}/sentinel/{}", self.name, endpoint.display()),
+            endpoint,
+            tls,
+            ..template.clone()
+        })
+    }
+}
+
 /// A Redis Cluster to discover from its seeds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSpec {
@@ -193,6 +246,8 @@ pub struct Config {
     pub clusters: Vec<ClusterSpec>,
     /// Static replication groups of configured instances.
     pub groups: Vec<GroupSpec>,
+    /// Sentinel deployments whose masters and replicas are discovered.
+    pub sentinels: Vec<SentinelSpec>,
     pub log_format: LogFormat,
     /// Open HTTP connections at most.
     pub max_http_connections: usize,
@@ -501,6 +556,103 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         });
     }
 
+    let mut sentinels: Vec<SentinelSpec> = Vec::new();
+    for (i, c) in file.sentinel.iter().enumerate() {
+        let where_ = at(&format!("[[sentinel]] #{} ({})", i + 1, c.name));
+        let fail = |e: String| ConfigError(format!("{where_}: {e}"));
+        validate_name(&c.name).map_err(fail)?;
+        if sentinels.iter().any(|k| k.name == c.name) || clusters.iter().any(|k| k.name == c.name) {
+            return err(format!(
+                "{where_}: the name is used by another cluster or sentinel"
+            ));
+        }
+        if c.sentinels.is_empty() {
+            return err(format!(
+                "{where_}: sentinels must name at least one sentinel"
+            ));
+        }
+        for m in &c.masters {
+            validate_name(m).map_err(|e| fail(format!("master {m:?}: {e}")))?;
+        }
+        let thresholds = match &c.thresholds {
+            Some(over) => over.apply(&global, &where_)?,
+            None => global.clone(),
+        };
+        let refresh = match &c.refresh {
+            None => DEFAULT_REFRESH,
+            Some(r) => match parse_duration(r).map_err(fail)? {
+                d if d.is_zero() || d > MAX_POLL_DURATION => {
+                    return err(format!(
+                        "{where_}: refresh must be above 0 and at most 1 day"
+                    ))
+                }
+                d => d,
+            },
+        };
+        let own_tls = c.tls.clone().map(|t| t.relative_to(&base_dir));
+        let source = |file: &Option<PathBuf>, env: &Option<String>| PasswordSource {
+            file: file.clone().map(|p| base_dir.join(p)),
+            env: env.clone(),
+        };
+        let mut nodes = Vec::new();
+        for url in &c.sentinels {
+            let own = Own {
+                password: source(&c.sentinel_password_file, &c.sentinel_password_env),
+                tls: own_tls.as_ref(),
+            };
+            let mut s = make_target(
+                Some("sentinel"),
+                url,
+                own,
+                thresholds.clone(),
+                &mut defaults,
+            )
+            .map_err(|e| fail(format!("sentinel: {e}")))?;
+            if !matches!(s.endpoint, Endpoint::Tcp { .. }) {
+                return err(format!("{where_}: sentinels are host:port URLs"));
+            }
+            // Sentinels use their own password, or none: not the default.
+            if c.sentinel_password_file.is_none()
+                && c.sentinel_password_env.is_none()
+                && !url.contains('@')
+            {
+                s.password = None;
+            }
+            s.name = format!("{}/sentinel/{}", c.name, s.addr());
+            nodes.push(s);
+        }
+        let own = Own {
+            password: source(&c.password_file, &c.password_env),
+            tls: own_tls.as_ref(),
+        };
+        let data = make_target(
+            Some("data"),
+            &c.sentinels[0],
+            own,
+            thresholds,
+            &mut defaults,
+        )
+        .map_err(|e| fail(format!("data nodes: {e}")))?;
+        let data = Target {
+            username: None,
+            password: match data.password {
+                // The URL's password is the sentinel's, not the data nodes'.
+                Some(_) if c.password_file.is_none() && c.password_env.is_none() => {
+                    defaults.password.read().map_err(fail)?
+                }
+                p => p,
+            },
+            ..data
+        };
+        sentinels.push(SentinelSpec {
+            name: c.name.clone(),
+            sentinels: nodes,
+            masters: c.masters.clone(),
+            refresh,
+            data,
+        });
+    }
+
     let mut groups: Vec<GroupSpec> = Vec::new();
     for (i, g) in file.group.iter().enumerate() {
         let where_ = at(&format!("[[group]] #{} ({})", i + 1, g.name));
@@ -568,6 +720,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         heartbeats,
         clusters,
         groups,
+        sentinels,
         log_format,
         max_http_connections,
         dns_refresh,

@@ -3,7 +3,8 @@
 //! HTTP status and body; `http.rs` only routes.
 
 use crate::judge::groups::{
-    judge_cluster, judge_group, slots_text, ClusterVerdict, GroupVerdict, MemberState, NodeState,
+    judge_cluster, judge_group, judge_sentinel_group, slots_text, ClusterVerdict, GroupVerdict,
+    MemberState, NodeState,
 };
 use crate::judge::outcome::Status;
 use crate::state::heartbeat::Heartbeats;
@@ -273,7 +274,10 @@ pub fn group_verdict(
             }
         })
         .collect();
-    judge_group(&members, view.min_replicas)
+    match &view.sentinel {
+        Some(facts) => judge_sentinel_group(&members, view.min_replicas, facts),
+        None => judge_group(&members, view.min_replicas),
+    }
 }
 
 /// `GET /health/group/{name}`: a replication group judged as a whole.
@@ -299,6 +303,18 @@ pub fn group(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
     });
     if let Some(r) = v.reasons.first() {
         out["reason"] = json!(r.as_str());
+    }
+    if let Some(f) = &view.sentinel {
+        out["sentinels_reachable"] = json!(f.reachable);
+        out["quorum"] = json!(f.quorum);
+        out["sentinel_status"] = json!(if f.odown {
+            "odown"
+        } else if f.master.is_none() {
+            "sdown"
+        } else {
+            "ok"
+        });
+        out["failover_in_progress"] = json!(f.failover_in_progress);
     }
     (ok_or_503(v.status == Status::Ok), body(out))
 }

@@ -18,8 +18,11 @@ pub enum GroupReason {
     ReplicasMissing,
     NodeDown,
     NoMaster,
+    SentinelOdown,
     MultipleMasters,
+    SentinelQuorumLost,
     ReplicaWrongMaster,
+    FailoverInProgress,
 }
 
 impl GroupReason {
@@ -28,12 +31,16 @@ impl GroupReason {
         match self {
             GroupReason::NoReachableNode
             | GroupReason::ClusterStateFail
-            | GroupReason::NoMaster => Status::Down,
-            GroupReason::SlotsNotCovered | GroupReason::MultipleMasters => Status::Critical,
+            | GroupReason::NoMaster
+            | GroupReason::SentinelOdown => Status::Down,
+            GroupReason::SlotsNotCovered
+            | GroupReason::MultipleMasters
+            | GroupReason::SentinelQuorumLost => Status::Critical,
             GroupReason::SlotsPfail
             | GroupReason::ReplicasMissing
             | GroupReason::NodeDown
-            | GroupReason::ReplicaWrongMaster => Status::Degraded,
+            | GroupReason::ReplicaWrongMaster
+            | GroupReason::FailoverInProgress => Status::Degraded,
         }
     }
 
@@ -49,6 +56,9 @@ impl GroupReason {
             GroupReason::NoMaster => "no_master",
             GroupReason::MultipleMasters => "multiple_masters",
             GroupReason::ReplicaWrongMaster => "replica_wrong_master",
+            GroupReason::SentinelOdown => "sentinel_odown",
+            GroupReason::SentinelQuorumLost => "sentinel_quorum_lost",
+            GroupReason::FailoverInProgress => "failover_in_progress",
         }
     }
 }
@@ -200,6 +210,59 @@ pub struct GroupVerdict {
     pub masters: Vec<String>,
     /// Replicas: (name, status, master link up).
     pub replicas: Vec<(String, Status, Option<bool>)>,
+}
+
+/// What the sentinels say of a group's master.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SentinelFacts {
+    /// The master's address as the sentinels name it.
+    pub master: Option<std::net::SocketAddr>,
+    /// The sentinels agree the master is down (`o_down`).
+    pub odown: bool,
+    pub quorum: u32,
+    /// Sentinels that answer or are not flagged down, this one included.
+    pub reachable: u32,
+    /// Why `SENTINEL CKQUORUM` failed, when it did.
+    pub quorum_error: Option<String>,
+    pub failover_in_progress: bool,
+}
+
+/// Judge a Sentinel-managed group: the static rules, with the master the
+/// sentinels name as the group's master, plus the sentinels' own state.
+pub fn judge_sentinel_group(
+    members: &[MemberState],
+    min_replicas: u32,
+    facts: &SentinelFacts,
+) -> GroupVerdict {
+    let named = facts
+        .master
+        .and_then(|addr| members.iter().find(|m| m.addr == Some(addr)));
+    let mut v = judge_group(members, min_replicas);
+    let named_is_master =
+        named.is_some_and(|m| m.status != Status::Down && m.role == Some(Role::Master));
+    if named_is_master {
+        v.master = named.map(|m| m.name.clone());
+        // The static check found one master; with two, the named one wins
+        // and the split is still reported.
+        v.reasons.retain(|r| *r != GroupReason::NoMaster);
+    } else if !v.reasons.contains(&GroupReason::NoMaster) {
+        v.reasons.push(GroupReason::NoMaster);
+        v.master = None;
+    }
+    if facts.odown {
+        v.reasons.push(GroupReason::SentinelOdown);
+    }
+    if facts.quorum_error.is_some() || facts.reachable < facts.quorum {
+        v.reasons.push(GroupReason::SentinelQuorumLost);
+    }
+    if facts.failover_in_progress {
+        v.reasons.push(GroupReason::FailoverInProgress);
+    }
+    v.reasons
+        .sort_by_key(|r| (std::cmp::Reverse(r.status()), *r as u8));
+    v.reasons.dedup();
+    v.status = v.reasons.first().map_or(Status::Ok, |r| r.status());
+    v
 }
 
 /// Judge a static replication group: one master, every replica following
@@ -436,6 +499,56 @@ mod tests {
             vec![GroupReason::ReplicasMissing]
         );
         assert_eq!(judge_group(&unlinked, 0).status, Status::Ok);
+    }
+
+    #[test]
+    fn sentinel_groups_follow_the_master_the_sentinels_name() {
+        let members = vec![
+            member("a", 1, Role::Master, None),
+            member("b", 2, Role::Replica, Some(1)),
+        ];
+        let at = |p: u16| Some(std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+        let facts = SentinelFacts {
+            master: at(1),
+            quorum: 2,
+            reachable: 3,
+            ..SentinelFacts::default()
+        };
+        let v = judge_sentinel_group(&members, 1, &facts);
+        assert_eq!((v.status, v.master.as_deref()), (Status::Ok, Some("a")));
+        // The sentinels name a server that is not a master (yet): no master.
+        let moved = SentinelFacts {
+            master: at(2),
+            ..facts.clone()
+        };
+        assert_eq!(
+            judge_sentinel_group(&members, 1, &moved).reasons[0],
+            GroupReason::NoMaster
+        );
+        let odown = SentinelFacts {
+            odown: true,
+            ..facts.clone()
+        };
+        assert!(judge_sentinel_group(&members, 1, &odown)
+            .reasons
+            .contains(&GroupReason::SentinelOdown));
+        let lost = SentinelFacts {
+            reachable: 1,
+            ..facts.clone()
+        };
+        let v = judge_sentinel_group(&members, 1, &lost);
+        assert_eq!(
+            (v.status, v.reasons[0]),
+            (Status::Critical, GroupReason::SentinelQuorumLost)
+        );
+        let failing_over = SentinelFacts {
+            failover_in_progress: true,
+            ..facts
+        };
+        assert_eq!(
+            judge_sentinel_group(&members, 1, &failing_over).reasons,
+            vec![GroupReason::FailoverInProgress]
+        );
     }
 
     #[test]

@@ -11,12 +11,15 @@
 //! no longer matches the topology (a failover) or the cluster's epoch
 //! moved.
 
-use crate::config::{ClusterSpec, Target};
+use crate::config::{ClusterSpec, SentinelSpec, Target};
+use crate::judge::groups::SentinelFacts;
 use crate::judge::groups::Shard;
 use crate::net::conn::Conn;
 use crate::shutdown::ShutdownSignal;
+use crate::state::store::GroupView;
 use crate::state::store::Store;
 use crate::wire::cluster::{parse_cluster_nodes, parse_cluster_shards, ClusterNode, NodeRole};
+use crate::wire::cluster::{parse_sentinel_table, quorum_reachable};
 use crate::wire::info::{info_text, Role};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +38,9 @@ pub struct Discovery {
     pub shards: Vec<Shard>,
     /// The cluster's `min_replicas` threshold.
     pub min_replicas: u32,
+    /// For a `[[sentinel]]`: its masters' groups (then `shards` is empty
+    /// and `cluster` names the sentinel deployment).
+    pub groups: Option<Vec<(String, GroupView)>>,
     /// Why this read failed, when it did.
     pub error: Option<String>,
 }
@@ -79,6 +85,7 @@ pub async fn run(
             nodes: known.clone(),
             shards: shards.clone(),
             min_replicas,
+            groups: None,
             error,
         };
         if tx.send(discovery).await.is_err() {
@@ -203,4 +210,160 @@ async fn read_topology(node: &Target, timeout: Duration) -> Result<Vec<ClusterNo
             None => "CLUSTER NODES: not a text reply".into(),
         }),
     }
+}
+
+/// Read a `[[sentinel]]`'s groups now and every `refresh` until
+/// `shutdown`: from the first sentinel that answers, every watched
+/// master's address, replicas, fellow sentinels and quorum.
+pub async fn run_sentinel(
+    spec: SentinelSpec,
+    timeout: Duration,
+    tx: mpsc::Sender<Discovery>,
+    mut shutdown: ShutdownSignal,
+) {
+    let mut known: (Vec<Target>, Vec<(String, GroupView)>) = (Vec::new(), Vec::new());
+    let min_replicas = spec
+        .sentinels
+        .first()
+        .map_or(1, |s| s.thresholds.min_replicas);
+    loop {
+        let error = match read_sentinels(&spec, timeout, min_replicas).await {
+            Ok(found) => {
+                if found.0 != known.0 {
+                    info!(sentinel = %spec.name, nodes = found.0.len(), groups = found.1.len(), "sentinel topology read");
+                }
+                known = found;
+                None
+            }
+            Err(e) => {
+                warn!(sentinel = %spec.name, error = %e, "sentinel read failed; keeping the last known nodes");
+                Some(e)
+            }
+        };
+        let discovery = Discovery {
+            cluster: spec.name.clone(),
+            nodes: known.0.clone(),
+            shards: Vec::new(),
+            min_replicas,
+            groups: Some(known.1.clone()),
+            error,
+        };
+        if tx.send(discovery).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(spec.refresh) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// Every node to poll (data nodes and sentinels) and every group, from
+/// the first configured sentinel that answers.
+async fn read_sentinels(
+    spec: &SentinelSpec,
+    timeout: Duration,
+    min_replicas: u32,
+) -> Result<(Vec<Target>, Vec<(String, GroupView)>), String> {
+    let mut last_error = String::from("no sentinel to ask");
+    for sentinel in &spec.sentinels {
+        match read_one_sentinel(spec, sentinel, timeout, min_replicas).await {
+            Ok(found) => return Ok(found),
+            Err(e) => last_error = format!("{}: {e}", sentinel.addr()),
+        }
+    }
+    Err(last_error)
+}
+
+async fn read_one_sentinel(
+    spec: &SentinelSpec,
+    sentinel: &Target,
+    timeout: Duration,
+    min_replicas: u32,
+) -> Result<(Vec<Target>, Vec<(String, GroupView)>), String> {
+    let deadline = Instant::now() + timeout;
+    let mut conn = Conn::connect(sentinel, deadline)
+        .await
+        .map_err(|e| e.failure.error)?;
+    let masters = conn
+        .command(&[b"SENTINEL", b"MASTERS"], deadline)
+        .await
+        .map_err(|f| f.error)?;
+    let masters = parse_sentinel_table(&masters).map_err(|e| e.0)?;
+    let mut nodes: Vec<Target> = Vec::new();
+    let mut groups = Vec::new();
+    let (host, port) = match &sentinel.endpoint {
+        crate::config::Endpoint::Tcp { host, port } => (host.clone(), *port),
+        crate::config::Endpoint::Unix { .. } => return Err("a sentinel is a host:port".into()),
+    };
+    let push = |nodes: &mut Vec<Target>, t: Target| {
+        if !nodes.iter().any(|n| n.name == t.name) {
+            nodes.push(t);
+        }
+    };
+    push(&mut nodes, spec.sentinel_node(&host, port)?);
+    for m in masters {
+        let Some(name) = m.get("name").map(str::to_string) else {
+            continue;
+        };
+        if !spec.masters.is_empty() && !spec.masters.contains(&name) {
+            continue;
+        }
+        let replicas = conn
+            .command(&[b"SENTINEL", b"REPLICAS", name.as_bytes()], deadline)
+            .await
+            .map_err(|f| f.error)?;
+        let replicas = parse_sentinel_table(&replicas).map_err(|e| e.0)?;
+        let others = conn
+            .command(&[b"SENTINEL", b"SENTINELS", name.as_bytes()], deadline)
+            .await
+            .map_err(|f| f.error)?;
+        let others = parse_sentinel_table(&others).map_err(|e| e.0)?;
+        let ckquorum = conn
+            .command(&[b"SENTINEL", b"CKQUORUM", name.as_bytes()], deadline)
+            .await
+            .map_err(|f| f.error)?;
+        let mut members = Vec::new();
+        let master_addr = m.addr();
+        for entry in std::iter::once(&m).chain(&replicas) {
+            if let Some((ip, p)) = entry.addr() {
+                let t = spec.data_node(&name, ip, p)?;
+                members.push(t.name.clone());
+                push(&mut nodes, t);
+            }
+        }
+        for other in &others {
+            if let Some((ip, p)) = other.addr() {
+                push(&mut nodes, spec.sentinel_node(ip, p)?);
+            }
+        }
+        let reachable = 1 + others
+            .iter()
+            .filter(|o| !o.has_flag("s_down") && !o.has_flag("disconnected"))
+            .count() as u32;
+        let facts = SentinelFacts {
+            master: master_addr
+                .and_then(|(ip, p)| Some(std::net::SocketAddr::new(ip.parse().ok()?, p))),
+            odown: m.has_flag("o_down"),
+            quorum: m
+                .number("quorum")
+                .and_then(|q| u32::try_from(q).ok())
+                .unwrap_or(0),
+            reachable,
+            quorum_error: quorum_reachable(&ckquorum).err(),
+            failover_in_progress: m.has_flag("failover_in_progress")
+                || m.get("failover-state")
+                    .is_some_and(|s| s != "none" && !s.is_empty()),
+        };
+        groups.push((
+            format!("{}/{name}", spec.name),
+            GroupView {
+                members,
+                min_replicas,
+                sentinel: Some(facts),
+                source: Some(spec.name.clone()),
+            },
+        ));
+    }
+    Ok((nodes, groups))
 }

@@ -120,11 +120,15 @@ pub struct ClusterView {
     pub error: Option<String>,
 }
 
-/// A static replication group: its members' instance names.
+/// A replication group: its members' instance names, and for a
+/// Sentinel-managed one what the sentinels say.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupView {
     pub members: Vec<String>,
     pub min_replicas: u32,
+    pub sentinel: Option<crate::judge::groups::SentinelFacts>,
+    /// The `[[sentinel]]` it was discovered from; None for `[[group]]`.
+    pub source: Option<String>,
 }
 
 /// All instances by name.
@@ -218,13 +222,19 @@ impl Store {
         }
     }
 
-    /// Replace every static group (after a start or reload).
-    pub fn set_groups(&self, groups: impl IntoIterator<Item = (String, GroupView)>) {
-        *self
+    /// Replace every group that came from `source` (None: the static
+    /// `[[group]]`s) with `groups`.
+    pub fn set_groups(
+        &self,
+        source: Option<&str>,
+        groups: impl IntoIterator<Item = (String, GroupView)>,
+    ) {
+        let mut all = self
             .groups
             .write()
-            .expect("store lock is never held across a panic") =
-            groups.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+            .expect("store lock is never held across a panic");
+        all.retain(|_, g| g.source.as_deref() != source);
+        all.extend(groups.into_iter().map(|(k, v)| (k, Arc::new(v))));
     }
 
     /// Every static group, by name.

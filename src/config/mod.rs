@@ -344,6 +344,33 @@ fn make_target(
     })
 }
 
+/// A `[[cluster]]`'s or `[[sentinel]]`'s thresholds (over the global ones)
+/// and its topology `refresh` (default 30 s, at most 1 day).
+fn topology_settings(
+    own: &Option<thresholds::ThresholdOverrides>,
+    refresh: &Option<String>,
+    global: &Thresholds,
+    where_: &str,
+) -> Result<(Thresholds, Duration), ConfigError> {
+    let t = match own {
+        Some(over) => over.apply(global, where_)?,
+        None => global.clone(),
+    };
+    let refresh = match refresh {
+        None => DEFAULT_REFRESH,
+        Some(r) => match parse_duration(r) {
+            Err(e) => return err(format!("{where_}: refresh: {e}")),
+            Ok(d) if d.is_zero() || d > MAX_POLL_DURATION => {
+                return err(format!(
+                    "{where_}: refresh must be above 0 and at most 1 day"
+                ))
+            }
+            Ok(d) => d,
+        },
+    };
+    Ok((t, refresh))
+}
+
 /// Read the config file (if any), apply the command line, and validate.
 pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     let (file, base_dir, file_label) = match &o.config {
@@ -512,21 +539,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         if c.seeds.is_empty() {
             return err(format!("{where_}: seeds must name at least one node"));
         }
-        let thresholds = match &c.thresholds {
-            Some(over) => over.apply(&global, &where_)?,
-            None => global.clone(),
-        };
-        let refresh = match &c.refresh {
-            None => DEFAULT_REFRESH,
-            Some(r) => match parse_duration(r).map_err(fail)? {
-                d if d.is_zero() || d > MAX_POLL_DURATION => {
-                    return err(format!(
-                        "{where_}: refresh must be above 0 and at most 1 day"
-                    ))
-                }
-                d => d,
-            },
-        };
+        let (thresholds, refresh) = topology_settings(&c.thresholds, &c.refresh, &global, &where_)?;
         let own_tls = c.tls.clone().map(|t| t.relative_to(&base_dir));
         let mut seeds = Vec::new();
         for url in &c.seeds {
@@ -574,21 +587,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         for m in &c.masters {
             validate_name(m).map_err(|e| fail(format!("master {m:?}: {e}")))?;
         }
-        let thresholds = match &c.thresholds {
-            Some(over) => over.apply(&global, &where_)?,
-            None => global.clone(),
-        };
-        let refresh = match &c.refresh {
-            None => DEFAULT_REFRESH,
-            Some(r) => match parse_duration(r).map_err(fail)? {
-                d if d.is_zero() || d > MAX_POLL_DURATION => {
-                    return err(format!(
-                        "{where_}: refresh must be above 0 and at most 1 day"
-                    ))
-                }
-                d => d,
-            },
-        };
+        let (thresholds, refresh) = topology_settings(&c.thresholds, &c.refresh, &global, &where_)?;
         let own_tls = c.tls.clone().map(|t| t.relative_to(&base_dir));
         let source = |file: &Option<PathBuf>, env: &Option<String>| PasswordSource {
             file: file.clone().map(|p| base_dir.join(p)),

@@ -224,28 +224,28 @@ pub fn cluster(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>)
 
 /// `GET /health/clusters`: every cluster with its status, worst first.
 pub fn clusters(store: &Store, now: Instant) -> (StatusCode, Vec<u8>) {
-    let mut all: Vec<(Status, String, Option<&'static str>)> = store
-        .clusters()
-        .iter()
-        .map(|(name, view)| {
-            let v = cluster_verdict(store, view, now);
-            (
-                v.status,
-                name.clone(),
-                v.reasons.first().map(|r| r.as_str()),
-            )
-        })
-        .collect();
+    let judged = store.clusters().into_iter().map(|(name, view)| {
+        let v = cluster_verdict(store, &view, now);
+        (v.status, name, v.reasons.first().map(|r| r.as_str()))
+    });
+    worst_first("clusters", "cluster", judged)
+}
+
+/// `{"<list>":[{"<key>":NAME,"status":...,"reason":...}]}`, worst first,
+/// 200 only when every entry is ok.
+fn worst_first(
+    list: &str,
+    key: &str,
+    judged: impl Iterator<Item = (Status, String, Option<&'static str>)>,
+) -> (StatusCode, Vec<u8>) {
+    let mut all: Vec<_> = judged.collect();
     all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let worst = all.first().map_or(Status::Ok, |c| c.0);
-    let list: Vec<Value> = all
+    let worst = all.first().map_or(Status::Ok, |e| e.0);
+    let entries: Vec<Value> = all
         .iter()
-        .map(|(status, name, reason)| json!({"cluster": name, "status": status.as_str(), "reason": reason}))
+        .map(|(status, name, reason)| json!({key: name, "status": status.as_str(), "reason": reason}))
         .collect();
-    (
-        ok_or_503(worst == Status::Ok),
-        body(json!({"clusters": list})),
-    )
+    (ok_or_503(worst == Status::Ok), body(json!({list: entries})))
 }
 
 /// Judge one static group from its members' current verdicts.
@@ -321,28 +321,11 @@ pub fn group(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
 
 /// `GET /health/groups`: every group with its status, worst first.
 pub fn groups(store: &Store, now: Instant) -> (StatusCode, Vec<u8>) {
-    let mut all: Vec<(Status, String, Option<&'static str>)> = store
-        .groups()
-        .iter()
-        .map(|(name, view)| {
-            let v = group_verdict(store, view, now);
-            (
-                v.status,
-                name.clone(),
-                v.reasons.first().map(|r| r.as_str()),
-            )
-        })
-        .collect();
-    all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let worst = all.first().map_or(Status::Ok, |g| g.0);
-    let list: Vec<Value> = all
-        .iter()
-        .map(|(status, name, reason)| json!({"group": name, "status": status.as_str(), "reason": reason}))
-        .collect();
-    (
-        ok_or_503(worst == Status::Ok),
-        body(json!({"groups": list})),
-    )
+    let judged = store.groups().into_iter().map(|(name, view)| {
+        let v = group_verdict(store, &view, now);
+        (v.status, name, v.reasons.first().map(|r| r.as_str()))
+    });
+    worst_first("groups", "group", judged)
 }
 
 /// `GET /`: the fleet, worst first, refreshed every 2 s from

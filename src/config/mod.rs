@@ -137,40 +137,38 @@ pub struct SentinelSpec {
 impl SentinelSpec {
     /// A data node of `master`: `{sentinel}/{master}/{host}:{port}`.
     pub fn data_node(&self, master: &str, host: &str, port: u16) -> Result<Target, String> {
-        let endpoint = Endpoint::Tcp {
-            host: host.to_string(),
-            port,
-        };
-        let tls = match &self.data.tls {
-            Some(t) => Some(t.for_host(host)?),
-            None => None,
-        };
-        Ok(Target {
-            name: format!("{}/{master}/{}", self.name, endpoint.display()),
-            endpoint,
-            tls,
-            ..self.data.clone()
-        })
+        discovered(&self.data, &format!("{}/{master}", self.name), host, port)
     }
 
     /// A sentinel, polled as an instance: `{sentinel}/sentinel/{host}:{port}`.
     pub fn sentinel_node(&self, host: &str, port: u16) -> Result<Target, String> {
-        let template = &self.sentinels[0];
-        let endpoint = Endpoint::Tcp {
-            host: host.to_string(),
+        discovered(
+            &self.sentinels[0],
+            &format!("{}/sentinel", self.name),
+            host,
             port,
-        };
-        let tls = match &template.tls {
-            Some(t) => Some(t.for_host(host)?),
-            None => None,
-        };
-        Ok(Target {
-            name: format!("{}/sentinel/{}", self.name, endpoint.display()),
-            endpoint,
-            tls,
-            ..template.clone()
-        })
+        )
     }
+}
+
+/// A discovered node: `template`'s credentials, thresholds and TLS (the
+/// verified name following the node's host unless `server_name` is set),
+/// at `host:port`, named `{prefix}/{host}:{port}`.
+fn discovered(template: &Target, prefix: &str, host: &str, port: u16) -> Result<Target, String> {
+    let endpoint = Endpoint::Tcp {
+        host: host.to_string(),
+        port,
+    };
+    let tls = match &template.tls {
+        Some(t) => Some(t.for_host(host)?),
+        None => None,
+    };
+    Ok(Target {
+        name: format!("{prefix}/{}", endpoint.display()),
+        endpoint,
+        tls,
+        ..template.clone()
+    })
 }
 
 /// A Redis Cluster to discover from its seeds.
@@ -188,21 +186,8 @@ impl ClusterSpec {
     /// The target of a discovered node: named `{cluster}/{host}:{port}`,
     /// polled with CLUSTER INFO in the same write.
     pub fn node(&self, host: &str, port: u16) -> Result<Target, String> {
-        let endpoint = Endpoint::Tcp {
-            host: host.to_string(),
-            port,
-        };
-        let tls = match &self.template.tls {
-            Some(t) => Some(t.for_host(host)?),
-            None => None,
-        };
-        Ok(Target {
-            name: format!("{}/{}", self.name, endpoint.display()),
-            endpoint,
-            tls,
-            cluster: true,
-            ..self.template.clone()
-        })
+        // The template is a seed, already marked as a cluster node.
+        discovered(&self.template, &self.name, host, port)
     }
 }
 

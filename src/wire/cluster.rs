@@ -7,6 +7,7 @@
 //! wire: node counts and slot ranges are bounded, malformed entries are
 //! errors that name what was wrong, and no input panics.
 
+use super::info::for_each_field;
 use super::resp::Frame;
 
 /// Hash slots in a Redis Cluster.
@@ -38,12 +39,7 @@ impl ClusterInfo {
     /// stay unknown.
     pub fn parse(text: &[u8]) -> ClusterInfo {
         let mut c = ClusterInfo::default();
-        for line in text.split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                continue;
-            };
-            let (key, value) = (&line[..colon], &line[colon + 1..]);
+        for_each_field(text, |key, value| {
             let n = || std::str::from_utf8(value).ok()?.parse::<u32>().ok();
             match key {
                 b"cluster_state" => {
@@ -64,7 +60,7 @@ impl ClusterInfo {
                 }
                 _ => {}
             }
-        }
+        });
         c
     }
 }

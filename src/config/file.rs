@@ -31,6 +31,9 @@ pub(crate) struct FileConfig {
     pub group: Vec<FileGroup>,
     #[serde(default)]
     pub sentinel: Vec<FileSentinel>,
+    pub metrics_interval: Option<String>,
+    /// How often the config and targets files are checked for changes.
+    pub watch_interval: Option<String>,
 }
 
 /// A `[[sentinel]]` as written.
@@ -50,6 +53,8 @@ pub(crate) struct FileSentinel {
     pub sentinel_password_env: Option<String>,
     pub thresholds: Option<ThresholdOverrides>,
     pub tls: Option<TlsTable>,
+    #[serde(default)]
+    pub labels: super::labels::Labels,
 }
 
 /// A `[[group]]` as written: configured instances judged as one
@@ -59,6 +64,8 @@ pub(crate) struct FileSentinel {
 pub(crate) struct FileGroup {
     pub name: String,
     pub members: Vec<String>,
+    #[serde(default)]
+    pub labels: super::labels::Labels,
 }
 
 /// A `[[cluster]]` as written.
@@ -72,6 +79,8 @@ pub(crate) struct FileCluster {
     pub password_env: Option<String>,
     pub thresholds: Option<ThresholdOverrides>,
     pub tls: Option<TlsTable>,
+    #[serde(default)]
+    pub labels: super::labels::Labels,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +92,8 @@ pub(crate) struct FileInstance {
     pub password_env: Option<String>,
     pub thresholds: Option<ThresholdOverrides>,
     pub tls: Option<TlsTable>,
+    #[serde(default)]
+    pub labels: super::labels::Labels,
 }
 
 #[derive(Deserialize)]

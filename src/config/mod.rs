@@ -7,12 +7,16 @@
 //! silently. Passwords are held in [`Secret`], whose `Debug` hides them.
 
 pub mod file;
+pub mod file_sd;
+pub mod labels;
 pub mod secret;
 pub mod thresholds;
 pub mod tls;
 pub mod url;
+pub mod watch;
 
 pub use file::parse_duration;
+pub use labels::Labels;
 pub use secret::Secret;
 pub use thresholds::Thresholds;
 pub use tls::{TlsSettings, TlsTable, TlsTarget};
@@ -81,6 +85,8 @@ pub struct Target {
     pub tls: Option<TlsTarget>,
     /// A node discovered in a `[[cluster]]`: polls add CLUSTER INFO.
     pub cluster: bool,
+    /// Operator labels, on the JSON and every series of the instance.
+    pub labels: Labels,
 }
 
 impl Target {
@@ -103,9 +109,27 @@ impl Target {
             thresholds: Thresholds::default(),
             tls: None,
             cluster: false,
+            labels: Labels::new(),
         }
     }
+
+    /// Whether `other` is this target with, at most, other labels: then
+    /// only the labels are swapped and the connection is kept.
+    pub fn same_but_labels(&self, other: &Target) -> bool {
+        let strip = |t: &Target| Target {
+            labels: Labels::new(),
+            ..t.clone()
+        };
+        strip(self) == strip(other)
+    }
 }
+
+/// How often a poll fetches the metrics-only INFO sections unless
+/// configured.
+pub const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(15);
+/// How often watched files are checked unless configured, and at most.
+pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+pub const MAX_WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often a cluster's topology is read again unless configured.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
@@ -118,6 +142,7 @@ pub struct GroupSpec {
     pub members: Vec<String>,
     /// From `[thresholds]`: fewer online replicas is degraded.
     pub min_replicas: u32,
+    pub labels: Labels,
 }
 
 /// A Sentinel deployment: its masters' groups are discovered from the
@@ -132,6 +157,7 @@ pub struct SentinelSpec {
     pub refresh: Duration,
     /// What every discovered data node inherits.
     data: Target,
+    pub labels: Labels,
 }
 
 impl SentinelSpec {
@@ -180,6 +206,7 @@ pub struct ClusterSpec {
     pub refresh: Duration,
     /// What every discovered node inherits: credentials, TLS, thresholds.
     template: Target,
+    pub labels: Labels,
 }
 
 impl ClusterSpec {
@@ -239,6 +266,13 @@ pub struct Config {
     /// How often a connected host-name target's name is looked up again,
     /// to follow a DNS failover.
     pub dns_refresh: Duration,
+    /// How often a poll also fetches the sections only `/metrics` needs.
+    pub metrics_interval: Duration,
+    /// How often the config and targets files are checked for changes.
+    pub watch_interval: Duration,
+    /// The files this config was read from (config, targets file), watched
+    /// for changes.
+    pub files: Vec<PathBuf>,
 }
 
 impl Config {
@@ -278,6 +312,7 @@ struct Defaults {
 struct Own<'a> {
     password: PasswordSource,
     tls: Option<&'a TlsTable>,
+    labels: Labels,
 }
 
 fn make_target(
@@ -298,6 +333,7 @@ fn make_target(
         }
     };
     validate_name(&name)?;
+    labels::validate(&own.labels)?;
     let password = match u.password {
         Some(p) => Some(p),
         None => match own.password.read()? {
@@ -326,6 +362,7 @@ fn make_target(
         thresholds,
         tls,
         cluster: false,
+        labels: own.labels,
     })
 }
 
@@ -416,6 +453,23 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     let interval = duration(&o.interval, &file.interval, "interval", DEFAULT_INTERVAL)?;
     let timeout = duration(&o.timeout, &file.timeout, "timeout", DEFAULT_TIMEOUT)?;
     let dns_refresh = duration(&None, &file.dns_refresh, "dns_refresh", DEFAULT_DNS_REFRESH)?;
+    let metrics_interval = duration(
+        &None,
+        &file.metrics_interval,
+        "metrics_interval",
+        DEFAULT_METRICS_INTERVAL,
+    )?;
+    let watch_interval = duration(
+        &None,
+        &file.watch_interval,
+        "watch_interval",
+        DEFAULT_WATCH_INTERVAL,
+    )?;
+    if watch_interval > MAX_WATCH_INTERVAL {
+        return err(at(
+            "watch_interval must be at most 5s: changes apply within 5 s",
+        ));
+    }
     if dns_refresh > DEFAULT_DNS_REFRESH {
         return err(at("dns_refresh must be at most 30s"));
     }
@@ -459,6 +513,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
                 env: inst.password_env.clone(),
             },
             tls: own_tls.as_ref(),
+            labels: inst.labels.clone(),
         };
         let target = make_target(inst.name.as_deref(), &inst.url, own, t, &mut defaults)
             .map_err(|e| ConfigError(format!("{where_}: {e}")))?;
@@ -471,15 +526,43 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     if let Some(path) = &targets_file {
         let text = read_bounded(path, MAX_CONFIG_FILE)
             .map_err(|e| ConfigError(format!("targets file {}: {e}", shown(path))))?;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+        if let Some(yaml) = file_sd::format_of(path) {
+            let entries = file_sd::parse(&text, yaml)
+                .map_err(|e| ConfigError(format!("targets file {}: {e}", shown(path))))?;
+            for sd in entries {
+                let own = Own {
+                    labels: sd.labels,
+                    ..Own::default()
+                };
+                let target = make_target(
+                    sd.name.as_deref(),
+                    &sd.url,
+                    own,
+                    global.clone(),
+                    &mut defaults,
+                )
+                .map_err(|e| {
+                    ConfigError(format!(
+                        "targets file {}: group #{}: {e}",
+                        shown(path),
+                        sd.group
+                    ))
+                })?;
+                targets.push(target);
             }
-            let (name, url) = split_spec(line);
-            let target = make_target(name, url, Own::default(), global.clone(), &mut defaults)
-                .map_err(|e| ConfigError(format!("targets file {}:{}: {e}", shown(path), i + 1)))?;
-            targets.push(target);
+        } else {
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (name, url) = split_spec(line);
+                let target = make_target(name, url, Own::default(), global.clone(), &mut defaults)
+                    .map_err(|e| {
+                        ConfigError(format!("targets file {}:{}: {e}", shown(path), i + 1))
+                    })?;
+                targets.push(target);
+            }
         }
     }
     for spec in &o.targets {
@@ -534,6 +617,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
                     env: c.password_env.clone(),
                 },
                 tls: own_tls.as_ref(),
+                labels: c.labels.clone(),
             };
             let mut seed = make_target(Some("seed"), url, own, thresholds.clone(), &mut defaults)
                 .map_err(|e| fail(format!("seed: {e}")))?;
@@ -551,6 +635,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             template: seeds[0].clone(),
             seeds,
             refresh,
+            labels: c.labels.clone(),
         });
     }
 
@@ -583,6 +668,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             let own = Own {
                 password: source(&c.sentinel_password_file, &c.sentinel_password_env),
                 tls: own_tls.as_ref(),
+                labels: c.labels.clone(),
             };
             let mut s = make_target(
                 Some("sentinel"),
@@ -608,6 +694,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         let own = Own {
             password: source(&c.password_file, &c.password_env),
             tls: own_tls.as_ref(),
+            labels: c.labels.clone(),
         };
         let data = make_target(
             Some("data"),
@@ -634,6 +721,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
             masters: c.masters.clone(),
             refresh,
             data,
+            labels: c.labels.clone(),
         });
     }
 
@@ -656,10 +744,16 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
                 ));
             }
         }
+        labels::validate(&g.labels).map_err(|e| ConfigError(format!("{where_}: {e}")))?;
+        // Members inherit the group's labels; their own win.
+        for t in targets.iter_mut().filter(|t| g.members.contains(&t.name)) {
+            t.labels = labels::merged(&g.labels, &t.labels);
+        }
         groups.push(GroupSpec {
             name: g.name.clone(),
             members: g.members.clone(),
             min_replicas: global.min_replicas,
+            labels: g.labels.clone(),
         });
     }
 
@@ -708,6 +802,9 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         log_format,
         max_http_connections,
         dns_refresh,
+        metrics_interval,
+        watch_interval,
+        files: o.config.iter().chain(&targets_file).cloned().collect(),
     })
 }
 

@@ -69,7 +69,7 @@ fn bench_poll_cycle(c: &mut Criterion) {
                 for mut conn in conns.drain(..) {
                     set.spawn(async move {
                         let deadline = Instant::now() + Duration::from_secs(5);
-                        let (snap, _) = conn.poll(deadline).await.unwrap();
+                        let snap = conn.poll(deadline, false).await.unwrap().snapshot;
                         assert!(snap.used_memory.is_some() && snap.role.is_some());
                         conn
                     });

@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests run for real: the server, and the tools
 # operators read redpulse with (Prometheus, Chromium for the status page).
 missing=()
-for pair in redis-server:redis-server prometheus:prometheus chromium:chromium; do
+for pair in redis-server:redis-server prometheus:prometheus chromium:chromium \
+    prometheus-redis-exporter:prometheus-redis-exporter; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -5,7 +5,7 @@
 //! such as the listen address being taken.
 
 use clap::{Parser, Subcommand};
-use redpulse::config::{self, Config, LogFormat, Overrides};
+use redpulse::config::{self, watch, Config, LogFormat, Overrides};
 use redpulse::http::{self, AppState};
 use redpulse::limits;
 use redpulse::poll::discovery::{self, Discovery};
@@ -537,6 +537,16 @@ async fn serve(
     // config can block (a password_file that is a FIFO, a hung network
     // mount), and neither the runtime's workers nor a stop may wait on it.
     let mut loading: Option<oneshot::Receiver<Result<Config, config::ConfigError>>> = None;
+    running.store.reload.record(true);
+    // The config and targets files are watched only when SIGHUP could
+    // reload them: a change then applies the same way.
+    let watched = Arc::new(std::sync::Mutex::new(config.files.clone()));
+    let (changed_tx, mut changed_rx) = tokio::sync::mpsc::channel(1);
+    if reload.is_some() && !config.files.is_empty() {
+        watch::start(watched.clone(), config.watch_interval, changed_tx);
+    }
+    // A file changed while a reload was loading: load once more after it.
+    let mut again = false;
     loop {
         tokio::select! {
             _ = signals.stop.requested() => break,
@@ -545,9 +555,26 @@ async fn serve(
                 (Some(_), Some(_)) => warn!("SIGHUP ignored: the previous reload is still loading"),
                 (Some(o), None) => loading = Some(load_in_background(o.clone())),
             },
+            Some(()) = changed_rx.recv() => match (&reload, &loading) {
+                (Some(_), Some(_)) => again = true,
+                (Some(o), None) => {
+                    info!("a watched config or targets file changed; reloading");
+                    loading = Some(load_in_background(o.clone()));
+                }
+                (None, _) => {}
+            },
             loaded = reload_result(&mut loading) => {
                 loading = None;
+                if let Ok(c) = &loaded {
+                    *watched.lock().expect("watch list lock is never held across a panic") =
+                        c.files.clone();
+                }
                 running.apply_reload(loaded);
+                if std::mem::take(&mut again) {
+                    if let Some(o) = &reload {
+                        loading = Some(load_in_background(o.clone()));
+                    }
+                }
             }
             Some(found) = discovered_rx.recv() => running.apply_discovery(found),
         }
@@ -585,6 +612,7 @@ fn set_groups(store: &Store, config: &Config) {
                     min_replicas: g.min_replicas,
                     sentinel: None,
                     source: None,
+                    labels: g.labels.clone(),
                 },
             )
         }),
@@ -698,6 +726,7 @@ impl Running {
                         nodes: Vec::new(),
                         min_replicas: spec.seeds.first().map_or(1, |s| s.thresholds.min_replicas),
                         error: Some("the topology has not been read yet".into()),
+                        labels: spec.labels.clone(),
                     }),
                 );
             }
@@ -722,6 +751,7 @@ impl Running {
                     nodes: found.nodes.iter().map(|t| t.name.clone()).collect(),
                     min_replicas: found.min_replicas,
                     error: found.error,
+                    labels: found.labels,
                 }),
             ),
         }
@@ -748,9 +778,11 @@ impl Running {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "reload failed; keeping the running config");
+                self.store.reload.record(false);
                 return;
             }
         };
+        self.store.reload.record(true);
         if new.listen != self.listen {
             warn!(listen = %new.listen, "the listen address changes only on restart");
         }
@@ -768,6 +800,7 @@ impl Running {
             added = c.added,
             removed = c.removed,
             changed = c.changed,
+            relabeled = c.relabeled,
             unchanged = c.unchanged,
             heartbeats = new.heartbeats.len(),
             "config reloaded"

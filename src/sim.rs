@@ -473,6 +473,50 @@ master_repl_offset:{offset}\r\n",
                 );
             }
         }
+        if want(b"cpu") {
+            section(t, "CPU");
+            let cpu = t_ms as f64 / 1000.0 * 0.002;
+            let _ = write!(
+                t,
+                "used_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:0.000000\r\n\
+used_cpu_user_children:0.000000\r\nused_cpu_sys_main_thread:{:.6}\r\nused_cpu_user_main_thread:{:.6}\r\n",
+                cpu,
+                cpu * 2.0,
+                cpu,
+                cpu * 2.0
+            );
+        }
+        if want(b"commandstats") {
+            // A cache's usual mix, with Redis 7's rejected/failed counts.
+            section(t, "Commandstats");
+            for (cmd, share, usec) in [
+                ("get", 50, 2),
+                ("set", 30, 3),
+                ("del", 10, 2),
+                ("expire", 9, 1),
+                ("info", 1, 40),
+            ] {
+                let calls = ops * share / 100;
+                let _ = write!(
+                    t,
+                    "cmdstat_{cmd}:calls={calls},usec={},usec_per_call={usec}.00,rejected_calls=0,failed_calls=0\r\n",
+                    calls * usec
+                );
+            }
+        }
+        if want(b"errorstats") {
+            section(t, "Errorstats");
+            let _ = write!(t, "errorstat_ERR:count={}\r\n", seed % 5);
+        }
+        if want(b"latencystats") {
+            section(t, "Latencystats");
+            for cmd in ["get", "set", "del", "expire", "info"] {
+                let _ = write!(
+                    t,
+                    "latency_percentiles_usec_{cmd}:p50=1.003,p99=3.007,p99.9=10.047\r\n"
+                );
+            }
+        }
         if want(b"keyspace") {
             section(t, "Keyspace");
             let _ = write!(

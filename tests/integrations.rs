@@ -5,32 +5,9 @@
 mod support;
 
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::*;
-
-/// A child process killed by PID on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn need(bin: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .output()
-        .unwrap()
-        .status
-        .success();
-    assert!(
-        found,
-        "{bin} is missing: scripts/test.sh installs it from Debian's packages"
-    );
-}
 
 /// Percent-encode a PromQL query for a URL.
 fn encode(q: &str) -> String {

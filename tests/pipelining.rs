@@ -59,6 +59,21 @@ fn fake_redis_6_2(listener: TcpListener, reads: Arc<Mutex<Vec<Vec<Vec<String>>>>
                 })
                 .collect();
             match args[0].as_str() {
+                // One reply with every section, as 6.2 answers INFO ALL.
+                "info" if args.len() == 2 && args[1] == "all" => {
+                    let mut text = Vec::new();
+                    for (_, reply) in &sections {
+                        let body = &reply[reply.iter().position(|&b| b == b'\n').unwrap() + 1
+                            ..reply.len() - 2];
+                        if !text.is_empty() {
+                            text.extend_from_slice(b"\r\n");
+                        }
+                        text.extend_from_slice(body);
+                    }
+                    out.extend_from_slice(format!("${}\r\n", text.len()).as_bytes());
+                    out.extend_from_slice(&text);
+                    out.extend_from_slice(b"\r\n");
+                }
                 "info" if args.len() == 2 => {
                     let reply = &sections
                         .iter()
@@ -118,12 +133,21 @@ fn redis_6_2_gets_single_section_infos_in_one_write_per_poll() {
             vec!["info", "server"]
         ]
     );
-    // Every later read is one whole poll: five single-section INFOs.
+    // The first poll fetches every section for /metrics (one INFO ALL,
+    // which 6.2 answers in one reply); every later one is a whole health
+    // poll in one write: five single-section INFOs.
+    assert_eq!(reads[1], vec![vec!["info", "all"]]);
     let poll: Vec<Vec<&str>> = ["clients", "memory", "stats", "replication", "persistence"]
         .iter()
         .map(|s| vec!["info", *s])
         .collect();
-    for (i, cmds) in reads[1..].iter().enumerate() {
-        assert_eq!(cmds, &poll, "read {} was not exactly one poll", i + 1);
+    for (i, cmds) in reads[2..].iter().enumerate() {
+        assert_eq!(cmds, &poll, "read {} was not exactly one poll", i + 2);
     }
+    // The metrics poll's INFO ALL reached /metrics.
+    let (_, metrics) = rp.get("/metrics");
+    assert!(
+        metrics.contains("redis_instance_info{instance=\"old\",role=\"master\",redis_version=\"6.2.14\""),
+        "{metrics}"
+    );
 }

@@ -7,182 +7,37 @@
 
 use crate::judge::outcome::Status;
 use crate::state::counters::POLL_BUCKETS;
-use crate::state::store::{Current, Store};
-use crate::wire::info::{Role, Snapshot};
+use crate::state::store::{Current, Ident, Store};
+use crate::wire::exposition::{self, escape_label_value, Exposition};
 use std::io::Write;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
-/// One per-instance series: name, type, help, and how to read it.
-type Series = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&Snapshot) -> Option<u64>,
-);
-
-const SNAPSHOT_SERIES: &[Series] = &[
-    (
-        "redis_memory_used_bytes",
-        "gauge",
-        "used_memory from INFO memory.",
-        |s| s.used_memory,
-    ),
-    (
-        "redis_memory_max_bytes",
-        "gauge",
-        "maxmemory from INFO memory (0 = no limit).",
-        |s| s.maxmemory,
-    ),
-    (
-        "redis_total_system_memory_bytes",
-        "gauge",
-        "total_system_memory from INFO memory.",
-        |s| s.total_system_memory,
-    ),
-    (
-        "redis_rdb_changes_since_last_save",
-        "gauge",
-        "rdb_changes_since_last_save from INFO persistence.",
-        |s| s.rdb_changes_since_last_save,
-    ),
-    (
-        "redis_rdb_last_save_timestamp_seconds",
-        "gauge",
-        "rdb_last_save_time from INFO persistence.",
-        |s| s.rdb_last_save_time,
-    ),
-    (
-        "redis_cluster_state",
-        "gauge",
-        "1 when CLUSTER INFO says cluster_state:ok (cluster nodes only).",
-        |s| s.cluster?.state_ok.map(u64::from),
-    ),
-    (
-        "redis_cluster_slots_assigned",
-        "gauge",
-        "cluster_slots_assigned from CLUSTER INFO.",
-        |s| s.cluster?.slots_assigned.map(u64::from),
-    ),
-    (
-        "redis_cluster_slots_ok",
-        "gauge",
-        "cluster_slots_ok from CLUSTER INFO.",
-        |s| s.cluster?.slots_ok.map(u64::from),
-    ),
-    (
-        "redis_cluster_slots_pfail",
-        "gauge",
-        "cluster_slots_pfail from CLUSTER INFO.",
-        |s| s.cluster?.slots_pfail.map(u64::from),
-    ),
-    (
-        "redis_cluster_slots_fail",
-        "gauge",
-        "cluster_slots_fail from CLUSTER INFO.",
-        |s| s.cluster?.slots_fail.map(u64::from),
-    ),
-    (
-        "redis_cluster_known_nodes",
-        "gauge",
-        "cluster_known_nodes from CLUSTER INFO.",
-        |s| s.cluster?.known_nodes.map(u64::from),
-    ),
-    (
-        "redis_cluster_size",
-        "gauge",
-        "cluster_size from CLUSTER INFO.",
-        |s| s.cluster?.size.map(u64::from),
-    ),
-    (
-        "redis_cluster_current_epoch",
-        "gauge",
-        "cluster_current_epoch from CLUSTER INFO.",
-        |s| s.cluster?.current_epoch,
-    ),
-    (
-        "redis_keyspace_hits_total",
-        "counter",
-        "keyspace_hits from INFO stats.",
-        |s| s.keyspace_hits,
-    ),
-    (
-        "redis_keyspace_misses_total",
-        "counter",
-        "keyspace_misses from INFO stats.",
-        |s| s.keyspace_misses,
-    ),
-    (
-        "redis_instantaneous_ops_per_sec",
-        "gauge",
-        "instantaneous_ops_per_sec from INFO stats.",
-        |s| s.instantaneous_ops_per_sec,
-    ),
-    (
-        "redis_connected_clients",
-        "gauge",
-        "connected_clients from INFO clients.",
-        |s| s.connected_clients,
-    ),
-    (
-        "redis_config_maxclients",
-        "gauge",
-        "maxclients from INFO clients.",
-        |s| s.maxclients,
-    ),
-    (
-        "redis_blocked_clients",
-        "gauge",
-        "blocked_clients from INFO clients.",
-        |s| s.blocked_clients,
-    ),
-    (
-        "redis_connected_slaves",
-        "gauge",
-        "connected_slaves from INFO replication.",
-        |s| s.connected_slaves,
-    ),
-    (
-        "redis_master_link_up",
-        "gauge",
-        "1 when a replica's link to its master is up.",
-        |s| {
-            if s.role == Some(Role::Replica) {
-                s.master_link_up.map(u64::from)
-            } else {
-                None
-            }
-        },
-    ),
-    (
-        "redis_master_repl_offset",
-        "gauge",
-        "master_repl_offset from INFO replication.",
-        |s| s.master_repl_offset.and_then(|o| u64::try_from(o).ok()),
-    ),
-    (
-        "redis_rejected_connections_total",
-        "counter",
-        "rejected_connections from INFO stats.",
-        |s| s.rejected_connections,
-    ),
-    (
-        "redis_evicted_keys_total",
-        "counter",
-        "evicted_keys from INFO stats.",
-        |s| s.evicted_keys,
-    ),
-];
+/// An instance as a render sees it: its labels, its current status, and
+/// its INFO samples while it answers.
+type Row = (Arc<Ident>, Current, Option<Arc<Exposition>>);
 
 /// Render every series for every instance.
 pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     let slots = store.slots();
     // One staleness decision per instance, shared with every other view.
-    let latest: Vec<(&str, Current)> = slots
+    let latest: Vec<Row> = slots
         .iter()
-        .map(|s| (&*s.name, store.current(s, now)))
+        .map(|s| {
+            let c = store.current(s, now);
+            // INFO series only while the instance answers: a failed or
+            // stale one has `redis_up 0` and nothing else, as with
+            // redis_exporter.
+            let answering = !c.stale
+                && c.published
+                    .as_ref()
+                    .is_some_and(|p| p.health.error.is_none());
+            let e = if answering { s.exposition() } else { None };
+            (s.ident(), c, e)
+        })
         .collect();
-    let mut b = Vec::with_capacity(256 + latest.len() * 1200);
+    let mut b = Vec::with_capacity(4096 + latest.len() * 400);
 
     header(
         &mut b,
@@ -190,40 +45,31 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         "gauge",
         "1 when the instance answered its last polls (status is not down).",
     );
-    for (name, c) in &latest {
-        let _ = writeln!(
-            b,
-            "redis_up{{instance=\"{name}\"}} {}",
-            u8::from(c.status != Status::Down)
+    for (ident, c, _) in &latest {
+        sample(
+            &mut b,
+            "redis_up",
+            ident,
+            b"",
+            u8::from(c.status != Status::Down),
         );
     }
-    for (metric, kind, help, read) in SNAPSHOT_SERIES {
-        header(&mut b, metric, kind, help);
-        for (name, c) in &latest {
-            let value = c
-                .published
-                .as_ref()
-                .and_then(|p| p.health.snapshot.as_ref())
-                .and_then(read);
-            if let Some(v) = value {
-                let _ = writeln!(b, "{metric}{{instance=\"{name}\"}} {v}");
-            }
-        }
-    }
+    info_series(&mut b, &latest);
     header(
         &mut b,
         "redpulse_health_status",
         "gauge",
         "1 for the instance's current health status, 0 for the others.",
     );
-    for (name, c) in &latest {
-        let current = c.status;
+    for (ident, c, _) in &latest {
         for s in Status::ALL {
-            let _ = writeln!(
-                b,
-                "redpulse_health_status{{instance=\"{name}\",status=\"{}\"}} {}",
-                s.as_str(),
-                u8::from(s == current)
+            let label = format!(",status=\"{}\"", s.as_str());
+            sample(
+                &mut b,
+                "redpulse_health_status",
+                ident,
+                label.as_bytes(),
+                u8::from(s == c.status),
             );
         }
     }
@@ -234,25 +80,22 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         "1 for a cluster's or group's current status as a whole, 0 for the others.",
     );
     let clusters = store.clusters().into_iter().map(|(name, view)| {
-        (
-            name,
-            crate::http::views::cluster_verdict(store, &view, now).status,
-        )
+        let status = crate::http::views::cluster_verdict(store, &view, now).status;
+        (name, status, view.labels.clone())
     });
     let groups = store.groups().into_iter().map(|(name, view)| {
-        (
-            name,
-            crate::http::views::group_verdict(store, &view, now).status,
-        )
+        let status = crate::http::views::group_verdict(store, &view, now).status;
+        (name, status, view.labels.clone())
     });
-    for (name, current) in clusters.chain(groups) {
+    for (name, current, labels) in clusters.chain(groups) {
+        let mut prefix = b"{group=\"".to_vec();
+        escape_label_value(&mut prefix, name.as_bytes());
+        prefix.push(b'"');
+        push_labels(&mut prefix, &labels);
         for s in Status::ALL {
-            let _ = writeln!(
-                b,
-                "redpulse_group_status{{group=\"{name}\",status=\"{}\"}} {}",
-                s.as_str(),
-                u8::from(s == current)
-            );
+            b.extend_from_slice(b"redpulse_group_status");
+            b.extend_from_slice(&prefix);
+            let _ = writeln!(b, ",status=\"{}\"}} {}", s.as_str(), u8::from(s == current));
         }
     }
     header(
@@ -261,17 +104,19 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         "gauge",
         "notAfter of a TLS instance's server certificate, as a Unix time.",
     );
-    for (name, c) in &latest {
+    for (ident, c, _) in &latest {
         let not_after = c
             .published
             .as_ref()
             .and_then(|p| p.health.tls)
             .and_then(|peer| peer.not_after.duration_since(std::time::UNIX_EPOCH).ok());
         if let Some(t) = not_after {
-            let _ = writeln!(
-                b,
-                "redpulse_tls_cert_not_after_seconds{{instance=\"{name}\"}} {}",
-                t.as_secs()
+            sample(
+                &mut b,
+                "redpulse_tls_cert_not_after_seconds",
+                ident,
+                b"",
+                t.as_secs(),
             );
         }
     }
@@ -321,7 +166,7 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     );
     let oldest = latest
         .iter()
-        .filter_map(|(_, c)| c.age)
+        .filter_map(|(_, c, _)| c.age)
         .max()
         .unwrap_or_default();
     let _ = writeln!(b, "redpulse_poll_lag_seconds {}", oldest.as_secs_f64());
@@ -332,7 +177,116 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         "Instances being watched.",
     );
     let _ = writeln!(b, "redpulse_targets {}", latest.len());
+    header(
+        &mut b,
+        "redpulse_config_last_reload_successful",
+        "gauge",
+        "1 when the latest config load (start, SIGHUP or a watched file's change) succeeded.",
+    );
+    let _ = writeln!(
+        b,
+        "redpulse_config_last_reload_successful {}",
+        store.reload.successful.load(Ordering::Relaxed)
+    );
+    header(
+        &mut b,
+        "redpulse_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the latest successful config load.",
+    );
+    let _ = writeln!(
+        b,
+        "redpulse_config_last_reload_success_timestamp_seconds {}",
+        store.reload.success_at.load(Ordering::Relaxed)
+    );
     b
+}
+
+/// Every INFO-derived series into `b`, grouped by family as the text
+/// format requires: family by family, each instance's samples of that
+/// family (every instance's groups are walked in step with the families,
+/// so each is read once). Of the layouts measured (BENCHMARKS.md), this
+/// one was fastest: per-family buffers copy the body twice, and placing
+/// families by precomputed offsets costs a zero-filled body and a bounds
+/// check per piece.
+fn info_series(b: &mut Vec<u8>, latest: &[Row]) {
+    let families = exposition::families();
+    let mut fleet: Vec<(&Ident, std::iter::Peekable<_>)> = latest
+        .iter()
+        .filter_map(|(ident, _, e)| Some((&**ident, e.as_ref()?.groups().peekable())))
+        .collect();
+    // The body's size, so it grows once.
+    let mut total = 0;
+    for (ident, g) in &fleet {
+        for (id, lines) in g.clone() {
+            let n = memchr::memchr_iter(b'\n', lines).count();
+            total += lines.len() + n * (families[id as usize].name.len() + ident.prom.len());
+        }
+    }
+    b.reserve(total + families.len() * 160);
+    let mut lead = Vec::with_capacity(256);
+    let mut group_written = false;
+    for (id, family) in families.iter().enumerate() {
+        let id = id as u16;
+        let mut wrote_header = false;
+        for (ident, g) in fleet.iter_mut() {
+            let Some((_, lines)) = g.next_if(|(gid, _)| *gid == id) else {
+                continue;
+            };
+            if family.header && !wrote_header {
+                header(b, &family.name, family.kind.as_str(), &family.help);
+                wrote_header = true;
+                group_written = true;
+            }
+            if !group_written {
+                // A summary's _sum/_count without the summary's samples.
+                continue;
+            }
+            // Name and instance labels once, then copied before each line.
+            lead.clear();
+            lead.extend_from_slice(family.name.as_bytes());
+            lead.extend_from_slice(&ident.prom);
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', lines) {
+                b.extend_from_slice(&lead);
+                b.extend_from_slice(&lines[start..=end]);
+                start = end + 1;
+            }
+        }
+        if family.header && !wrote_header {
+            group_written = false;
+        }
+    }
+}
+
+/// One sample of an instance: `name{instance="x",labels<extra>} value`.
+fn sample(b: &mut Vec<u8>, name: &str, ident: &Ident, extra: &[u8], value: impl std::fmt::Display) {
+    b.extend_from_slice(name.as_bytes());
+    b.extend_from_slice(&ident.prom);
+    b.extend_from_slice(extra);
+    let _ = writeln!(b, "}} {value}");
+}
+
+/// `,k="v"` for every label.
+fn push_labels(b: &mut Vec<u8>, labels: &crate::config::Labels) {
+    for (k, v) in labels {
+        b.push(b',');
+        b.extend_from_slice(k.as_bytes());
+        b.extend_from_slice(b"=\"");
+        escape_label_value(b, v.as_bytes());
+        b.push(b'"');
+    }
+}
+
+/// gzip at the fastest level: a 10,000-instance body shrinks about tenfold
+/// at a fraction of the cost of the default level (BENCHMARKS.md).
+pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut z = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 8),
+        flate2::Compression::fast(),
+    );
+    z.write_all(body)?;
+    z.finish()
 }
 
 fn header(b: &mut Vec<u8>, name: &str, kind: &str, help: &str) {
@@ -362,16 +316,34 @@ mod tests {
             now,
             SystemTime::now(),
         );
-        store.insert("r1", "127.0.0.1:1").publish(h);
+        let slot = store.insert_slot(crate::state::store::Slot::new(
+            "r1",
+            "127.0.0.1:1",
+            false,
+            [("team".to_string(), "a\"b".to_string())].into(),
+        ));
+        slot.publish(h);
+        let frames = crate::testdata::frames("redis-7.0_master_idle_info_all");
+        let text = crate::wire::info::info_text(&frames[0]).unwrap();
+        slot.set_exposition(Exposition::from_info(text, None, 0));
         store.insert("never", "127.0.0.1:2");
         for _ in 0..3 {
             store.polls.record(true, Duration::from_micros(300));
         }
         let text = String::from_utf8(render(&store, now)).unwrap();
-        assert!(text.contains("redis_up{instance=\"r1\"} 1\n"), "{text}");
+        let r1 = "instance=\"r1\",team=\"a\\\"b\"";
+        assert!(text.contains(&format!("redis_up{{{r1}}} 1\n")), "{text}");
         assert!(text.contains("redis_up{instance=\"never\"} 0\n"));
-        assert!(text.contains("redis_master_link_up{instance=\"r1\"} 1\n"));
-        assert!(text.contains("redpulse_health_status{instance=\"r1\",status=\"ok\"} 1\n"));
+        // INFO ALL's series come with the instance's labels.
+        assert!(
+            text.contains(&format!("redis_connected_clients{{{r1}}} 1\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("redis_commands_total{{{r1},cmd=\"info\"}} ")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("redpulse_health_status{{{r1},status=\"ok\"}} 1\n")));
         assert!(text.contains("redpulse_health_status{instance=\"never\",status=\"down\"} 1\n"));
         assert!(text.contains("redpulse_polls_total{result=\"ok\"} 3\n"));
         assert!(text.contains("redpulse_targets 2\n"));

@@ -90,9 +90,16 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |req: Request<Incoming>| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, &req)) }
+            async move {
+                if req.uri().path() == "/metrics"
+                    && (req.method() == Method::GET || req.method() == Method::HEAD)
+                {
+                    return Ok::<_, Infallible>(metrics_off_thread(state, &req).await);
+                }
+                Ok::<_, Infallible>(handle(&state, &req))
+            }
         });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -119,11 +126,116 @@ pub async fn serve(
 /// Route one request: parse the path into a [`Route`], then one match on
 /// (method, route).
 pub fn handle(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
-    let all = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "all" || kv.starts_with("all=")));
-    route(state, req.method(), req.uri().path(), all)
+    let query = match Query::parse(req.uri().query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => {
+            let body = serde_json::json!({ "error": e }).to_string();
+            return json(StatusCode::BAD_REQUEST, body.into());
+        }
+    };
+    route(state, req.method(), req.uri().path(), &query)
+}
+
+/// The query flags views read: `all`, and `label=k:v` filters (all must
+/// match).
+#[derive(Debug, Default, PartialEq)]
+pub struct Query {
+    pub all: bool,
+    pub labels: Vec<(String, String)>,
+}
+
+/// At most this many label filters in one request.
+const MAX_LABEL_FILTERS: usize = 16;
+
+impl Query {
+    fn parse(q: &str) -> Result<Query, String> {
+        let mut out = Query::default();
+        for kv in q.split('&').filter(|kv| !kv.is_empty()) {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            match k {
+                "all" => out.all = true,
+                "label" => {
+                    if out.labels.len() == MAX_LABEL_FILTERS {
+                        return Err(format!("at most {MAX_LABEL_FILTERS} label filters"));
+                    }
+                    let v = percent_decode(v).ok_or("label filter: bad percent-encoding")?;
+                    out.labels.push(crate::config::labels::parse_filter(&v)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `%3A` and `+` decoded; None for a broken escape or non-UTF-8 bytes.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Renders of `/metrics` running at once, at most: each holds a whole
+/// body, so a crowd of scrapers cannot multiply the memory.
+static METRICS_RENDERS: Semaphore = Semaphore::const_new(2);
+
+/// `/metrics` rendered (and gzipped when the scraper accepts it) on the
+/// blocking pool: a 10,000-instance render never holds up an HTTP worker
+/// answering health checks, nor the poller, which has a thread of its own.
+async fn metrics_off_thread(state: Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
+    let gzip = accepts_gzip(req);
+    let Ok(_permit) = METRICS_RENDERS.acquire().await else {
+        return json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{}"));
+    };
+    let now = Instant::now().into_std();
+    match tokio::task::spawn_blocking(move || metrics(&state, now, gzip)).await {
+        Ok(r) => r,
+        Err(_) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Bytes::from_static(b"{\"error\":\"metrics rendering failed\"}"),
+        ),
+    }
+}
+
+/// Whether `Accept-Encoding` lists gzip with a non-zero weight.
+fn accepts_gzip(req: &Request<Incoming>) -> bool {
+    accepts_gzip_header(
+        req.headers()
+            .get_all(hyper::header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+fn accepts_gzip_header<'a>(values: impl Iterator<Item = &'a str>) -> bool {
+    values.flat_map(|v| v.split(',')).any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        let q_zero = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+    })
 }
 
 /// A known path, with the name it carries. Parsing the path is separate
@@ -185,7 +297,7 @@ impl<'a> Route<'a> {
 }
 
 /// `all` is the fleet view's `?all` query flag.
-fn route(state: &AppState, method: &Method, path: &str, all: bool) -> Response<Body> {
+fn route(state: &AppState, method: &Method, path: &str, query: &Query) -> Response<Body> {
     let Some(route) = Route::parse(path) else {
         return json(
             StatusCode::NOT_FOUND,
@@ -197,9 +309,9 @@ fn route(state: &AppState, method: &Method, path: &str, all: bool) -> Response<B
     match (readable, route) {
         (true, Route::Healthz) => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
         (true, Route::Readyz) => view(views::readiness(&state.store)),
-        (true, Route::Metrics) => metrics(state, now),
+        (true, Route::Metrics) => metrics(state, now, false),
         (true, Route::StatusPage) => html(views::STATUS_PAGE),
-        (true, Route::Fleet) => view(views::fleet(&state.store, now, all)),
+        (true, Route::Fleet) => view(views::fleet(&state.store, now, query.all, &query.labels)),
         (true, Route::Instance(name)) => instance(state, name, now),
         (true, Route::Tcp(name)) => view(views::tcp(&state.store, name, now)),
         (true, Route::Cluster(name)) => view(views::cluster(&state.store, name, now)),
@@ -223,10 +335,28 @@ fn instance(state: &AppState, name: &str, now: std::time::Instant) -> Response<B
     }
 }
 
-fn metrics(state: &AppState, now: std::time::Instant) -> Response<Body> {
+fn metrics(state: &AppState, now: std::time::Instant, gzip: bool) -> Response<Body> {
     let body = metrics::render(&state.store, now);
+    let (body, encoded) = if gzip {
+        match metrics::gzip(&body) {
+            Ok(z) => (z, true),
+            Err(_) => (body, false),
+        }
+    } else {
+        (body, false)
+    };
     let mut r = Response::new(Full::new(Bytes::from(body)));
     let h = r.headers_mut();
+    if encoded {
+        h.insert(
+            hyper::header::CONTENT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
+    }
+    h.insert(
+        hyper::header::VARY,
+        HeaderValue::from_static("accept-encoding"),
+    );
     h.insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -298,37 +428,75 @@ mod tests {
     #[tokio::test]
     async fn routes_answer_with_json_and_no_store() {
         let s = state();
-        let r = route(&s, &Method::GET, "/healthz", false);
+        let r = route(&s, &Method::GET, "/healthz", &Query::default());
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
-        let r = route(&s, &Method::GET, "/health/redis/cache-1", false);
+        let r = route(&s, &Method::GET, "/health/redis/cache-1", &Query::default());
         assert_eq!(
             r.status(),
             StatusCode::SERVICE_UNAVAILABLE,
             "not polled yet"
         );
-        let r = route(&s, &Method::HEAD, "/health/redis/nope", false);
+        let r = route(&s, &Method::HEAD, "/health/redis/nope", &Query::default());
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let r = route(&s, &Method::GET, "/health/redis/no\"pe", false);
+        let r = route(&s, &Method::GET, "/health/redis/no\"pe", &Query::default());
         assert_eq!(
             body(r).await,
             r#"{"error":"unknown instance","instance":"no\"pe"}"#
         );
-        let r = route(&s, &Method::POST, "/health/redis/cache-1", false);
+        let r = route(
+            &s,
+            &Method::POST,
+            "/health/redis/cache-1",
+            &Query::default(),
+        );
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.headers()[ALLOW], "GET, HEAD");
         assert_eq!(
-            route(&s, &Method::DELETE, "/healthz", false).status(),
+            route(&s, &Method::DELETE, "/healthz", &Query::default()).status(),
             StatusCode::METHOD_NOT_ALLOWED
         );
         assert_eq!(
-            route(&s, &Method::GET, "/nothing", false).status(),
+            route(&s, &Method::GET, "/nothing", &Query::default()).status(),
             StatusCode::NOT_FOUND
         );
         assert_eq!(
-            route(&s, &Method::GET, "/health/redis/../healthz", false).status(),
+            route(
+                &s,
+                &Method::GET,
+                "/health/redis/../healthz",
+                &Query::default()
+            )
+            .status(),
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[test]
+    fn queries_and_accept_encoding_are_read() {
+        let q = Query::parse("all&label=team%3Apay+x&label=env:prod").unwrap();
+        assert!(q.all);
+        assert_eq!(
+            q.labels,
+            vec![
+                ("team".into(), "pay x".into()),
+                ("env".into(), "prod".into())
+            ]
+        );
+        assert!(Query::parse("label=team").is_err());
+        assert!(Query::parse("label=%zz").is_err());
+        assert!(Query::parse(&"label=a:b&".repeat(17)).is_err());
+        for (header, want) in [
+            ("gzip", true),
+            ("deflate, gzip;q=0.5", true),
+            ("GZIP", true),
+            ("*", true),
+            ("gzip;q=0", false),
+            ("identity", false),
+            ("", false),
+        ] {
+            assert_eq!(accepts_gzip_header([header].into_iter()), want, "{header}");
+        }
     }
 }

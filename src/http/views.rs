@@ -34,11 +34,21 @@ pub fn unknown_instance(name: &str) -> Vec<u8> {
 /// `GET /health/redis`: counts per status, the instances that are not ok
 /// (worst first), and 200 only when every instance is ok. With `all`, also
 /// every instance's status, reason, age and latency (for the status page).
-pub fn fleet(store: &Store, now: Instant, all: bool) -> (StatusCode, Vec<u8>) {
+pub fn fleet(
+    store: &Store,
+    now: Instant,
+    all: bool,
+    labels: &[(String, String)],
+) -> (StatusCode, Vec<u8>) {
     let mut counts = [0usize; 4];
     let mut not_ok = Vec::new();
     let mut every = Vec::new();
     for slot in store.slots() {
+        let ident = slot.ident();
+        let matches = labels.iter().all(|(k, v)| ident.labels.get(k) == Some(v));
+        if !matches {
+            continue;
+        }
         let c = store.current(&slot, now);
         counts[c.status as usize] += 1;
         if all {
@@ -49,6 +59,7 @@ pub fn fleet(store: &Store, now: Instant, all: bool) -> (StatusCode, Vec<u8>) {
                 "reason": c.reason.map(|r| r.as_str()),
                 "age_ms": c.age.map(|a| a.as_millis() as u64),
                 "latency_ms": latency.map(|l| (l.as_secs_f64() * 1e6).round() / 1e3),
+                "labels": (!ident.labels.is_empty()).then_some(&ident.labels),
             }));
         }
         if c.status != Status::Ok {

@@ -15,6 +15,7 @@ use super::tls;
 use crate::config::{Endpoint, Target};
 use crate::judge::outcome::{Failure, Reason, TlsPeer};
 use crate::wire::cluster::ClusterInfo;
+use crate::wire::exposition::Exposition;
 use crate::wire::info::{info_text, ServerInfo, Snapshot};
 use crate::wire::resp::{encode_command, DecodeError, Decoder, Frame};
 use bytes::{Bytes, BytesMut};
@@ -46,6 +47,16 @@ const YIELD_EVERY: usize = 256 * 1024;
 /// Longest server error text kept in a failure message.
 const MAX_ERROR_TEXT: usize = 200;
 
+/// What one successful poll read.
+#[derive(Debug)]
+pub struct Polled {
+    pub snapshot: Snapshot,
+    /// The round trip.
+    pub latency: Duration,
+    /// The instance's Prometheus samples, on a metrics poll.
+    pub exposition: Option<Exposition>,
+}
+
 /// Why a connection could not be made, and whether TCP got in first (the
 /// `/health/tcp` view's "is the process even up").
 #[derive(Clone, Debug, PartialEq)]
@@ -74,6 +85,9 @@ pub struct Conn {
     /// The whole poll, pre-encoded: sent as one write.
     poll_cmd: Bytes,
     replies_per_poll: usize,
+    /// A metrics poll: `INFO ALL` (one reply on every version), and CLUSTER
+    /// INFO on a cluster node, in one write.
+    metrics_cmd: Bytes,
     /// A cluster node: CLUSTER INFO rides in every poll's write.
     cluster: bool,
     /// When the handshake read `INFO server`, to age its uptime.
@@ -137,6 +151,7 @@ impl Conn {
             server: ServerInfo::default(),
             poll_cmd: Bytes::new(),
             replies_per_poll: 0,
+            metrics_cmd: Bytes::new(),
             cluster: target.cluster,
             connected_at: Instant::now(),
             broken: false,
@@ -254,11 +269,15 @@ impl Conn {
             }
             self.replies_per_poll = POLL_SECTIONS.len();
         }
+        let mut metrics = BytesMut::with_capacity(64);
+        encode_command(&mut metrics, &[b"INFO", b"ALL"]);
         if self.cluster {
             // Same write, one more reply: still one round trip.
             encode_command(&mut out, &[b"CLUSTER", b"INFO"]);
+            encode_command(&mut metrics, &[b"CLUSTER", b"INFO"]);
         }
         self.poll_cmd = out.freeze();
+        self.metrics_cmd = metrics.freeze();
     }
 
     /// One command and its reply before `deadline` (topology reads:
@@ -293,10 +312,13 @@ impl Conn {
     }
 
     /// One poll: one write of every INFO, then all replies, before
-    /// `deadline`. Returns the merged snapshot and the round trip.
-    pub async fn poll(&mut self, deadline: Instant) -> Result<(Snapshot, Duration), Failure> {
+    /// `deadline`. Returns the merged snapshot and the round trip. A
+    /// `metrics` poll asks for `INFO ALL` instead (still one write and one
+    /// reply per command) and also returns the instance's Prometheus
+    /// samples.
+    pub async fn poll(&mut self, deadline: Instant, metrics: bool) -> Result<Polled, Failure> {
         // One timer for the whole poll, not one per write and read.
-        match timeout_at(deadline, self.poll_inner()).await {
+        match timeout_at(deadline, self.poll_inner(metrics)).await {
             Ok(result) => result,
             Err(_) => {
                 self.broken = true;
@@ -308,10 +330,15 @@ impl Conn {
         }
     }
 
-    async fn poll_inner(&mut self) -> Result<(Snapshot, Duration), Failure> {
+    async fn poll_inner(&mut self, metrics: bool) -> Result<Polled, Failure> {
         let started = Instant::now();
         self.broken = true;
-        if let Err(e) = write_flushed(&mut self.stream, &self.poll_cmd).await {
+        let (cmd, replies) = if metrics {
+            (&self.metrics_cmd, 1)
+        } else {
+            (&self.poll_cmd, self.replies_per_poll)
+        };
+        if let Err(e) = write_flushed(&mut self.stream, cmd).await {
             return Err(self.io_failure("write", &e));
         }
         self.broken = false;
@@ -322,7 +349,8 @@ impl Conn {
         // Read every reply even after an error reply, so the connection
         // stays in step; report the first error.
         let mut first_error = None;
-        for _ in 0..self.replies_per_poll {
+        let mut info_all = None;
+        for _ in 0..replies {
             let frame = self.read_frame().await?;
             if let Frame::Push(_) = frame {
                 // Never asked for (no HELLO 3, no SUBSCRIBE): the stream is
@@ -339,7 +367,11 @@ impl Conn {
                     first_error.get_or_insert(f);
                 }
             }
+            if metrics {
+                info_all = Some(frame);
+            }
         }
+        let mut cluster_info = None;
         if self.cluster {
             let frame = self.read_frame().await?;
             match expect_info(&frame, "CLUSTER INFO") {
@@ -348,7 +380,22 @@ impl Conn {
                     first_error.get_or_insert(f);
                 }
             }
+            cluster_info = Some(frame);
         }
+        let latency = started.elapsed();
+        let exposition = match (&first_error, &info_all) {
+            (None, Some(info)) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                Some(Exposition::from_info(
+                    info_text(info).unwrap_or_default(),
+                    cluster_info.as_ref().and_then(info_text),
+                    now,
+                ))
+            }
+            _ => None,
+        };
         if self.buf.is_empty() {
             self.buf = BytesMut::new();
         } else {
@@ -358,7 +405,11 @@ impl Conn {
         }
         match first_error {
             Some(f) => Err(f),
-            None => Ok((snap, started.elapsed())),
+            None => Ok(Polled {
+                snapshot: snap,
+                latency,
+                exposition,
+            }),
         }
     }
 

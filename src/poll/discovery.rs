@@ -43,6 +43,8 @@ pub struct Discovery {
     pub groups: Option<Vec<(String, GroupView)>>,
     /// Why this read failed, when it did.
     pub error: Option<String>,
+    /// The `[[cluster]]`'s or `[[sentinel]]`'s labels.
+    pub labels: crate::config::Labels,
 }
 
 /// How often the nodes' verdicts are checked for a change that calls for
@@ -87,6 +89,7 @@ pub async fn run(
             min_replicas,
             groups: None,
             error,
+            labels: spec.labels.clone(),
         };
         if tx.send(discovery).await.is_err() {
             return;
@@ -247,6 +250,7 @@ pub async fn run_sentinel(
             min_replicas,
             groups: Some(known.1.clone()),
             error,
+            labels: spec.labels.clone(),
         };
         if tx.send(discovery).await.is_err() {
             return;
@@ -362,6 +366,7 @@ async fn read_one_sentinel(
                 min_replicas,
                 sentinel: Some(facts),
                 source: Some(spec.name.clone()),
+                labels: spec.labels.clone(),
             },
         ));
     }

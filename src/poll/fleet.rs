@@ -14,6 +14,7 @@ use crate::judge::rules::{Health, Tracker};
 use crate::net::conn::Conn;
 use crate::shutdown::ShutdownSignal;
 use crate::state::store::{Slot, Store};
+use crate::wire::exposition::Exposition;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -41,6 +42,10 @@ pub struct PollSettings {
     pub timeout: Duration,
     /// How often a connected host-name target's name is looked up again.
     pub dns_refresh: Duration,
+    /// How often a poll fetches INFO ALL for `/metrics`.
+    pub metrics_interval: Duration,
+    /// How old a verdict may get before it is stale.
+    pub stale_after: Duration,
 }
 
 impl PollSettings {
@@ -50,6 +55,8 @@ impl PollSettings {
             interval: config.interval,
             timeout: config.timeout,
             dns_refresh: config.dns_refresh,
+            metrics_interval: config.metrics_interval,
+            stale_after: config.stale_after(),
         }
     }
 }
@@ -68,7 +75,9 @@ pub struct Fleet {
     runtime: tokio::runtime::Handle,
     thread: Option<std::thread::JoinHandle<()>>,
     store: Arc<Store>,
-    settings: PollSettings,
+    /// Every poller reads its settings from here before each poll, so a
+    /// reload that changes them restarts nothing.
+    settings: tokio::sync::watch::Sender<PollSettings>,
     running: HashMap<String, (Target, AbortHandle)>,
 }
 
@@ -77,8 +86,11 @@ pub struct Fleet {
 pub struct Changes {
     pub added: usize,
     pub removed: usize,
-    /// Same name, new URL, password or thresholds: restarted from scratch.
+    /// Same name, new URL, password or thresholds: restarted from scratch,
+    /// answering with the last verdict until the first new poll.
     pub changed: usize,
+    /// Only the labels changed: relabeled in place.
+    pub relabeled: usize,
     /// Kept their connection and history.
     pub unchanged: usize,
     /// Names of the added and changed instances: their first verdicts are
@@ -114,7 +126,7 @@ impl Fleet {
             runtime,
             thread: Some(thread),
             store,
-            settings,
+            settings: tokio::sync::watch::Sender::new(settings),
             running: HashMap::new(),
         })
     }
@@ -124,10 +136,7 @@ impl Fleet {
     /// leave the rest alone.
     pub fn apply(&mut self, targets: &[Target], settings: PollSettings) -> Changes {
         let mut changes = Changes::default();
-        let settings_changed = settings.interval != self.settings.interval
-            || settings.timeout != self.settings.timeout
-            || settings.dns_refresh != self.settings.dns_refresh;
-        self.settings = settings;
+        self.settings.send_replace(settings);
         let wanted: HashMap<&str, &Target> = targets.iter().map(|t| (t.name.as_str(), t)).collect();
         self.running.retain(|name, (_, task)| {
             if wanted.contains_key(name.as_str()) {
@@ -139,24 +148,44 @@ impl Fleet {
             false
         });
         for target in targets {
-            if let Some((old, task)) = self.running.get(&target.name) {
-                if old == target && !settings_changed {
+            let mut old_slot = None;
+            if let Some((old, task)) = self.running.get_mut(&target.name) {
+                if old == target {
                     changes.unchanged += 1;
                     continue;
                 }
+                if old.same_but_labels(target) {
+                    if let Some(slot) = self.store.get(&target.name) {
+                        slot.set_labels(target.labels.clone());
+                    }
+                    *old = target.clone();
+                    changes.relabeled += 1;
+                    continue;
+                }
                 task.abort();
-                self.store.remove(&target.name);
+                old_slot = self.store.remove(&target.name);
                 changes.changed += 1;
             } else {
                 changes.added += 1;
             }
             changes.fresh.push(target.name.clone());
-            let slot = self
-                .store
-                .insert_target(&target.name, &target.addr(), target.tls.is_some());
-            let task = self
-                .runtime
-                .spawn(run(target.clone(), slot, self.store.clone(), settings));
+            let slot = Slot::new(
+                &target.name,
+                &target.addr(),
+                target.tls.is_some(),
+                target.labels.clone(),
+            );
+            if let Some(old) = &old_slot {
+                slot.inherit(old);
+            }
+            let slot = self.store.insert_slot(slot);
+            let task = self.runtime.spawn(run(
+                target.clone(),
+                slot,
+                self.store.clone(),
+                self.settings.subscribe(),
+                old_slot.is_some(),
+            ));
             self.running
                 .insert(target.name.clone(), (target.clone(), task.abort_handle()));
         }
@@ -172,41 +201,68 @@ impl Fleet {
     }
 }
 
-async fn run(target: Target, slot: Arc<Slot>, store: Arc<Store>, settings: PollSettings) {
+/// Polls start at a random phase within this much, at most, when a
+/// restarted instance carries its last verdict: it is replaced soon, long
+/// before it could turn stale.
+const CARRIED_FIRST_POLL: Duration = Duration::from_secs(1);
+
+async fn run(
+    target: Target,
+    slot: Arc<Slot>,
+    store: Arc<Store>,
+    settings: tokio::sync::watch::Receiver<PollSettings>,
+    carried: bool,
+) {
     let polls = &store.polls;
     let mut rng = Jitter::seeded(&target.name);
     let mut tracker = Tracker::new(target.thresholds.clone());
     let mut conn: Option<Conn> = None;
     let mut failures: u32 = 0;
     let mut last_status: Option<Status> = None;
-    let mut next = Instant::now() + settings.interval.mul_f64(rng.unit());
-
-    let tick = (settings.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
+    let first = *settings.borrow();
+    let phase = if carried {
+        first.interval.min(CARRIED_FIRST_POLL)
+    } else {
+        first.interval
+    };
+    let mut next = Instant::now() + phase.mul_f64(rng.unit());
+    // The first successful poll fetches the metrics sections.
+    let mut metrics_due = Instant::now();
     loop {
+        let s = *settings.borrow();
+        let tick = (s.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
         ticks::sleep_until(on_tick(next, tick)).await;
+        // Settings may have changed while this poller slept.
+        let s = *settings.borrow();
         let started = Instant::now();
-        let deadline = started + settings.timeout;
-        let outcome = poll_once(&target, &mut conn, deadline, settings.dns_refresh).await;
+        let deadline = started + s.timeout;
+        let metrics = started >= metrics_due;
+        let (outcome, exposition) =
+            poll_once(&target, &mut conn, deadline, s.dns_refresh, metrics).await;
         let ok = matches!(outcome, Outcome::Polled { .. });
         let took = started.elapsed();
         polls.record(ok, took);
+        if let Some(e) = exposition {
+            slot.set_exposition(e);
+            metrics_due = started + s.metrics_interval;
+        }
         // A verdict is as old as its result: stamp it when the poll ended,
         // so a poll that ran into its timeout is not born half stale.
         let health = tracker.observe(outcome, std::time::Instant::now(), SystemTime::now());
         trace!(instance = %target.name, status = health.status.as_str(), elapsed_us = took.as_micros() as u64, "polled");
         log_transition(&target, &health, &mut last_status);
-        slot.publish(health);
+        slot.publish_for(health, s.stale_after);
 
         next = if ok {
             failures = 0;
             // ±5 % keeps instances from drifting into lockstep.
-            started + settings.interval.mul_f64(0.95 + 0.1 * rng.unit())
+            started + s.interval.mul_f64(0.95 + 0.1 * rng.unit())
         } else {
             failures = failures.saturating_add(1);
             let exp = BACKOFF_BASE.saturating_mul(1u32 << (failures - 1).min(16));
             // Capped so that, tick rounding included, the next attempt
             // starts within one interval of this one's end.
-            let cap = settings.interval.saturating_sub(tick);
+            let cap = s.interval.saturating_sub(tick);
             Instant::now() + exp.min(cap).mul_f64(0.5 + 0.5 * rng.unit())
         };
     }
@@ -219,7 +275,8 @@ pub async fn poll_once(
     conn: &mut Option<Conn>,
     deadline: Instant,
     dns_refresh: Duration,
-) -> Outcome {
+    metrics: bool,
+) -> (Outcome, Option<Exposition>) {
     if let Some(c) = conn {
         if !c
             .still_where_the_name_points(target, deadline, dns_refresh)
@@ -241,30 +298,37 @@ pub async fn poll_once(
                 *conn = Some(c);
             }
             Err(e) => {
-                return Outcome::Failed {
+                let failed = Outcome::Failed {
                     failure: e.failure,
                     tcp_connected: e.tcp_connected,
-                }
+                };
+                return (failed, None);
             }
         }
     }
     let c = conn.as_mut().expect("connection made above");
-    let result = c.poll(deadline).await;
+    let result = c.poll(deadline, metrics).await;
     let tls_peer = c.tls_peer();
     let usable = c.is_usable();
     if !usable {
         *conn = None;
     }
     match result {
-        Ok((snapshot, latency)) => Outcome::Polled {
-            snapshot,
-            latency,
-            tls: tls_peer,
-        },
-        Err(failure) => Outcome::Failed {
-            failure,
-            tcp_connected: usable,
-        },
+        Ok(p) => {
+            let polled = Outcome::Polled {
+                snapshot: p.snapshot,
+                latency: p.latency,
+                tls: tls_peer,
+            };
+            (polled, p.exposition)
+        }
+        Err(failure) => {
+            let failed = Outcome::Failed {
+                failure,
+                tcp_connected: usable,
+            };
+            (failed, None)
+        }
     }
 }
 

@@ -40,3 +40,25 @@ impl PollCounters {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 }
+
+/// The outcome of the latest config load (the start counts as one).
+#[derive(Debug, Default)]
+pub struct ReloadStatus {
+    /// 1 when the latest load succeeded, else 0.
+    pub successful: AtomicU64,
+    /// Unix time of the latest successful load, in seconds.
+    pub success_at: AtomicU64,
+}
+
+impl ReloadStatus {
+    /// Record a load's outcome now.
+    pub fn record(&self, ok: bool) {
+        self.successful.store(u64::from(ok), Ordering::Relaxed);
+        if ok {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            self.success_at.store(now, Ordering::Relaxed);
+        }
+    }
+}

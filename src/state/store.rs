@@ -9,10 +9,12 @@
 //! own CPU. A verdict older than the stale limit is answered as
 //! `down`/`stale`.
 
-use super::counters::PollCounters;
+use super::counters::{PollCounters, ReloadStatus};
 use super::render::{ident_json, json_str, render, rfc3339_millis};
+use crate::config::Labels;
 use crate::judge::outcome::{Reason, Status};
 use crate::judge::rules::Health;
+use crate::wire::exposition::{escape_label_value, Exposition};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::io::Write;
@@ -24,9 +26,49 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Published {
     pub health: Health,
+    /// How old this verdict may get before it is stale: the limit when it
+    /// was published, so a reload that shortens the interval does not turn
+    /// verdicts made under the old one stale before their next poll.
+    stale_after: Duration,
     /// The JSON up to and including `checked_at`, and from `,"reasons"` to
     /// the closing brace; rendered by the first request.
     json: OnceLock<(Bytes, Bytes)>,
+}
+
+/// How an instance is named in answers: its JSON identity fields and
+/// labels, and the start of its Prometheus series' label set.
+#[derive(Debug)]
+pub struct Ident {
+    /// `,"instance":...,"addr":...[,"tls":true][,"labels":{...}]`
+    json: Box<[u8]>,
+    pub labels: Labels,
+    /// `{instance="name",k="v"` (no closing brace).
+    pub prom: Box<[u8]>,
+}
+
+impl Ident {
+    fn new(name: &str, addr: &str, tls: bool, labels: Labels) -> Ident {
+        let mut json = ident_json(name, addr, tls).into_vec();
+        if !labels.is_empty() {
+            json.extend_from_slice(b",\"labels\":");
+            serde_json::to_writer(&mut json, &labels).expect("writing into a Vec cannot fail");
+        }
+        let mut prom = b"{instance=\"".to_vec();
+        escape_label_value(&mut prom, name.as_bytes());
+        prom.push(b'"');
+        for (k, v) in &labels {
+            prom.push(b',');
+            prom.extend_from_slice(k.as_bytes());
+            prom.extend_from_slice(b"=\"");
+            escape_label_value(&mut prom, v.as_bytes());
+            prom.push(b'"');
+        }
+        Ident {
+            json: json.into_boxed_slice(),
+            labels,
+            prom: prom.into_boxed_slice(),
+        }
+    }
 }
 
 /// One watched instance as the HTTP side sees it.
@@ -35,26 +77,39 @@ pub struct Slot {
     pub name: Box<str>,
     /// `host:port` as shown to operators.
     pub addr: Box<str>,
-    /// The name and address as JSON, escaped once.
-    ident: Box<[u8]>,
+    tls: bool,
+    /// Swapped in place when only the labels change on a reload.
+    ident: RwLock<Arc<Ident>>,
     latest: Mutex<Option<Arc<Published>>>,
+    /// The samples of the latest metrics poll.
+    exposition: Mutex<Option<Arc<Exposition>>>,
 }
 
 impl Slot {
     /// A slot with nothing published yet; `tls` for `rediss://` targets.
-    pub fn new(name: &str, addr: &str, tls: bool) -> Self {
+    pub fn new(name: &str, addr: &str, tls: bool, labels: Labels) -> Self {
         Slot {
             name: name.into(),
             addr: addr.into(),
-            ident: ident_json(name, addr, tls),
+            tls,
+            ident: RwLock::new(Arc::new(Ident::new(name, addr, tls, labels))),
             latest: Mutex::new(None),
+            exposition: Mutex::new(None),
         }
     }
 
-    /// Render `health` and make it the answer for this instance.
+    /// Make `health` the answer for this instance, judged stale after the
+    /// store's current limit.
     pub fn publish(&self, health: Health) {
+        self.publish_for(health, Duration::ZERO);
+    }
+
+    /// Make `health` the answer for this instance, valid for at least
+    /// `stale_after` whatever later reloads set.
+    pub fn publish_for(&self, health: Health, stale_after: Duration) {
         let published = Arc::new(Published {
             health,
+            stale_after,
             json: OnceLock::new(),
         });
         *self
@@ -69,6 +124,52 @@ impl Slot {
             .lock()
             .expect("slot lock is never held across a panic")
             .clone()
+    }
+
+    /// Keep the samples of a metrics poll.
+    pub fn set_exposition(&self, e: Exposition) {
+        *self
+            .exposition
+            .lock()
+            .expect("slot lock is never held across a panic") = Some(Arc::new(e));
+    }
+
+    /// The samples of the latest metrics poll.
+    pub fn exposition(&self) -> Option<Arc<Exposition>> {
+        self.exposition
+            .lock()
+            .expect("slot lock is never held across a panic")
+            .clone()
+    }
+
+    /// The instance's labels and rendered identity.
+    pub fn ident(&self) -> Arc<Ident> {
+        self.ident
+            .read()
+            .expect("slot lock is never held across a panic")
+            .clone()
+    }
+
+    /// Relabel in place (a reload changed only the labels).
+    pub fn set_labels(&self, labels: Labels) {
+        let ident = Arc::new(Ident::new(&self.name, &self.addr, self.tls, labels));
+        *self
+            .ident
+            .write()
+            .expect("slot lock is never held across a panic") = ident;
+    }
+
+    /// Take over `old`'s verdict and samples: a changed target keeps
+    /// answering with its last verdict until its first new poll.
+    pub fn inherit(&self, old: &Slot) {
+        *self
+            .latest
+            .lock()
+            .expect("slot lock is never held across a panic") = old.latest();
+        *self
+            .exposition
+            .lock()
+            .expect("slot lock is never held across a panic") = old.exposition();
     }
 }
 
@@ -115,6 +216,8 @@ pub struct ClusterView {
     /// Every node's instance name.
     pub nodes: Vec<String>,
     pub min_replicas: u32,
+    /// The `[[cluster]]`'s, `[[sentinel]]`'s or `[[group]]`'s labels.
+    pub labels: Labels,
     /// Why the latest topology read failed, when it did (the view is then
     /// the last one read).
     pub error: Option<String>,
@@ -126,6 +229,8 @@ pub struct ClusterView {
 pub struct GroupView {
     pub members: Vec<String>,
     pub min_replicas: u32,
+    /// The `[[cluster]]`'s, `[[sentinel]]`'s or `[[group]]`'s labels.
+    pub labels: Labels,
     pub sentinel: Option<crate::judge::groups::SentinelFacts>,
     /// The `[[sentinel]]` it was discovered from; None for `[[group]]`.
     pub source: Option<String>,
@@ -141,6 +246,8 @@ pub struct Store {
     stale_after_ms: AtomicU64,
     /// Poll outcomes since start.
     pub polls: PollCounters,
+    /// The latest config load's outcome.
+    pub reload: ReloadStatus,
 }
 
 impl Store {
@@ -152,6 +259,7 @@ impl Store {
             groups: RwLock::new(std::collections::BTreeMap::new()),
             stale_after_ms: AtomicU64::new(stale_after.as_millis() as u64),
             polls: PollCounters::default(),
+            reload: ReloadStatus::default(),
         }
     }
 
@@ -179,21 +287,21 @@ impl Store {
         v
     }
 
-    /// Add a plaintext instance (or return the existing slot of that name).
+    /// Add a plaintext instance without labels (or return the existing
+    /// slot of that name).
     pub fn insert(&self, name: &str, addr: &str) -> Arc<Slot> {
-        self.insert_target(name, addr, false)
+        self.insert_slot(Slot::new(name, addr, false, Labels::new()))
     }
 
-    /// Add an instance, TLS or not (or return the existing slot of that
-    /// name).
-    pub fn insert_target(&self, name: &str, addr: &str, tls: bool) -> Arc<Slot> {
+    /// Add an instance (or return the existing slot of that name).
+    pub fn insert_slot(&self, slot: Slot) -> Arc<Slot> {
         let mut slots = self
             .slots
             .write()
             .expect("store lock is never held across a panic");
         slots
-            .entry(name.into())
-            .or_insert_with(|| Arc::new(Slot::new(name, addr, tls)))
+            .entry(slot.name.clone())
+            .or_insert_with(|| Arc::new(slot))
             .clone()
     }
 
@@ -284,9 +392,10 @@ impl Store {
         let age = published
             .as_ref()
             .map(|p| now.saturating_duration_since(p.health.checked_mono));
-        let verdict = published
-            .as_ref()
-            .filter(|_| age.is_some_and(|a| a <= self.stale_after()));
+        let verdict = published.as_ref().filter(|p| {
+            let limit = self.stale_after().max(p.stale_after);
+            age.is_some_and(|a| a <= limit)
+        });
         let (status, reason) = match verdict {
             Some(p) => (p.health.status, p.health.reason()),
             None => (Status::Down, Some(Reason::Stale)),
@@ -313,7 +422,7 @@ impl Store {
                 body: stale_body(&slot, last, &error),
             });
         };
-        let (head, tail) = p.json.get_or_init(|| render(&slot.ident, &p.health));
+        let (head, tail) = p.json.get_or_init(|| render(&slot.ident().json, &p.health));
         let mut body = Vec::with_capacity(head.len() + tail.len() + 24);
         body.extend_from_slice(head);
         let _ = write!(body, ",\"age_ms\":{}", age.as_millis());

@@ -4,5 +4,6 @@
 //! sockets here; every length from the wire is bounded before use.
 
 pub mod cluster;
+pub mod exposition;
 pub mod info;
 pub mod resp;

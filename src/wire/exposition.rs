@@ -1,0 +1,1153 @@
+//! INFO ALL (and CLUSTER INFO) text into Prometheus samples with
+//! redis_exporter's names, types, label keys and values, so dashboards and
+//! alerts built for redis_exporter work unchanged on redpulse.
+//!
+//! The mapping follows redis_exporter 1.45 field by field: a fixed table of
+//! INFO keys and their series names, every `cluster_*` and `db*` field,
+//! per-command, per-error and per-database series, latency percentiles as a
+//! summary, `redis_instance_info` and `redis_slave_info`. Series that need
+//! other commands (SLOWLOG, LATENCY, CONFIG GET, key checks) are not here.
+//!
+//! An [`Exposition`] is built once per metrics poll (every
+//! `metrics_interval`) and rendered by `/metrics` many times, so the work is
+//! done here: every sample is kept as the text that follows the instance's
+//! own labels (`,cmd="get"} 3\n`), grouped by family. Rendering is then
+//! copying. Families are numbered in one process-wide registry so that every
+//! instance's samples of one family can be written together, as the text
+//! format requires.
+
+use memchr::memchr;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{OnceLock, RwLock};
+
+/// A family's Prometheus type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+    Summary,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+            Kind::Summary => "summary",
+        }
+    }
+}
+
+/// One metric family. A summary's `_sum` and `_count` lines are families of
+/// their own, numbered right after the summary and without a header, so
+/// they are written inside its group.
+#[derive(Debug)]
+pub struct Family {
+    pub name: Box<str>,
+    pub kind: Kind,
+    pub help: Box<str>,
+    /// False for a summary's `_sum` / `_count`.
+    pub header: bool,
+}
+
+/// At most this many families (fixed ones plus every distinct `cluster_*`
+/// or `db*` field name seen): a server inventing field names cannot grow
+/// the registry without bound.
+const MAX_FAMILIES: usize = 1024;
+/// At most this many samples per instance (a server with thousands of
+/// command names, errors or databases is cut here).
+pub const MAX_SAMPLES: usize = 4096;
+/// Label values longer than this are dropped with their sample.
+const MAX_LABEL_VALUE: usize = 256;
+
+#[derive(Default)]
+struct Registry {
+    families: Vec<&'static Family>,
+    by_name: HashMap<&'static str, u16>,
+}
+
+fn registry() -> &'static RwLock<Registry> {
+    static REGISTRY: OnceLock<RwLock<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut r = Registry::default();
+        for &(name, kind, help) in FIXED {
+            r.add(name, kind, help);
+        }
+        RwLock::new(r)
+    })
+}
+
+impl Registry {
+    fn add(&mut self, name: &str, kind: Kind, help: &str) -> Option<u16> {
+        if let Some(&id) = self.by_name.get(name) {
+            return Some(id);
+        }
+        let parts: &[(&str, bool)] = if kind == Kind::Summary {
+            &[("", true), ("_sum", false), ("_count", false)]
+        } else {
+            &[("", true)]
+        };
+        if self.families.len() + parts.len() > MAX_FAMILIES {
+            return None;
+        }
+        let first = self.families.len() as u16;
+        for (suffix, header) in parts {
+            let family: &'static Family = Box::leak(Box::new(Family {
+                name: format!("{name}{suffix}").into(),
+                kind,
+                help: help.into(),
+                header: *header,
+            }));
+            self.by_name
+                .insert(&family.name, self.families.len() as u16);
+            self.families.push(family);
+        }
+        Some(first)
+    }
+}
+
+/// Every family known so far, in id order (the order `/metrics` writes them).
+pub fn families() -> Vec<&'static Family> {
+    registry()
+        .read()
+        .expect("registry lock is never held across a panic")
+        .families
+        .clone()
+}
+
+/// The id of a family, registering it (as `kind`) on first sight.
+fn family_id(name: &str, kind: Kind) -> Option<u16> {
+    if let Some(&id) = registry()
+        .read()
+        .expect("registry lock is never held across a panic")
+        .by_name
+        .get(name)
+    {
+        return Some(id);
+    }
+    let help = format!("{name} from INFO.");
+    registry()
+        .write()
+        .expect("registry lock is never held across a panic")
+        .add(name, kind, &help)
+}
+
+use Kind::{Counter, Gauge, Summary};
+
+/// Families with a fixed meaning: (series name, type, help).
+const FIXED: &[(&str, Kind, &str)] = &[
+    (
+        "redis_instance_info",
+        Gauge,
+        "Information about the Redis instance.",
+    ),
+    (
+        "redis_slave_info",
+        Gauge,
+        "Information about the Redis slave.",
+    ),
+    (
+        "redis_start_time_seconds",
+        Gauge,
+        "Start time of the Redis instance since unix epoch in seconds.",
+    ),
+    ("redis_db_keys", Gauge, "Total number of keys by DB."),
+    (
+        "redis_db_keys_expiring",
+        Gauge,
+        "Total number of expiring keys by DB.",
+    ),
+    (
+        "redis_db_keys_cached",
+        Gauge,
+        "Total number of cached keys by DB.",
+    ),
+    ("redis_db_avg_ttl_seconds", Gauge, "Avg TTL in seconds."),
+    (
+        "redis_commands_total",
+        Counter,
+        "Total number of calls per command.",
+    ),
+    (
+        "redis_commands_duration_seconds_total",
+        Counter,
+        "Total amount of time in seconds spent per command.",
+    ),
+    (
+        "redis_commands_rejected_calls_total",
+        Counter,
+        "Total number of errors within command execution per command.",
+    ),
+    (
+        "redis_commands_failed_calls_total",
+        Counter,
+        "Total number of errors prior command execution per command.",
+    ),
+    (
+        "redis_latency_percentiles_usec",
+        Summary,
+        "A summary of latency percentile distribution per command.",
+    ),
+    (
+        "redis_errors_total",
+        Counter,
+        "Total number of errors per error type.",
+    ),
+    (
+        "redis_master_link_up",
+        Gauge,
+        "Master link status on Redis slave.",
+    ),
+    (
+        "redis_master_last_io_seconds_ago",
+        Gauge,
+        "Master last io seconds ago.",
+    ),
+    (
+        "redis_master_sync_in_progress",
+        Gauge,
+        "Master sync in progress.",
+    ),
+    (
+        "redis_slave_repl_offset",
+        Gauge,
+        "Slave replication offset.",
+    ),
+    (
+        "redis_connected_slave_offset_bytes",
+        Gauge,
+        "Offset of connected slave.",
+    ),
+    (
+        "redis_connected_slave_lag_seconds",
+        Gauge,
+        "Lag of connected slave.",
+    ),
+    (
+        "redis_sentinel_master_status",
+        Gauge,
+        "Master status on Sentinel.",
+    ),
+    (
+        "redis_sentinel_master_slaves",
+        Gauge,
+        "The number of slaves of the master.",
+    ),
+    (
+        "redis_sentinel_master_sentinels",
+        Gauge,
+        "The number of sentinels monitoring this master.",
+    ),
+    // INFO clients' maxclients and INFO memory's maxmemory, under the names
+    // redis_exporter gives them (it reads them with CONFIG GET).
+    (
+        "redis_config_maxclients",
+        Gauge,
+        "maxclients from INFO clients.",
+    ),
+    (
+        "redis_config_maxmemory",
+        Gauge,
+        "maxmemory from INFO memory.",
+    ),
+];
+
+/// How one plain INFO field becomes a series.
+#[derive(Clone, Copy)]
+struct Plain {
+    name: &'static str,
+    kind: Kind,
+    /// Multiplier (latest_fork_usec is published in seconds).
+    scale: f64,
+}
+
+/// INFO key → series name, gauges then counters, as redis_exporter maps
+/// them.
+const GAUGES: &[(&str, &str)] = &[
+    ("uptime_in_seconds", "uptime_in_seconds"),
+    ("process_id", "process_id"),
+    ("io_threads_active", "io_threads_active"),
+    ("connected_clients", "connected_clients"),
+    ("blocked_clients", "blocked_clients"),
+    ("tracking_clients", "tracking_clients"),
+    ("clients_in_timeout_table", "clients_in_timeout_table"),
+    ("client_longest_output_list", "client_longest_output_list"),
+    ("client_biggest_input_buf", "client_biggest_input_buf"),
+    (
+        "client_recent_max_output_buffer",
+        "client_recent_max_output_buffer_bytes",
+    ),
+    (
+        "client_recent_max_input_buffer",
+        "client_recent_max_input_buffer_bytes",
+    ),
+    ("allocator_active", "allocator_active_bytes"),
+    ("allocator_allocated", "allocator_allocated_bytes"),
+    ("allocator_resident", "allocator_resident_bytes"),
+    ("allocator_frag_ratio", "allocator_frag_ratio"),
+    ("allocator_frag_bytes", "allocator_frag_bytes"),
+    ("allocator_rss_ratio", "allocator_rss_ratio"),
+    ("allocator_rss_bytes", "allocator_rss_bytes"),
+    ("used_memory", "memory_used_bytes"),
+    ("used_memory_rss", "memory_used_rss_bytes"),
+    ("used_memory_peak", "memory_used_peak_bytes"),
+    ("used_memory_lua", "memory_used_lua_bytes"),
+    ("used_memory_overhead", "memory_used_overhead_bytes"),
+    ("used_memory_startup", "memory_used_startup_bytes"),
+    ("used_memory_dataset", "memory_used_dataset_bytes"),
+    ("used_memory_scripts", "memory_used_scripts_bytes"),
+    ("number_of_cached_scripts", "number_of_cached_scripts"),
+    ("maxmemory", "memory_max_bytes"),
+    ("maxmemory_reservation", "memory_max_reservation_bytes"),
+    (
+        "maxmemory_desired_reservation",
+        "memory_max_reservation_desired_bytes",
+    ),
+    (
+        "maxfragmentationmemory_reservation",
+        "memory_max_fragmentation_reservation_bytes",
+    ),
+    (
+        "maxfragmentationmemory_desired_reservation",
+        "memory_max_fragmentation_reservation_desired_bytes",
+    ),
+    ("mem_fragmentation_ratio", "mem_fragmentation_ratio"),
+    ("mem_fragmentation_bytes", "mem_fragmentation_bytes"),
+    ("mem_clients_slaves", "mem_clients_slaves"),
+    ("mem_clients_normal", "mem_clients_normal"),
+    ("expired_stale_perc", "expired_stale_percentage"),
+    (
+        "mem_not_counted_for_evict",
+        "mem_not_counted_for_eviction_bytes",
+    ),
+    ("lazyfree_pending_objects", "lazyfree_pending_objects"),
+    ("active_defrag_running", "active_defrag_running"),
+    ("migrate_cached_sockets", "migrate_cached_sockets_total"),
+    ("active_defrag_hits", "defrag_hits"),
+    ("active_defrag_misses", "defrag_misses"),
+    ("active_defrag_key_hits", "defrag_key_hits"),
+    ("active_defrag_key_misses", "defrag_key_misses"),
+    (
+        "expired_time_cap_reached_count",
+        "expired_time_cap_reached_total",
+    ),
+    ("loading", "loading_dump_file"),
+    ("rdb_changes_since_last_save", "rdb_changes_since_last_save"),
+    ("rdb_bgsave_in_progress", "rdb_bgsave_in_progress"),
+    ("rdb_last_save_time", "rdb_last_save_timestamp_seconds"),
+    ("rdb_last_bgsave_status", "rdb_last_bgsave_status"),
+    ("rdb_last_bgsave_time_sec", "rdb_last_bgsave_duration_sec"),
+    (
+        "rdb_current_bgsave_time_sec",
+        "rdb_current_bgsave_duration_sec",
+    ),
+    ("rdb_last_cow_size", "rdb_last_cow_size_bytes"),
+    ("aof_enabled", "aof_enabled"),
+    ("aof_rewrite_in_progress", "aof_rewrite_in_progress"),
+    ("aof_rewrite_scheduled", "aof_rewrite_scheduled"),
+    ("aof_last_rewrite_time_sec", "aof_last_rewrite_duration_sec"),
+    (
+        "aof_current_rewrite_time_sec",
+        "aof_current_rewrite_duration_sec",
+    ),
+    ("aof_last_cow_size", "aof_last_cow_size_bytes"),
+    ("aof_current_size", "aof_current_size_bytes"),
+    ("aof_base_size", "aof_base_size_bytes"),
+    ("aof_pending_rewrite", "aof_pending_rewrite"),
+    ("aof_buffer_length", "aof_buffer_length"),
+    ("aof_rewrite_buffer_length", "aof_rewrite_buffer_length"),
+    ("aof_pending_bio_fsync", "aof_pending_bio_fsync"),
+    ("aof_delayed_fsync", "aof_delayed_fsync"),
+    ("aof_last_bgrewrite_status", "aof_last_bgrewrite_status"),
+    ("aof_last_write_status", "aof_last_write_status"),
+    ("module_fork_in_progress", "module_fork_in_progress"),
+    ("module_fork_last_cow_size", "module_fork_last_cow_size"),
+    ("pubsub_channels", "pubsub_channels"),
+    ("pubsub_patterns", "pubsub_patterns"),
+    ("latest_fork_usec", "latest_fork_seconds"),
+    ("tracking_total_keys", "tracking_total_keys"),
+    ("tracking_total_items", "tracking_total_items"),
+    ("tracking_total_prefixes", "tracking_total_prefixes"),
+    ("connected_slaves", "connected_slaves"),
+    ("repl_backlog_size", "replication_backlog_bytes"),
+    ("repl_backlog_active", "repl_backlog_is_active"),
+    (
+        "repl_backlog_first_byte_offset",
+        "repl_backlog_first_byte_offset",
+    ),
+    ("repl_backlog_histlen", "repl_backlog_history_bytes"),
+    ("master_repl_offset", "master_repl_offset"),
+    ("second_repl_offset", "second_repl_offset"),
+    ("slave_expires_tracked_keys", "slave_expires_tracked_keys"),
+    ("slave_priority", "slave_priority"),
+    ("sync_full", "replica_resyncs_full"),
+    ("sync_partial_ok", "replica_partial_resync_accepted"),
+    ("sync_partial_err", "replica_partial_resync_denied"),
+    ("cluster_stats_messages_sent", "cluster_messages_sent_total"),
+    (
+        "cluster_stats_messages_received",
+        "cluster_messages_received_total",
+    ),
+    ("server_threads", "server_threads_total"),
+    ("long_lock_waits", "long_lock_waits_total"),
+    ("current_client_thread", "current_client_thread"),
+];
+
+const COUNTERS: &[(&str, &str)] = &[
+    ("total_connections_received", "connections_received_total"),
+    ("total_commands_processed", "commands_processed_total"),
+    ("rejected_connections", "rejected_connections_total"),
+    ("total_net_input_bytes", "net_input_bytes_total"),
+    ("total_net_output_bytes", "net_output_bytes_total"),
+    ("expired_keys", "expired_keys_total"),
+    ("cached_keys", "cached_keys_total"),
+    ("evicted_keys", "evicted_keys_total"),
+    ("keyspace_hits", "keyspace_hits_total"),
+    ("keyspace_misses", "keyspace_misses_total"),
+    ("used_cpu_sys", "cpu_sys_seconds_total"),
+    ("used_cpu_user", "cpu_user_seconds_total"),
+    ("used_cpu_sys_children", "cpu_sys_children_seconds_total"),
+    ("used_cpu_user_children", "cpu_user_children_seconds_total"),
+    (
+        "used_cpu_sys_main_thread",
+        "cpu_sys_main_thread_seconds_total",
+    ),
+    (
+        "used_cpu_user_main_thread",
+        "cpu_user_main_thread_seconds_total",
+    ),
+    ("unexpected_error_replies", "unexpected_error_replies"),
+    ("total_error_replies", "total_error_replies"),
+    ("total_reads_processed", "total_reads_processed"),
+    ("total_writes_processed", "total_writes_processed"),
+    ("io_threaded_reads_processed", "io_threaded_reads_processed"),
+    (
+        "io_threaded_writes_processed",
+        "io_threaded_writes_processed",
+    ),
+    ("dump_payload_sanitizations", "dump_payload_sanitizations"),
+    ("storage_provider_read_hits", "storage_provider_read_hits"),
+    (
+        "storage_provider_read_misses",
+        "storage_provider_read_misses",
+    ),
+];
+
+/// INFO key → how it is published, built once.
+fn plain_fields() -> &'static HashMap<&'static [u8], Plain> {
+    static MAP: OnceLock<HashMap<&'static [u8], Plain>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let mut m = HashMap::new();
+        for (list, kind) in [(GAUGES, Gauge), (COUNTERS, Counter)] {
+            for &(key, name) in list {
+                let scale = if key == "latest_fork_usec" { 1e-6 } else { 1.0 };
+                m.insert(
+                    key.as_bytes(),
+                    Plain {
+                        name: leak(format!("redis_{name}")),
+                        kind,
+                        scale,
+                    },
+                );
+            }
+        }
+        m
+    })
+}
+
+/// The fields `redis_instance_info` is made of, in its label order.
+const INSTANCE_INFO: [&str; 9] = [
+    "role",
+    "redis_version",
+    "redis_build_id",
+    "redis_mode",
+    "os",
+    "maxmemory_policy",
+    "tcp_port",
+    "run_id",
+    "process_id",
+];
+
+/// One instance's samples, grouped by family.
+#[derive(Debug, Default, PartialEq)]
+pub struct Exposition {
+    /// Every sample's text after the instance's own labels, each ending in
+    /// a newline: `} 3\n`, or `,cmd="get"} 3\n`.
+    text: Box<[u8]>,
+    /// (family id, end of its samples in `text`), ascending by id.
+    families: Box<[(u16, u32)]>,
+}
+
+impl Exposition {
+    /// Samples of each family, in family order: (family id, lines).
+    pub fn groups(&self) -> impl Iterator<Item = (u16, &[u8])> + Clone {
+        let mut start = 0usize;
+        self.families.iter().map(move |&(id, end)| {
+            let lines = &self.text[start..end as usize];
+            start = end as usize;
+            (id, lines)
+        })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.text.iter().filter(|&&b| b == b'\n').count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// Bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.len() + self.families.len() * std::mem::size_of::<(u16, u32)>()
+    }
+
+    /// The samples of INFO ALL text (and a cluster node's CLUSTER INFO).
+    /// `now_unix` turns `uptime_in_seconds` into `redis_start_time_seconds`.
+    pub fn from_info(info: &[u8], cluster_info: Option<&[u8]>, now_unix: u64) -> Exposition {
+        let mut b = Builder::default();
+        b.info(info, now_unix);
+        if let Some(text) = cluster_info {
+            b.cluster_info(text);
+        }
+        b.finish()
+    }
+}
+
+/// One sample while building: family, and its label and value text as
+/// ranges of the builder's buffer.
+struct Pending {
+    family: u16,
+    labels: (u32, u32),
+    value: (u32, u32),
+}
+
+#[derive(Default)]
+struct Builder {
+    buf: Vec<u8>,
+    samples: Vec<Pending>,
+}
+
+impl Builder {
+    /// Add a sample; `labels` are (key, value) pairs.
+    fn push(&mut self, name: &str, kind: Kind, labels: &[(&str, &[u8])], value: f64) {
+        if self.samples.len() >= MAX_SAMPLES
+            || labels.iter().any(|(_, v)| v.len() > MAX_LABEL_VALUE)
+        {
+            return;
+        }
+        let Some(family) = family_id(name, kind) else {
+            return;
+        };
+        let l0 = self.buf.len() as u32;
+        for (k, v) in labels {
+            self.buf.push(b',');
+            self.buf.extend_from_slice(k.as_bytes());
+            self.buf.extend_from_slice(b"=\"");
+            escape_label_value(&mut self.buf, v);
+            self.buf.push(b'"');
+        }
+        let l1 = self.buf.len() as u32;
+        write_value(&mut self.buf, value);
+        let v1 = self.buf.len() as u32;
+        self.samples.push(Pending {
+            family,
+            labels: (l0, l1),
+            value: (l1, v1),
+        });
+    }
+
+    /// A summary family's `_sum` / `_count` sample (registered with it).
+    fn push_part(&mut self, summary: &str, suffix: &str, labels: &[(&str, &[u8])], value: f64) {
+        if family_id(summary, Summary).is_none() {
+            return;
+        }
+        self.push(&format!("{summary}{suffix}"), Summary, labels, value);
+    }
+
+    fn info(&mut self, text: &[u8], now_unix: u64) {
+        let mut section: &[u8] = b"";
+        let mut master_host: &[u8] = b"";
+        let mut master_port: &[u8] = b"";
+        let mut identity: [&[u8]; INSTANCE_INFO.len()] = [b""; INSTANCE_INFO.len()];
+        let mut slave_read_only: &[u8] = b"";
+        // Per command: calls and usec (commandstats), percentiles
+        // (latencystats); joined into summaries at the end.
+        let mut calls: Vec<(&[u8], f64, f64)> = Vec::new();
+        let mut percentiles: Vec<(&[u8], &[u8])> = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let (line, next) = match memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = next;
+            let line = line.trim_ascii();
+            if let Some(title) = line.strip_prefix(b"# ") {
+                section = title;
+                continue;
+            }
+            if line.len() < 2 {
+                continue;
+            }
+            let Some(colon) = memchr(b':', line) else {
+                continue;
+            };
+            let (key, value) = (&line[..colon], &line[colon + 1..]);
+            if let Some(i) = INSTANCE_INFO.iter().position(|k| k.as_bytes() == key) {
+                identity[i] = value;
+            }
+            match key {
+                b"slave_read_only" => slave_read_only = value,
+                b"maxclients" => self.push("redis_config_maxclients", Gauge, &[], float(value)),
+                b"maxmemory" => self.push("redis_config_maxmemory", Gauge, &[], float(value)),
+                _ => {}
+            }
+            if is_master_field(key, b"_host") {
+                master_host = value;
+            }
+            if is_master_field(key, b"_port") {
+                master_port = value;
+            }
+            match section {
+                b"Replication" if self.replication(key, value, master_host, master_port) => {
+                    continue
+                }
+                b"Server" if key == b"uptime_in_seconds" => {
+                    if let Some(up) = parse_float(value) {
+                        self.push("redis_start_time_seconds", Gauge, &[], now_unix as f64 - up);
+                    }
+                }
+                b"Commandstats" => {
+                    if let Some(cmd) = key.strip_prefix(b"cmdstat_") {
+                        self.command_stats(cmd, value, &mut calls);
+                    }
+                    continue;
+                }
+                b"Latencystats" => {
+                    if let Some(cmd) = key.strip_prefix(b"latency_percentiles_usec_") {
+                        percentiles.push((cmd, value));
+                    }
+                    continue;
+                }
+                b"Errorstats" => {
+                    if let Some(err) = key.strip_prefix(b"errorstat_") {
+                        if let Some(n) = kv_number(value) {
+                            self.push("redis_errors_total", Counter, &[("err", err)], n);
+                        }
+                    }
+                    continue;
+                }
+                b"Keyspace" if self.keyspace(key, value) => continue,
+                b"Sentinel" if self.sentinel(key, value) => continue,
+                _ => {}
+            }
+            self.plain(key, value);
+        }
+        for (cmd, spec) in percentiles {
+            self.latency_summary(cmd, spec, &calls);
+        }
+        if !identity[0].is_empty() || !identity[1].is_empty() {
+            let labels: Vec<(&str, &[u8])> = INSTANCE_INFO.iter().copied().zip(identity).collect();
+            self.push("redis_instance_info", Gauge, &labels, 1.0);
+        }
+        if identity[0] == b"slave" {
+            self.push(
+                "redis_slave_info",
+                Gauge,
+                &[
+                    ("master_host", master_host),
+                    ("master_port", master_port),
+                    ("read_only", slave_read_only),
+                ],
+                1.0,
+            );
+        }
+    }
+
+    /// A field published under its own (mapped) name, or by prefix.
+    fn plain(&mut self, key: &[u8], value: &[u8]) {
+        if let Some(p) = plain_fields().get(key) {
+            self.push(p.name, p.kind, &[], status_value(value) * p.scale);
+        } else if key.starts_with(b"db")
+            || key.starts_with(b"cmdstat_")
+            || key.starts_with(b"cluster_")
+        {
+            let mut name = String::with_capacity(6 + key.len());
+            name.push_str("redis_");
+            name.extend(key.iter().map(|&b| {
+                if b.is_ascii_alphanumeric() || b == b'_' {
+                    b as char
+                } else {
+                    '_'
+                }
+            }));
+            self.push(&name, Gauge, &[], status_value(value));
+        }
+    }
+
+    /// The replica's view of its master and the master's view of its
+    /// replicas. True when the field was published here.
+    fn replication(&mut self, key: &[u8], value: &[u8], host: &[u8], port: &[u8]) -> bool {
+        let at = [("master_host", host), ("master_port", port)];
+        if is_master_field(key, b"_link_status") {
+            let up = if value == b"up" { 1.0 } else { 0.0 };
+            self.push("redis_master_link_up", Gauge, &at, up);
+            return true;
+        }
+        let direct = if is_master_field(key, b"_last_io_seconds_ago") {
+            Some("redis_master_last_io_seconds_ago")
+        } else if is_master_field(key, b"_sync_in_progress") {
+            Some("redis_master_sync_in_progress")
+        } else if key.starts_with(b"slave_repl_offset") {
+            Some("redis_slave_repl_offset")
+        } else {
+            None
+        };
+        if let Some(name) = direct {
+            // Whole numbers only, as the exporter reads them (else 0).
+            let v = std::str::from_utf8(value)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(0);
+            self.push(name, Gauge, &at, v as f64);
+            return true;
+        }
+        let numbered = key
+            .strip_prefix(b"slave")
+            .is_some_and(|n| n.first().is_some_and(u8::is_ascii_digit));
+        if !numbered {
+            return false;
+        }
+        let mut parts: Vec<(&[u8], &[u8])> = Vec::new();
+        for part in value.split(|&b| b == b',') {
+            let mut kv = part.split(|&b| b == b'=');
+            match (kv.next(), kv.next(), kv.next()) {
+                (Some(k), Some(v), None) => parts.push((k, v)),
+                _ => return false,
+            }
+        }
+        let get = |k: &[u8]| parts.iter().find(|(pk, _)| *pk == k).map(|(_, v)| *v);
+        let Some(offset) = parse_float(get(b"offset").unwrap_or(b"")) else {
+            return false;
+        };
+        let lag = match get(b"lag") {
+            None => None,
+            Some(l) => match parse_float(l) {
+                Some(l) => Some(l),
+                None => return false,
+            },
+        };
+        let labels = [
+            ("slave_ip", get(b"ip").unwrap_or(b"")),
+            ("slave_port", get(b"port").unwrap_or(b"")),
+            ("slave_state", get(b"state").unwrap_or(b"")),
+        ];
+        self.push("redis_connected_slave_offset_bytes", Gauge, &labels, offset);
+        if let Some(lag) = lag {
+            self.push("redis_connected_slave_lag_seconds", Gauge, &labels, lag);
+        }
+        true
+    }
+
+    /// `cmdstat_get:calls=21,usec=175,usec_per_call=8.33[,rejected_calls=0,failed_calls=0]`
+    fn command_stats<'a>(
+        &mut self,
+        cmd: &'a [u8],
+        value: &[u8],
+        calls: &mut Vec<(&'a [u8], f64, f64)>,
+    ) {
+        let parts: Vec<&[u8]> = value.split(|&b| b == b',').collect();
+        if parts.len() < 3 {
+            return;
+        }
+        let (Some(n), Some(usec)) = (kv_number(parts[0]), kv_number(parts[1])) else {
+            return;
+        };
+        let label = [("cmd", cmd)];
+        self.push("redis_commands_total", Counter, &label, n);
+        self.push(
+            "redis_commands_duration_seconds_total",
+            Counter,
+            &label,
+            usec / 1e6,
+        );
+        calls.push((cmd, n, usec));
+        if parts.len() < 5 {
+            return;
+        }
+        let (Some(rejected), Some(failed)) = (kv_number(parts[3]), kv_number(parts[4])) else {
+            return;
+        };
+        self.push(
+            "redis_commands_rejected_calls_total",
+            Counter,
+            &label,
+            rejected,
+        );
+        self.push("redis_commands_failed_calls_total", Counter, &label, failed);
+    }
+
+    /// `latency_percentiles_usec_get:p50=1.003,p99=4.015,p99.9=8.031`, with
+    /// the command's calls and time as count and sum.
+    fn latency_summary(&mut self, cmd: &[u8], spec: &[u8], calls: &[(&[u8], f64, f64)]) {
+        let Some(&(_, count, sum)) = calls.iter().find(|(c, _, _)| *c == cmd) else {
+            return;
+        };
+        let mut quantiles = Vec::new();
+        for part in spec.split(|&b| b == b',') {
+            let Some(eq) = memchr(b'=', part) else { return };
+            let (q, v) = (part[..eq].get(1..).unwrap_or(b""), &part[eq + 1..]);
+            let (Some(q), Some(v)) = (parse_float(q), parse_float(v)) else {
+                return;
+            };
+            quantiles.push((q, v));
+        }
+        quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let name = "redis_latency_percentiles_usec";
+        for (q, v) in quantiles {
+            let mut qs = Vec::new();
+            write_value(&mut qs, q);
+            self.push(name, Summary, &[("cmd", cmd), ("quantile", &qs)], v);
+        }
+        self.push_part(name, "_sum", &[("cmd", cmd)], sum);
+        self.push_part(name, "_count", &[("cmd", cmd)], count);
+    }
+
+    /// `db0:keys=1,expires=0,avg_ttl=0[,cached_keys=0]`; true when it was
+    /// one.
+    fn keyspace(&mut self, key: &[u8], value: &[u8]) -> bool {
+        if !key.starts_with(b"db") {
+            return false;
+        }
+        let parts: Vec<&[u8]> = value.split(|&b| b == b',').collect();
+        if !(2..=4).contains(&parts.len()) {
+            return false;
+        }
+        let mut numbers = [None; 4];
+        for (i, p) in parts.iter().enumerate() {
+            match kv_number(p) {
+                Some(n) => numbers[i] = Some(n),
+                None => return false,
+            }
+        }
+        let db = [("db", key)];
+        self.push("redis_db_keys", Gauge, &db, numbers[0].unwrap_or(0.0));
+        self.push(
+            "redis_db_keys_expiring",
+            Gauge,
+            &db,
+            numbers[1].unwrap_or(0.0),
+        );
+        if let Some(cached) = numbers[3] {
+            self.push("redis_db_keys_cached", Gauge, &db, cached);
+        }
+        if let Some(ttl) = numbers[2] {
+            self.push("redis_db_avg_ttl_seconds", Gauge, &db, ttl / 1000.0);
+        }
+        true
+    }
+
+    /// A sentinel's own INFO section; true when the field was published.
+    fn sentinel(&mut self, key: &[u8], value: &[u8]) -> bool {
+        match key {
+            b"sentinel_masters"
+            | b"sentinel_tilt"
+            | b"sentinel_running_scripts"
+            | b"sentinel_scripts_queue_length"
+            | b"sentinel_simulate_failure_flags" => {
+                let v = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0);
+                let name = format!("redis_{}", String::from_utf8_lossy(key));
+                self.push(&name, Gauge, &[], v as f64);
+                return true;
+            }
+            _ => {}
+        }
+        // master0:name=mymaster,status=ok,address=127.0.0.1:6379,slaves=1,sentinels=3
+        if !key.starts_with(b"master") {
+            return false;
+        }
+        let mut f: [&[u8]; 5] = [b""; 5];
+        for part in value.split(|&b| b == b',') {
+            let Some(eq) = memchr(b'=', part) else {
+                return false;
+            };
+            let keys: [&[u8]; 5] = [b"name", b"status", b"address", b"slaves", b"sentinels"];
+            if let Some(i) = keys.iter().position(|k| *k == &part[..eq]) {
+                f[i] = &part[eq + 1..];
+            }
+        }
+        let (Some(slaves), Some(sentinels)) = (parse_float(f[3]), parse_float(f[4])) else {
+            return false;
+        };
+        let ok = if f[1] == b"ok" { 1.0 } else { 0.0 };
+        self.push(
+            "redis_sentinel_master_status",
+            Gauge,
+            &[
+                ("master_name", f[0]),
+                ("master_address", f[2]),
+                ("master_status", f[1]),
+            ],
+            ok,
+        );
+        let at = [("master_name", f[0]), ("master_address", f[2])];
+        self.push("redis_sentinel_master_slaves", Gauge, &at, slaves);
+        self.push("redis_sentinel_master_sentinels", Gauge, &at, sentinels);
+        true
+    }
+
+    /// CLUSTER INFO: every `key:value` line (exactly one colon) that the
+    /// exporter would publish.
+    fn cluster_info(&mut self, text: &[u8]) {
+        for line in text.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let mut parts = line.split(|&b| b == b':');
+            if let (Some(key), Some(value), None) = (parts.next(), parts.next(), parts.next()) {
+                self.plain(key, value);
+            }
+        }
+    }
+
+    /// Sort by family (keeping each family's samples in label order), drop
+    /// repeated series (a server repeating a field), and pack.
+    fn finish(mut self) -> Exposition {
+        let buf = &self.buf;
+        let slice = |(a, b): (u32, u32)| &buf[a as usize..b as usize];
+        self.samples.sort_by(|x, y| {
+            x.family
+                .cmp(&y.family)
+                .then_with(|| slice(x.labels).cmp(slice(y.labels)))
+        });
+        self.samples
+            .dedup_by(|x, y| x.family == y.family && slice(x.labels) == slice(y.labels));
+        let mut text = Vec::with_capacity(self.buf.len() + self.samples.len() * 4);
+        let mut families: Vec<(u16, u32)> = Vec::new();
+        for s in &self.samples {
+            text.extend_from_slice(slice(s.labels));
+            text.extend_from_slice(b"} ");
+            text.extend_from_slice(slice(s.value));
+            text.push(b'\n');
+            match families.last_mut() {
+                Some((id, end)) if *id == s.family => *end = text.len() as u32,
+                _ => families.push((s.family, text.len() as u32)),
+            }
+        }
+        Exposition {
+            text: text.into_boxed_slice(),
+            families: families.into_boxed_slice(),
+        }
+    }
+}
+
+/// `master_host`, `master_1_host` (KeyDB's multi-master), ... with `suffix`.
+fn is_master_field(key: &[u8], suffix: &[u8]) -> bool {
+    let Some(rest) = key.strip_prefix(b"master") else {
+        return false;
+    };
+    let Some(rest) = rest.strip_suffix(suffix) else {
+        return false;
+    };
+    rest.is_empty()
+        || rest
+            .strip_prefix(b"_")
+            .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+}
+
+/// A number, as Go's ParseFloat reads one.
+fn parse_float(s: &[u8]) -> Option<f64> {
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// The exporter's reading of a plain field: ok/true 1, err/fail/false 0,
+/// else the number (0 when it is not one).
+fn status_value(v: &[u8]) -> f64 {
+    match v {
+        b"ok" | b"true" => 1.0,
+        b"err" | b"fail" | b"false" => 0.0,
+        _ => parse_float(v).unwrap_or(0.0),
+    }
+}
+
+/// The number of `key=number`.
+fn kv_number(part: &[u8]) -> Option<f64> {
+    let mut kv = part.split(|&b| b == b'=');
+    match (kv.next(), kv.next(), kv.next()) {
+        (Some(_), Some(v), None) => parse_float(v),
+        _ => None,
+    }
+}
+
+fn float(v: &[u8]) -> f64 {
+    parse_float(v).unwrap_or(0.0)
+}
+
+/// A sample value: whole numbers without a fraction, others in Rust's
+/// shortest round-trip form; NaN and infinities as Prometheus spells them.
+pub fn write_value(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
+        let _ = write!(out, "{}", v as i64);
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped as the text format
+/// requires.
+pub fn escape_label_value(out: &mut Vec<u8>, v: &[u8]) {
+    for &b in v {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(e: &Exposition) -> String {
+        let fams = families();
+        let mut out = String::new();
+        for (id, lines) in e.groups() {
+            for line in String::from_utf8_lossy(lines).lines() {
+                out.push_str(&fams[id as usize].name);
+                out.push('{');
+                out.push_str("instance=\"x\"");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn fields_map_to_exporter_series() {
+        let info = b"# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nos:Linux\r\nprocess_id:42\r\nrun_id:abc\r\ntcp_port:6379\r\nuptime_in_seconds:100\r\n\
+# Memory\r\nused_memory:1000\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n\
+# Persistence\r\nrdb_last_bgsave_status:ok\r\naof_last_write_status:err\r\n\
+# Stats\r\nlatest_fork_usec:1500\r\nkeyspace_hits:7\r\n\
+# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=10.0.0.2,port=6380,state=online,offset=99,lag=1\r\n\
+# Commandstats\r\ncmdstat_get:calls=21,usec=175,usec_per_call=8.33,rejected_calls=1,failed_calls=2\r\ncmdstat_client|setname:calls=1,usec=2,usec_per_call=2.00\r\n\
+# Errorstats\r\nerrorstat_ERR:count=4\r\n\
+# Latencystats\r\nlatency_percentiles_usec_get:p50=1.003,p99=4.015,p99.9=8.031\r\n\
+# Cluster\r\ncluster_enabled:0\r\n\
+# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=1500\r\ndb3:keys=5,expires=0,avg_ttl=0\r\n";
+        let e = Exposition::from_info(info, None, 1000);
+        let text = render(&e);
+        for want in [
+            "redis_memory_used_bytes{instance=\"x\"} 1000\n",
+            "redis_memory_max_bytes{instance=\"x\"} 0\n",
+            "redis_config_maxmemory{instance=\"x\"} 0\n",
+            "redis_start_time_seconds{instance=\"x\"} 900\n",
+            "redis_rdb_last_bgsave_status{instance=\"x\"} 1\n",
+            "redis_aof_last_write_status{instance=\"x\"} 0\n",
+            "redis_latest_fork_seconds{instance=\"x\"} 0.0015\n",
+            "redis_keyspace_hits_total{instance=\"x\"} 7\n",
+            "redis_connected_slave_offset_bytes{instance=\"x\",slave_ip=\"10.0.0.2\",slave_port=\"6380\",slave_state=\"online\"} 99\n",
+            "redis_connected_slave_lag_seconds{instance=\"x\",slave_ip=\"10.0.0.2\",slave_port=\"6380\",slave_state=\"online\"} 1\n",
+            "redis_commands_total{instance=\"x\",cmd=\"get\"} 21\n",
+            "redis_commands_total{instance=\"x\",cmd=\"client|setname\"} 1\n",
+            "redis_commands_duration_seconds_total{instance=\"x\",cmd=\"get\"} 0.000175\n",
+            "redis_commands_rejected_calls_total{instance=\"x\",cmd=\"get\"} 1\n",
+            "redis_commands_failed_calls_total{instance=\"x\",cmd=\"get\"} 2\n",
+            "redis_errors_total{instance=\"x\",err=\"ERR\"} 4\n",
+            "redis_latency_percentiles_usec{instance=\"x\",cmd=\"get\",quantile=\"99.9\"} 8.031\n",
+            "redis_latency_percentiles_usec_sum{instance=\"x\",cmd=\"get\"} 175\n",
+            "redis_latency_percentiles_usec_count{instance=\"x\",cmd=\"get\"} 21\n",
+            "redis_cluster_enabled{instance=\"x\"} 0\n",
+            "redis_db_keys{instance=\"x\",db=\"db0\"} 2\n",
+            "redis_db_keys_expiring{instance=\"x\",db=\"db0\"} 1\n",
+            "redis_db_avg_ttl_seconds{instance=\"x\",db=\"db0\"} 1.5\n",
+            "redis_db_keys{instance=\"x\",db=\"db3\"} 5\n",
+            "redis_instance_info{instance=\"x\",role=\"master\",redis_version=\"7.0.15\",redis_build_id=\"\",redis_mode=\"standalone\",os=\"Linux\",maxmemory_policy=\"noeviction\",tcp_port=\"6379\",run_id=\"abc\",process_id=\"42\"} 1\n",
+        ] {
+            assert!(text.contains(want), "missing {want}in\n{text}");
+        }
+        // Old-format commandstats have no rejected/failed calls.
+        assert!(!text.contains("rejected_calls_total{instance=\"x\",cmd=\"client|setname\"}"));
+        assert!(!text.contains("redis_slave_info"));
+        // Families come out in id order, each once.
+        let ids: Vec<u16> = e.groups().map(|(id, _)| id).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    }
+
+    #[test]
+    fn a_replica_reports_its_master() {
+        let info = b"# Replication\r\nrole:slave\r\nmaster_host:10.0.0.1\r\nmaster_port:6379\r\nmaster_link_status:down\r\n\
+master_last_io_seconds_ago:-1\r\nmaster_sync_in_progress:0\r\nslave_read_repl_offset:5\r\nslave_repl_offset:5\r\nslave_priority:100\r\nslave_read_only:1\r\n";
+        let text = render(&Exposition::from_info(info, None, 0));
+        for want in [
+            "redis_master_link_up{instance=\"x\",master_host=\"10.0.0.1\",master_port=\"6379\"} 0\n",
+            "redis_master_last_io_seconds_ago{instance=\"x\",master_host=\"10.0.0.1\",master_port=\"6379\"} -1\n",
+            "redis_slave_repl_offset{instance=\"x\",master_host=\"10.0.0.1\",master_port=\"6379\"} 5\n",
+            "redis_slave_priority{instance=\"x\"} 100\n",
+            "redis_slave_info{instance=\"x\",master_host=\"10.0.0.1\",master_port=\"6379\",read_only=\"1\"} 1\n",
+        ] {
+            assert!(text.contains(want), "missing {want}in\n{text}");
+        }
+        assert!(!text.contains("slave_read_repl_offset"));
+    }
+
+    #[test]
+    fn cluster_info_and_hostile_fields() {
+        let e = Exposition::from_info(
+            b"# Stats\r\nkeyspace_hits:x\r\n# Errorstats\r\nerrorstat_a\"b\\c:count=1\r\n",
+            Some(b"cluster_state:ok\r\ncluster_slots_ok:16384\r\ncluster_stats_messages_sent:9\r\nweird:1:2\r\n"),
+            0,
+        );
+        let text = render(&e);
+        for want in [
+            "redis_cluster_state{instance=\"x\"} 1\n",
+            "redis_cluster_slots_ok{instance=\"x\"} 16384\n",
+            "redis_cluster_messages_sent_total{instance=\"x\"} 9\n",
+            // Not a number: 0, as the exporter reads it.
+            "redis_keyspace_hits_total{instance=\"x\"} 0\n",
+            "redis_errors_total{instance=\"x\",err=\"a\\\"b\\\\c\"} 1\n",
+        ] {
+            assert!(text.contains(want), "missing {want}in\n{text}");
+        }
+        // Thousands of invented commands stop at the cap.
+        let mut big = b"# Commandstats\r\n".to_vec();
+        for i in 0..10_000 {
+            big.extend_from_slice(
+                format!("cmdstat_c{i}:calls=1,usec=1,usec_per_call=1\r\n").as_bytes(),
+            );
+        }
+        let e = Exposition::from_info(&big, None, 0);
+        assert_eq!(e.len(), MAX_SAMPLES);
+    }
+
+    #[test]
+    fn values_are_written_as_prometheus_reads_them() {
+        for (v, want) in [
+            (3.0, "3"),
+            (-1.0, "-1"),
+            (0.5, "0.5"),
+            (1e20, "100000000000000000000"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+        ] {
+            let mut out = Vec::new();
+            write_value(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+            if !v.is_nan() {
+                let back: f64 = want.replace("+Inf", "inf").parse().unwrap();
+                assert_eq!(back, v);
+            }
+        }
+    }
+}

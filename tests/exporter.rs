@@ -1,0 +1,237 @@
+//! redpulse as a drop-in for redis_exporter: Debian's
+//! prometheus-redis-exporter and redpulse read the same real redis-server
+//! (keys in two databases, some expiring, a known workload, a replica
+//! attached) and every series the exporter makes from INFO and CLUSTER
+//! INFO must be in redpulse's /metrics with the same type and label keys,
+//! and the stable values must agree with the exporter and with the server.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use support::prom::Exposition;
+use support::*;
+
+/// Exporter series that come from other commands or describe the exporter
+/// itself: out of scope for a drop-in that reads INFO (INTERFACE.md).
+fn out_of_scope(name: &str) -> Option<&'static str> {
+    let reasons: &[(&str, &str)] = &[
+        ("redis_exporter_", "the exporter's own metrics"),
+        (
+            "redis_target_scrape_request_errors_total",
+            "the exporter's own metrics",
+        ),
+        ("redis_slowlog_", "SLOWLOG"),
+        ("redis_last_slow_execution_duration_seconds", "SLOWLOG"),
+        ("redis_latency_spike_", "LATENCY LATEST"),
+        ("redis_config_io_threads", "CONFIG GET"),
+        (
+            "redis_last_key_groups_scrape_duration_milliseconds",
+            "key group checks",
+        ),
+        ("redis_key_", "key checks"),
+        ("redis_keys_count", "key checks"),
+        ("redis_script_", "the exporter's Lua scripts"),
+        ("redis_connected_clients_details", "CLIENT LIST"),
+    ];
+    reasons
+        .iter()
+        .find(|(prefix, _)| name.starts_with(prefix))
+        .map(|(_, why)| *why)
+}
+
+fn scrape(port: u16, path: &str) -> Exposition {
+    let (code, body) = http_get(port, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(code, 200, "{path}: {body}");
+    Exposition::parse(&body)
+}
+
+#[test]
+fn every_info_series_of_redis_exporter_is_in_redpulse_with_the_same_shape_and_values() {
+    need("prometheus-redis-exporter");
+    let master = RedisServer::start(&[]);
+    let replica = RedisServer::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut c = master.client();
+    // The workload: counted by the server, the exporter and redpulse alike.
+    for i in 0..5 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    c.cmd(&["SET", "temp", "v", "EX", "1000"]);
+    for _ in 0..3 {
+        c.cmd(&["GET", "k1"]);
+    }
+    c.cmd(&["GET", "missing"]);
+    c.cmd(&["SELECT", "1"]);
+    c.cmd(&["SET", "other-db", "v"]);
+    c.cmd(&["NOSUCHCOMMAND"]);
+    wait_for(WAIT, "the replica to be in sync", || {
+        let info = master.client().info("replication");
+        info.contains("state=online").then_some(())
+    });
+
+    let dir = temp_dir("exporter");
+    let config = write_file(
+        &dir,
+        "redpulse.toml",
+        &format!(
+            "interval = \"200ms\"\nmetrics_interval = \"500ms\"\n\
+             [[instance]]\nname = \"master\"\nurl = \"{}\"\n\
+             [[instance]]\nname = \"replica\"\nurl = \"{}\"\n",
+            master.url(),
+            replica.url()
+        ),
+    );
+    let rp = Redpulse::start(&["--config", config.to_str().unwrap()]);
+    rp.wait_status("master", "ok", None);
+
+    // What the server itself says the workload was.
+    let stats = master.client().info("commandstats");
+    let set_calls = cmdstat_calls(&stats, "set");
+    let get_calls = cmdstat_calls(&stats, "get");
+    assert_eq!((set_calls, get_calls), (7, 4), "{stats}");
+
+    let port = free_port();
+    let _exporter = Guard(
+        Command::new("prometheus-redis-exporter")
+            .arg(format!("--redis.addr=redis://127.0.0.1:{}", master.port))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(WAIT, "the exporter to answer", || {
+        (http_get(port, "/metrics").ok()?.0 == 200).then_some(())
+    });
+    let ex_master = scrape(port, "/metrics");
+    let ex_replica = scrape(
+        port,
+        &format!("/scrape?target=redis://127.0.0.1:{}", replica.port),
+    );
+    // redpulse, once a metrics poll has seen the whole workload.
+    let ours = wait_for(WAIT, "redpulse's INFO ALL series", || {
+        let e = scrape(rp.port, "/metrics");
+        let set = e.value(
+            "redis_commands_total",
+            &[("instance", "master"), ("cmd", "set")],
+        );
+        (set == Some(set_calls as f64) && !e.find("redis_slave_info", &[]).is_empty()).then_some(e)
+    });
+
+    // Names, types and label keys.
+    let mut checked = BTreeSet::new();
+    let mut skipped = BTreeSet::new();
+    let mut problems = Vec::new();
+    for ex in [&ex_master, &ex_replica] {
+        for (family, kind) in &ex.types {
+            if !family.starts_with("redis_") {
+                continue;
+            }
+            if let Some(why) = out_of_scope(family) {
+                skipped.insert(format!("{family} ({why})"));
+                continue;
+            }
+            checked.insert(family.clone());
+            match ours.types.get(family) {
+                None => problems.push(format!("{family}: missing")),
+                Some(k) if k != kind => {
+                    problems.push(format!("{family}: {k}, exporter says {kind}"))
+                }
+                Some(_) => {
+                    let theirs = ex.label_keys(family, &["instance"]);
+                    let mine = ours.label_keys(family, &["instance"]);
+                    if theirs != mine {
+                        problems.push(format!("{family}: labels {mine:?}, exporter {theirs:?}"));
+                    }
+                }
+            }
+        }
+    }
+    println!("checked {} exporter series names:", checked.len());
+    for name in &checked {
+        println!("  {name}");
+    }
+    println!("out of scope ({}):", skipped.len());
+    for name in &skipped {
+        println!("  {name}");
+    }
+    assert!(
+        checked.len() > 100,
+        "the exporter showed only {} names",
+        checked.len()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+
+    // Stable values: equal to the exporter's, and to the server's.
+    let at = |who: &str, extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, String)> {
+        let mut v = vec![("instance", who.to_string())];
+        v.extend(extra.iter().map(|(k, x)| (*k, x.to_string())));
+        v
+    };
+    let ours_value = |name: &str, labels: Vec<(&str, String)>| {
+        let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        ours.value(name, &l)
+    };
+    let maxclients = info_field(&master.client().info("clients"), "maxclients").unwrap() as f64;
+    for (name, extra, expected) in [
+        ("redis_db_keys", &[("db", "db0")][..], 6.0),
+        ("redis_db_keys", &[("db", "db1")][..], 1.0),
+        ("redis_db_keys_expiring", &[("db", "db0")][..], 1.0),
+        ("redis_db_keys_expiring", &[("db", "db1")][..], 0.0),
+        ("redis_connected_slaves", &[][..], 1.0),
+        (
+            "redis_commands_total",
+            &[("cmd", "set")][..],
+            set_calls as f64,
+        ),
+        (
+            "redis_commands_total",
+            &[("cmd", "get")][..],
+            get_calls as f64,
+        ),
+        ("redis_config_maxclients", &[][..], maxclients),
+        ("redis_memory_max_bytes", &[][..], 0.0),
+        ("redis_config_maxmemory", &[][..], 0.0),
+    ] {
+        let theirs = ex_master.value(name, extra);
+        let mine = ours_value(name, at("master", extra));
+        println!("{name}{extra:?}: exporter {theirs:?}, redpulse {mine:?}, expected {expected}");
+        assert_eq!(theirs, Some(expected), "exporter {name}{extra:?}");
+        assert_eq!(mine, Some(expected), "redpulse {name}{extra:?}");
+    }
+    // The errors the workload made, by prefix.
+    assert_eq!(
+        ours_value("redis_errors_total", at("master", &[("err", "ERR")])),
+        ex_master.value("redis_errors_total", &[("err", "ERR")])
+    );
+    // redis_instance_info: every label value the same, role from INFO.
+    for (ex, who, role) in [
+        (&ex_master, "master", "master"),
+        (&ex_replica, "replica", "slave"),
+    ] {
+        let theirs = ex.find("redis_instance_info", &[]);
+        let mine = ours.find("redis_instance_info", &[("instance", who)]);
+        assert_eq!((theirs.len(), mine.len()), (1, 1));
+        let mut mine = mine[0].labels.clone();
+        mine.remove("instance");
+        let mut theirs = theirs[0].labels.clone();
+        theirs.remove("instance");
+        assert_eq!(mine, theirs, "{who}");
+        assert_eq!(mine["role"], role);
+    }
+    // The replica's view of its master.
+    for name in ["redis_master_link_up", "redis_slave_info"] {
+        let theirs = ex_replica.find(name, &[]);
+        let mine = ours.find(name, &[("instance", "replica")]);
+        assert_eq!((theirs.len(), mine.len()), (1, 1), "{name}");
+        let mut l = mine[0].labels.clone();
+        l.remove("instance");
+        assert_eq!(l, theirs[0].labels, "{name}");
+        assert_eq!(mine[0].value, theirs[0].value, "{name}");
+    }
+}

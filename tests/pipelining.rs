@@ -63,8 +63,8 @@ fn fake_redis_6_2(listener: TcpListener, reads: Arc<Mutex<Vec<Vec<Vec<String>>>>
                 "info" if args.len() == 2 && args[1] == "all" => {
                     let mut text = Vec::new();
                     for (_, reply) in &sections {
-                        let body = &reply[reply.iter().position(|&b| b == b'\n').unwrap() + 1
-                            ..reply.len() - 2];
+                        let body = &reply
+                            [reply.iter().position(|&b| b == b'\n').unwrap() + 1..reply.len() - 2];
                         if !text.is_empty() {
                             text.extend_from_slice(b"\r\n");
                         }
@@ -147,7 +147,9 @@ fn redis_6_2_gets_single_section_infos_in_one_write_per_poll() {
     // The metrics poll's INFO ALL reached /metrics.
     let (_, metrics) = rp.get("/metrics");
     assert!(
-        metrics.contains("redis_instance_info{instance=\"old\",role=\"master\",redis_version=\"6.2.14\""),
+        metrics.contains(
+            "redis_instance_info{instance=\"old\",role=\"master\",redis_version=\"6.2.14\""
+        ),
         "{metrics}"
     );
 }

@@ -131,15 +131,23 @@ fn status_page_renders_the_fleet_worst_first() {
         .client()
         .cmd(&["REPLICAOF", "127.0.0.1", &free_port().to_string()]);
     let closed = free_port();
+    let dir = temp_dir("status-page");
+    let fleet_file = write_file(
+        &dir,
+        "fleet.json",
+        &format!(
+            r#"[{{"targets":["{}"],"labels":{{"name":"a-ok","team":"cache"}}}},
+               {{"targets":["{}"],"labels":{{"name":"b-replica","team":"queue"}}}},
+               {{"targets":["redis://127.0.0.1:{closed}"],"labels":{{"name":"c-gone","team":"cache"}}}}]"#,
+            ok.url(),
+            replica.url()
+        ),
+    );
     let rp = Redpulse::start(&[
         "--interval",
         "200ms",
-        "--target",
-        &format!("a-ok={}", ok.url()),
-        "--target",
-        &format!("b-replica={}", replica.url()),
-        "--target",
-        &format!("c-gone=redis://127.0.0.1:{closed}"),
+        "--targets-file",
+        fleet_file.to_str().unwrap(),
     ]);
     rp.wait_status("a-ok", "ok", None);
     rp.wait_status("b-replica", "degraded", None);
@@ -201,6 +209,23 @@ fn status_page_renders_the_fleet_worst_first() {
         "{dom}"
     );
 
+    assert!(dom.contains("team:queue"), "labels are shown: {dom}");
+    // The page's ?label= filter narrows the rows and the counts.
+    let out = chromium(
+        &[
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            &format!("{url}?label=team:cache"),
+        ],
+        &profile,
+    );
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        dom.contains("2 instances: 1 ok, 0 degraded, 0 critical, 1 down"),
+        "{dom}"
+    );
+    assert!(!dom.contains("data-instance=\"b-replica\""), "{dom}");
+
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page");
     std::fs::create_dir_all(&shots).unwrap();
     let png = shots.join("status.png");
@@ -219,5 +244,259 @@ fn status_page_renders_the_fleet_worst_first() {
         size > 1000,
         "no screenshot ({size} bytes): {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The value part of a rule expression: each side of a top-level
+/// `and`/`or`/`unless`, without its trailing comparison against a
+/// threshold. Those parts have data whenever the series exist, firing or
+/// not.
+fn value_parts(expr: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut depth = 0i32;
+    let tokens: Vec<&str> = expr.split(' ').collect();
+    for t in &tokens {
+        if depth == 0 && matches!(*t, "and" | "or" | "unless") {
+            parts.push(String::new());
+            continue;
+        }
+        depth +=
+            t.matches(['(', '{', '[']).count() as i32 - t.matches([')', '}', ']']).count() as i32;
+        let p = parts.last_mut().unwrap();
+        if !p.is_empty() {
+            p.push(' ');
+        }
+        p.push_str(t);
+    }
+    parts
+        .into_iter()
+        .map(|p| {
+            // Cut at the last comparison outside brackets.
+            let mut depth = 0i32;
+            let mut cut = p.len();
+            let b = p.as_bytes();
+            for i in 0..b.len() {
+                match b[i] {
+                    b'(' | b'{' | b'[' => depth += 1,
+                    b')' | b'}' | b']' => depth -= 1,
+                    b'>' | b'<' | b'=' | b'!' if depth == 0 && i > 0 && b[i - 1] == b' ' => cut = i,
+                    _ => {}
+                }
+            }
+            let p = p[..cut].trim();
+            // A vector-matching modifier belongs to the operator, not the part.
+            match p
+                .strip_prefix("on(")
+                .or_else(|| p.strip_prefix("ignoring("))
+            {
+                Some(rest) => rest
+                    .split_once(')')
+                    .map_or(p, |(_, r)| r)
+                    .trim()
+                    .to_string(),
+                None => p.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Every `expr:` of a rules file, in order.
+fn rule_exprs(yaml: &str) -> Vec<String> {
+    yaml.lines()
+        .filter_map(|l| l.trim().strip_prefix("expr: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every target expression of a Grafana dashboard, with the dashboard's
+/// variables as Grafana would fill them for "All".
+fn dashboard_exprs(json: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for panel in json["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "1m")
+                .replace("$instance", ".*");
+            out.push((panel["title"].as_str().unwrap().to_string(), expr));
+        }
+    }
+    out
+}
+
+#[test]
+fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_promotion() {
+    need("prometheus");
+    let dir = temp_dir("dashboard");
+    let ca = support::pki::Ca::new(&dir, "ca");
+    let cert = ca.leaf(&dir, "replica", &["localhost", "127.0.0.1"], -1, 365);
+    let master = RedisServer::start(&[]);
+    // The replica also serves TLS, so the TLS series have data.
+    let tls_port = free_port();
+    let mut replica = RedisServer::start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &master.port.to_string(),
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        cert.0.to_str().unwrap(),
+        "--tls-key-file",
+        cert.1.to_str().unwrap(),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let mut c = master.client();
+    for i in 0..50 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+        c.cmd(&["GET", &format!("k{i}")]);
+    }
+    c.cmd(&["NOSUCHCOMMAND"]);
+    let config = write_file(
+        &dir,
+        "redpulse.toml",
+        &format!(
+            "interval = \"200ms\"\nmetrics_interval = \"500ms\"\n\
+             [[instance]]\nname = \"master\"\nurl = \"{}\"\nlabels = {{ team = \"cache\" }}\n\
+             [[instance]]\nname = \"replica\"\nurl = \"rediss://127.0.0.1:{tls_port}\"\n\
+             [instance.tls]\nca_file = \"{}\"\n\
+             [[group]]\nname = \"pair\"\nmembers = [\"master\", \"replica\"]\nlabels = {{ env = \"test\" }}\n",
+            master.url(),
+            ca.pem_path.display()
+        ),
+    );
+    let rp = Redpulse::start(&["--config", config.to_str().unwrap()]);
+    rp.wait_status("master", "ok", None);
+    rp.wait_status("replica", "ok", None);
+
+    let rules =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/redpulse-alerts.yml");
+    let prom_config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
+         scrape_configs:\n  - job_name: redpulse\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+        rules.display(),
+        rp.port
+    );
+    let config_path = write_file(&dir, "prometheus.yml", &prom_config);
+    let port = free_port();
+    let _prom = Guard(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Rates need a few scrapes.
+    wait_for(Duration::from_secs(60), "five scrapes of redpulse", || {
+        let r = query(port, "count_over_time(redis_up{instance=\"master\"}[1m])")?;
+        (r.first()?.1.parse::<f64>().ok()? >= 5.0).then_some(())
+    });
+
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/grafana/redpulse.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut empty = Vec::new();
+    let panels = dashboard_exprs(&dashboard);
+    for (title, expr) in &panels {
+        match query(port, expr) {
+            Some(r) if !r.is_empty() => {}
+            other => empty.push(format!("dashboard {title:?}: {expr} -> {other:?}")),
+        }
+    }
+    let rules_text = std::fs::read_to_string(&rules).unwrap();
+    let exprs = rule_exprs(&rules_text);
+    let mut parts_checked = 0;
+    for expr in &exprs {
+        for part in value_parts(expr) {
+            parts_checked += 1;
+            match query(port, &part) {
+                Some(r) if !r.is_empty() => {}
+                other => empty.push(format!("rule {expr}: part {part} -> {other:?}")),
+            }
+        }
+    }
+    println!(
+        "{} dashboard queries and {} rule parts ({} rules) returned data",
+        panels.len() - empty.len().min(panels.len()),
+        parts_checked,
+        exprs.len()
+    );
+    assert!(
+        empty.is_empty(),
+        "queries without data:\n{}",
+        empty.join("\n")
+    );
+    // Prometheus loaded and evaluated every rule without error.
+    let (_, body) = http_get(port, "/api/v1/rules").unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let loaded: Vec<&Value> = v["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .collect();
+    assert_eq!(loaded.len(), exprs.len());
+    for r in &loaded {
+        assert_eq!(r["health"], "ok", "{r}");
+    }
+    // Labels from the config reach Prometheus.
+    assert_eq!(
+        query(port, "redis_up{team=\"cache\"}").unwrap(),
+        vec![("master".into(), "1".into())]
+    );
+
+    // The community's master alerts, exactly as written, on a real pair.
+    let expr_of = |alert: &str| {
+        let lines: Vec<&str> = rules_text.lines().collect();
+        let i = lines
+            .iter()
+            .position(|l| l.trim() == format!("- alert: {alert}"))
+            .unwrap();
+        lines[i + 1]
+            .trim()
+            .strip_prefix("expr: ")
+            .unwrap()
+            .to_string()
+    };
+    let missing_master = expr_of("RedisMissingMaster");
+    let too_many = expr_of("RedisTooManyMasters");
+    assert_eq!(query(port, &missing_master).unwrap(), vec![]);
+    assert_eq!(query(port, &too_many).unwrap(), vec![]);
+    // Promote the replica: two masters.
+    replica.client().cmd(&["REPLICAOF", "NO", "ONE"]);
+    wait_for(
+        Duration::from_secs(30),
+        "RedisTooManyMasters to fire",
+        || (query(port, &too_many)? == vec![(String::new(), "2".into())]).then_some(()),
+    );
+    assert_eq!(query(port, &missing_master).unwrap(), vec![]);
+    // The old master follows the new one: one master again.
+    master
+        .client()
+        .cmd(&["REPLICAOF", "127.0.0.1", &replica.port.to_string()]);
+    wait_for(
+        Duration::from_secs(30),
+        "RedisTooManyMasters to clear",
+        || query(port, &too_many)?.is_empty().then_some(()),
+    );
+    assert_eq!(query(port, &missing_master).unwrap(), vec![]);
+    // The new master dies: no master left.
+    replica.kill();
+    wait_for(
+        Duration::from_secs(30),
+        "RedisMissingMaster to fire",
+        || (query(port, &missing_master)? == vec![(String::new(), "0".into())]).then_some(()),
     );
 }

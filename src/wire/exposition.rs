@@ -392,6 +392,9 @@ const GAUGES: &[(&str, &str)] = &[
     ("server_threads", "server_threads_total"),
     ("long_lock_waits", "long_lock_waits_total"),
     ("current_client_thread", "current_client_thread"),
+    // redis_exporter publishes this with --include-system-metrics; the
+    // community's RedisOutOfSystemMemory alert reads it.
+    ("total_system_memory", "total_system_memory_bytes"),
 ];
 
 const COUNTERS: &[(&str, &str)] = &[

@@ -8,6 +8,9 @@
 #   scripts/bench-poll-cpu.sh N SECONDS ROUNDS BIN [BIN...]
 # e.g. scripts/bench-poll-cpu.sh 10000 10 3 /tmp/redpulse-old target/release/redpulse
 #      MODES="plain tls" scripts/bench-poll-cpu.sh 1000 10 5 target/release/redpulse
+# Modes: plain (INFO ALL for /metrics every metrics_interval, 15 s),
+# nometrics (metrics_interval 24h: health polls only, after the first),
+# allmetrics (metrics_interval 1ms: INFO ALL on every poll), tls.
 # The simulated fleets are this tree's release build, in processes of at
 # most 5,000 instances (TLS mode: N at most 5,000). Loopback only;
 # everything started is stopped by PID.
@@ -38,15 +41,25 @@ tls_port=$((base_port + (n > 5000 ? n : 5000) + 100))
 for mode in "${modes[@]}"; do
   case "$mode" in
     plain)
-      start_fleet "$base_port"
-      for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/plain.txt"
+      if [ ! -f "$work/plain.txt" ]; then
+        start_fleet "$base_port"
+        for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/plain.txt"
+      fi
       ;;
     tls)
       [ "$n" -le 5000 ] || { echo "TLS mode takes N up to 5000" >&2; exit 2; }
       start_fleet "$tls_port" --tls --tls-dir "$work/tls"
       for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=rediss://127.0.0.1:$((tls_port + i))"; done >"$work/tls.txt"
       ;;
-    *) echo "unknown mode $mode (plain, tls)" >&2; exit 2 ;;
+    nometrics | allmetrics)
+      [ "$mode" = nometrics ] && every=24h || every=1ms
+      echo "metrics_interval = \"$every\"" >"$work/$mode.toml"
+      if [ ! -f "$work/plain.txt" ]; then
+        start_fleet "$base_port"
+        for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/plain.txt"
+      fi
+      ;;
+    *) echo "unknown mode $mode (plain, nometrics, allmetrics, tls)" >&2; exit 2 ;;
   esac
 done
 sleep 2
@@ -56,9 +69,10 @@ polls() { curl -sf "http://127.0.0.1:$http_port/metrics" | awk '/^redpulse_polls
 for ((r = 1; r <= rounds; r++)); do
   for bin in "${bins[@]}"; do
     for mode in "${modes[@]}"; do
-      extra=()
+      extra=() targets=$mode
       [ "$mode" = tls ] && extra=(--tls-ca-file "$work/tls/ca.crt")
-      "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/$mode.txt" "${extra[@]}" >"$work/rp.log" 2>&1 &
+      case "$mode" in nometrics | allmetrics) extra=(--config "$work/$mode.toml") targets=plain ;; esac
+      "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/$targets.txt" "${extra[@]}" >"$work/rp.log" 2>&1 &
       rp=$!
       pids+=($rp)
       # Warm up: every instance connected (handshakes done) and polled.

@@ -451,10 +451,19 @@ fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_
     for r in &loaded {
         assert_eq!(r["health"], "ok", "{r}");
     }
-    // Labels from the config reach Prometheus.
+    // Labels from the config reach Prometheus, and the group's JSON.
     assert_eq!(
         query(port, "redis_up{team=\"cache\"}").unwrap(),
         vec![("master".into(), "1".into())]
+    );
+    let (_, group) = rp.get("/health/group/pair");
+    let group: Value = serde_json::from_str(&group).unwrap();
+    assert_eq!(group["labels"], serde_json::json!({"env": "test"}));
+    let (_, replica_json) = rp.health("replica");
+    assert_eq!(
+        replica_json["labels"],
+        serde_json::json!({"env": "test"}),
+        "members inherit"
     );
 
     // The community's master alerts, exactly as written, on a real pair.

@@ -91,7 +91,10 @@ fn fleet_tcp_readiness_and_http_conventions() {
         "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(
-        page.contains("content-type: text/html") && page.contains("health/redis?all=1"),
+        page.contains("content-type: text/html")
+            && page.contains("fetch(\"health/redis?\"")
+            && !page.contains("src=\"http")
+            && !page.contains("href=\"http"),
         "{page}"
     );
 }

@@ -171,7 +171,7 @@ fn file_sd_labels_reach_json_metrics_and_filters_and_edits_apply_without_a_signa
     let rp2 = Redpulse::start(&["--config", config.to_str().unwrap()]);
     let b_name = format!("127.0.0.1:{}", b.port);
     rp2.wait_status(&b_name, "ok", None);
-    let (_, v) = rp2.health(&a_name);
+    let (_, v) = rp2.wait_status(&a_name, "ok", None);
     assert_eq!(v["labels"]["team"], "blue");
     let a_conns = connections(&mut watch_a);
     let swapped = Instant::now();

@@ -224,6 +224,9 @@ pub fn cluster(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>)
             "replicas_online": s.replicas_online,
         })).collect::<Vec<_>>(),
     });
+    if !view.labels.is_empty() {
+        out["labels"] = json!(view.labels);
+    }
     if let Some(r) = v.reasons.first() {
         out["reason"] = json!(r.as_str());
     }
@@ -312,6 +315,9 @@ pub fn group(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
             "master_link_status": link.map(|up| if up { "up" } else { "down" }),
         })).collect::<Vec<_>>(),
     });
+    if !view.labels.is_empty() {
+        out["labels"] = json!(view.labels);
+    }
     if let Some(r) = v.reasons.first() {
         out["reason"] = json!(r.as_str());
     }

@@ -438,12 +438,11 @@ fn stale_body(slot: &Slot, last: Option<(&Published, Duration)>, error: &str) ->
     let mut b = Vec::with_capacity(256);
     let _ = write!(
         b,
-        "{{\"status\":\"down\",\"reason\":\"{}\",\"instance\":",
+        "{{\"status\":\"down\",\"reason\":\"{}\"",
         Reason::Stale.as_str()
     );
-    json_str(&mut b, &slot.name);
-    b.extend_from_slice(b",\"addr\":");
-    json_str(&mut b, &slot.addr);
+    // Name, address, TLS and labels, as in every other answer.
+    b.extend_from_slice(&slot.ident().json);
     b.extend_from_slice(b",\"error\":");
     json_str(&mut b, error);
     if let Some((p, age)) = last {
@@ -607,5 +606,28 @@ mod tests {
             serde_json::from_slice(&store.answer("a\"b", Instant::now()).unwrap().body).unwrap();
         assert_eq!(v["instance"], "a\"b");
         assert_eq!(v["error"], "not polled yet");
+    }
+
+    #[test]
+    fn labels_are_in_every_answer_and_can_change_in_place() {
+        let store = Store::new(Duration::from_secs(3));
+        let labels: Labels = [("team".to_string(), "a".to_string())].into();
+        let slot = store.insert_slot(Slot::new("c1", "h:1", true, labels));
+        // Not polled yet: the stale answer still says who it is.
+        let a = store.answer("c1", Instant::now()).unwrap();
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(
+            (&v["status"], &v["tls"], &v["labels"]),
+            (
+                &"down".into(),
+                &true.into(),
+                &serde_json::json!({"team": "a"})
+            )
+        );
+        slot.set_labels(Labels::new());
+        let a = store.answer("c1", Instant::now()).unwrap();
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        assert!(v.get("labels").is_none(), "{v}");
+        assert_eq!(&*slot.ident().prom, b"{instance=\"c1\"");
     }
 }

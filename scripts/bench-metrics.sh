@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# /metrics at fleet scale, end to end: N simulated instances polled at 1 s
+# by one or more redpulse builds, one at a time. For each build: RSS per
+# instance once every instance has had its metrics poll, then TRIES
+# scrapes of /metrics plain and with Accept-Encoding: gzip (curl's
+# time_total and bytes, median), then SECONDS of back-to-back gzip scrapes
+# while the age of every instance's verdict is sampled (does a scrape
+# stall polling?).
+#   scripts/bench-metrics.sh N TRIES SECONDS BIN [BIN...]
+# e.g. scripts/bench-metrics.sh 10000 5 20 /tmp/redpulse-old target/release/redpulse
+# Loopback only; everything started is stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+n=$1 tries=$2 secs=$3
+shift 3
+bins=("$@")
+base_port=${BASE_PORT:-20000}
+http_port=${HTTP_PORT:-9479}
+cargo build --release --quiet
+sim_bin=target/release/redpulse
+use_scratch
+for ((first = 0; first < n; first += 5000)); do
+  count=$(( n - first < 5000 ? n - first : 5000 ))
+  "$sim_bin" simulate --instances "$count" --listen "127.0.0.1:$((base_port + first))" >"$work/sim-$first.log" 2>&1 &
+  pids+=($!)
+done
+for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/fleet.txt"
+sleep 2
+url="http://127.0.0.1:$http_port/metrics"
+for bin in "${bins[@]}"; do
+  "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" >"$work/rp.log" 2>&1 &
+  rp=$!
+  pids+=($rp)
+  # Every instance connected and through its first (metrics) poll.
+  sleep $(( n >= 5000 ? 15 : 5 ))
+  rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$rp/status")
+  echo "$bin: RSS $((rss_kb / 1024)) MiB, $(awk -v r="$rss_kb" -v n="$n" 'BEGIN {printf "%.1f", r / n}') KiB per instance"
+  for enc in identity gzip; do
+    for ((t = 0; t < tries; t++)); do
+      curl -s -o /dev/null -H "Accept-Encoding: $enc" -w '%{time_total} %{size_download}\n' "$url"
+    done | sort -n | awk -v b="$bin" -v e="$enc" -v t="$tries" '
+      {v[NR] = $1; s[NR] = $2}
+      END {m = int((NR + 1) / 2); printf "%s: /metrics %s: median %.0f ms of %d (min %.0f, max %.0f), %.1f MB\n", b, e, v[m] * 1000, t, v[1] * 1000, v[NR] * 1000, s[m] / 1e6}'
+  done
+  python3 - "$http_port" "$n" "$secs" "$url" <<'PY'
+import http.client, json, subprocess, sys, threading, time
+port, n, secs, url = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+stop = time.time() + secs
+scrapes = [0]
+def scrape():
+    while time.time() < stop:
+        subprocess.run(["curl", "-s", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", url])
+        scrapes[0] += 1
+t = threading.Thread(target=scrape)
+t.start()
+ages = []
+while time.time() < stop:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/health/redis?all=1")
+    fleet = json.loads(c.getresponse().read())
+    ages += [i["age_ms"] for i in fleet["all"] if i.get("age_ms") is not None]
+    time.sleep(1)
+t.join()
+ages.sort()
+q = lambda p: ages[min(len(ages) - 1, int(p * len(ages)))]
+print(f"during {scrapes[0]} back-to-back gzip scrapes in {secs:.0f} s: health age p50 {q(0.5)} ms, p99 {q(0.99)} ms, max {ages[-1]} ms ({len(ages)} samples)")
+PY
+  kill "$rp"; wait "$rp" 2>/dev/null || true
+done

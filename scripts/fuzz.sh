@@ -19,7 +19,7 @@ for target in "${targets[@]}"; do
   corpus="fuzz/corpus/$target"
   mkdir -p "$corpus"
   case "$target" in
-    resp_decode|info_parse) cp testdata/info/*.resp "$corpus/" ;;
+    resp_decode|info_parse|exposition) cp testdata/info/*.resp "$corpus/" ;;
     topology_parse) cp testdata/topology/*.resp "$corpus/" ;;
     *) cp fuzz/seeds/"$target"/* "$corpus/" ;;
   esac

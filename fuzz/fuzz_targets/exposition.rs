@@ -1,0 +1,71 @@
+//! INFO ALL text (and CLUSTER INFO after a NUL byte) into Prometheus
+//! samples: never panics, stays within the sample cap, and everything it
+//! produces is well-formed exposition text, whatever the server sent.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use redpulse::wire::exposition::{families, Exposition, MAX_SAMPLES};
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`
+fn valid_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// A sample's text after the instance labels: `(,key="escaped value")*} value\n`.
+fn valid_line(line: &[u8]) {
+    let mut i = 0;
+    while line[i] == b',' {
+        i += 1;
+        let key_start = i;
+        while line[i] != b'=' {
+            assert!(line[i].is_ascii_alphanumeric() || line[i] == b'_', "{line:?}");
+            i += 1;
+        }
+        assert!(i > key_start);
+        assert_eq!(line[i + 1], b'"');
+        i += 2;
+        loop {
+            match line[i] {
+                b'\\' => {
+                    assert!(matches!(line[i + 1], b'\\' | b'"' | b'n'), "{line:?}");
+                    i += 2;
+                }
+                b'"' => break,
+                b'\n' => panic!("raw newline in a label value: {line:?}"),
+                _ => i += 1,
+            }
+        }
+        i += 1;
+    }
+    assert_eq!(&line[i..i + 2], b"} ", "{line:?}");
+    let value = std::str::from_utf8(&line[i + 2..line.len() - 1]).unwrap();
+    assert!(
+        value.parse::<f64>().is_ok() || matches!(value, "NaN" | "+Inf" | "-Inf"),
+        "{value:?}"
+    );
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (info, cluster) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], Some(&data[i + 1..])),
+        None => (data, None),
+    };
+    let e = Exposition::from_info(info, cluster, 1_800_000_000);
+    assert!(e.len() <= MAX_SAMPLES);
+    let fams = families();
+    let mut last = None;
+    for (id, lines) in e.groups() {
+        assert!(last < Some(id), "families out of order");
+        last = Some(id);
+        assert!(valid_name(&fams[id as usize].name), "{}", fams[id as usize].name);
+        assert!(lines.ends_with(b"\n"));
+        for line in lines.split_inclusive(|&b| b == b'\n') {
+            valid_line(line);
+        }
+    }
+    assert_eq!(e, Exposition::from_info(info, cluster, 1_800_000_000));
+});

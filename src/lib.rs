@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod history;
 pub mod http;
 pub mod judge;
 pub mod limits;

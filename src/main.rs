@@ -6,6 +6,7 @@
 
 use clap::{Parser, Subcommand};
 use redpulse::config::{self, watch, Config, LogFormat, Overrides};
+use redpulse::history;
 use redpulse::http::{self, AppState};
 use redpulse::limits;
 use redpulse::poll::discovery::{self, Discovery};
@@ -13,6 +14,7 @@ use redpulse::poll::fleet::{log_first_verdicts, Fleet, PollSettings};
 use redpulse::shutdown::{Shutdown, ShutdownSignal};
 use redpulse::sim::{self, Profile, SimConfig};
 use redpulse::state::heartbeat::Heartbeats;
+use redpulse::state::record::{Kind, Recorder, Sample};
 use redpulse::state::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +76,9 @@ struct RunArgs {
     /// Open HTTP connections at most; more are closed on accept [default: 4096].
     #[arg(long, value_name = "N")]
     max_http_connections: Option<usize>,
+    /// Where the history database lives (one redpulse per directory) [default: ./redpulse-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Log format on stderr [default: text].
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     log_format: Option<String>,
@@ -318,10 +323,13 @@ fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCod
     let targets: Vec<String> = (0..instances)
         .map(|i| format!("sim-{i:05}=redis://{}", cfg.addr(i)))
         .collect();
+    // The demo's history lives in a directory of its own, removed at exit.
+    let data_dir = std::env::temp_dir().join(format!("redpulse-demo-{}", std::process::id()));
     let o = Overrides {
         targets,
         listen: Some(listen.to_string()),
         interval: Some(interval.to_string()),
+        data_dir: Some(data_dir.clone()),
         ..Overrides::default()
     };
     let config = match config::load(&o) {
@@ -376,6 +384,7 @@ fn demo(instances: u32, base_port: u16, listen: &str, interval: &str) -> ExitCod
         banner.push_str(&format!("  curl {base}/metrics\n\nCtrl-C stops.\n"));
         let code = serve(config, Some(banner), None, signals, &shutdown).await;
         let _ = tokio::time::timeout(POLLER_STOP_TIMEOUT, fleet).await;
+        let _ = std::fs::remove_dir_all(&data_dir);
         code
     })
 }
@@ -390,6 +399,7 @@ fn overrides(a: RunArgs) -> Overrides {
         timeout: a.timeout,
         log_format: a.log_format.and_then(|f| f.parse().ok()),
         max_http_connections: a.max_http_connections,
+        data_dir: a.data_dir,
         tls: config::TlsTable {
             ca_file: a.tls_ca_file,
             cert_file: a.tls_cert_file,
@@ -470,6 +480,20 @@ async fn serve(
     mut signals: Signals,
     shutdown: &Shutdown,
 ) -> ExitCode {
+    // One redpulse per data_dir; one that cannot be written means history
+    // in memory, not a refusal to start.
+    let _data_lock = match config.data_dir.as_deref().map(history::lock::lock) {
+        Some(Ok(l)) => Some(l),
+        Some(Err(history::lock::LockError::InUse(e))) => {
+            eprintln!("redpulse: {e}");
+            return ExitCode::from(2);
+        }
+        Some(Err(history::lock::LockError::Unavailable(e))) => {
+            warn!(error = %e, "cannot lock data_dir");
+            None
+        }
+        None => None,
+    };
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -488,9 +512,28 @@ async fn serve(
             return ExitCode::from(1);
         }
     };
+    let (recorder, samples) = Recorder::new();
+    let _ = store.recorder.set(recorder);
+    let notifier = (!config.notify.is_empty())
+        .then(|| Arc::new(history::notify::Notifier::new(config.notify.clone())));
+    let history = history::writer::start(
+        _data_lock.as_ref().and(config.data_dir.as_deref()),
+        config.history_retention,
+        samples,
+        notifier.clone(),
+    );
+    if let Some(n) = &notifier {
+        n.start(history.clone());
+    }
+    tokio::spawn(record_topology(
+        store.clone(),
+        heartbeats.clone(),
+        shutdown.signal(),
+    ));
     let state = Arc::new(AppState {
         store: store.clone(),
         heartbeats: heartbeats.clone(),
+        history: Some(history.clone()),
     });
     let server = tokio::spawn(http::serve(
         listener,
@@ -581,6 +624,8 @@ async fn serve(
     }
     info!("shutting down: stopping pollers, draining HTTP");
     shutdown.trigger();
+    // The history's last commit: pending transitions and the partial minute.
+    let _ = tokio::task::spawn_blocking(move || history.shutdown()).await;
     for task in &running.discovery {
         task.abort();
     }
@@ -598,6 +643,64 @@ async fn serve(
     }
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Once a second, hand the history every cluster's, group's and
+/// heartbeat's status (they are judged from their members' verdicts, not
+/// polled).
+async fn record_topology(store: Arc<Store>, heartbeats: Arc<Heartbeats>, mut stop: ShutdownSignal) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait() => return,
+        }
+        let Some(recorder) = store.recorder.get() else {
+            continue;
+        };
+        let now = std::time::Instant::now();
+        let at = std::time::SystemTime::now();
+        let sample = |kind, name: &str, status, reason, labels: &config::Labels| Sample {
+            kind,
+            name: name.into(),
+            at,
+            status,
+            reason,
+            error: None,
+            latency_us: None,
+            mem_ratio: None,
+            labels: (!labels.is_empty()).then(|| Arc::new(labels.clone())),
+        };
+        for (name, view) in store.clusters() {
+            let v = http::views::cluster_verdict(&store, &view, now);
+            let reason = v.reasons.first().map(|r| r.as_str());
+            recorder.record(sample(Kind::Cluster, &name, v.status, reason, &view.labels));
+        }
+        for (name, view) in store.groups() {
+            let v = http::views::group_verdict(&store, &view, now);
+            let reason = v.reasons.first().map(|r| r.as_str());
+            recorder.record(sample(Kind::Group, &name, v.status, reason, &view.labels));
+        }
+        for name in heartbeats.names() {
+            if let Some(b) = heartbeats.state(&name, now) {
+                let (status, reason) = if b.alive {
+                    (redpulse::judge::outcome::Status::Ok, None)
+                } else {
+                    (
+                        redpulse::judge::outcome::Status::Down,
+                        Some("heartbeat_missed"),
+                    )
+                };
+                recorder.record(sample(
+                    Kind::Heartbeat,
+                    &name,
+                    status,
+                    reason,
+                    &config::Labels::new(),
+                ));
+            }
+        }
+    }
 }
 
 /// The config's static groups into the store.

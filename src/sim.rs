@@ -16,7 +16,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -43,14 +43,21 @@ pub enum Profile {
     ReplicaDown,
     /// Redis 6.2: multi-section INFO is a syntax error.
     Redis62,
+    /// Memory pressure for a minute, then fine for a minute, and so on:
+    /// a steady stream of transitions for the history.
+    Flapping,
 }
 
+/// How long a flapping instance stays in each state.
+pub const FLAP_PERIOD: Duration = Duration::from_secs(60);
+
 impl Profile {
-    /// The profile of instance `i`: about 1 in 25 is unhealthy, 1 in 10 a
-    /// replica, 1 in 20 runs 6.2.
+    /// The profile of instance `i`: about 1 in 25 is unhealthy, 1 in 100
+    /// flaps, 1 in 10 is a replica, 1 in 20 runs 6.2.
     pub fn of(i: u32) -> Profile {
         match i % 100 {
             7 | 57 => Profile::MemoryPressure,
+            31 => Profile::Flapping,
             13 | 63 => Profile::LowHitRate,
             21 | 71 => Profile::ReplicaDown,
             n if n % 10 == 3 => Profile::Replica,
@@ -365,7 +372,20 @@ impl Instance {
         let lookups = ops / 2;
         let hits = lookups * hit_ratio_pct / 100;
         let misses = lookups - hits;
-        let maxmemory: u64 = if matches!(self.profile, Profile::MemoryPressure) {
+        // A flapping instance is under pressure every other period, each
+        // starting at its own phase.
+        let pressed = match self.profile {
+            Profile::MemoryPressure => true,
+            Profile::Flapping => {
+                let wall = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                ((wall + seed) / FLAP_PERIOD.as_secs()) % 2 == 1
+            }
+            _ => false,
+        };
+        let maxmemory: u64 = if matches!(self.profile, Profile::MemoryPressure | Profile::Flapping)
+        {
             100 << 20
         } else if seed % 3 == 0 {
             0
@@ -373,7 +393,7 @@ impl Instance {
             1 << 30
         };
         let used = match self.profile {
-            Profile::MemoryPressure => 99 << 20,
+            _ if pressed => 99 << 20,
             _ => (2 << 20) + (seed % 500) * 100_000 + (secs % 60) * 1000,
         };
         let replica = matches!(self.profile, Profile::Replica | Profile::ReplicaDown);
@@ -536,7 +556,7 @@ mod tests {
     use crate::judge::rules::Tracker;
     use crate::wire::info::{info_text, Snapshot};
     use crate::wire::resp::encode_command;
-    use std::time::{Duration, SystemTime};
+    use std::time::SystemTime;
 
     fn info(inst: &Instance, sections: &[&str]) -> Frame {
         let mut cmd = BytesMut::new();

@@ -220,6 +220,8 @@ fn json_logs_are_one_object_per_line() {
             &format!("127.0.0.1:{}", free_port()),
         ])
         .args(["--target", "gone=redis://127.0.0.1:1"])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();

@@ -373,6 +373,8 @@ fn passwords_never_appear_in_any_output_even_at_trace_level() {
             config.to_str().unwrap(),
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            dir.join("data").to_str().unwrap(),
         ])
         .env("RUST_LOG", "trace")
         .env("REDPULSE_TEST_SECRET", SECRET)

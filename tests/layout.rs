@@ -1,6 +1,6 @@
 //! The source tree follows the data flow: a module imports only from
 //! modules earlier in it (config, wire, judge::outcome, net, judge::rules,
-//! state, poll, http, sim). This reads every `crate::` path in `src/` and
+//! state, history, poll, http, sim). This reads every `crate::` path in `src/` and
 //! fails naming the file and line of any import that points later in the
 //! flow, so the layout cannot drift back into cycles.
 
@@ -21,9 +21,10 @@ fn rank(module: &str) -> Option<u8> {
         },
         "net" => 3,
         "state" => 5,
-        "poll" => 6,
-        "http" => 7,
-        "sim" => 8,
+        "history" => 6,
+        "poll" => 7,
+        "http" => 8,
+        "sim" => 9,
         "testdata" => return None,
         other => panic!("module {other} has no place in the flow: add it to tests/layout.rs"),
     })

@@ -82,6 +82,8 @@ impl Namespaced {
             .arg(env!("CARGO_BIN_EXE_redpulse"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
             .arg(config)
+            .arg("--data-dir")
+            .arg(config.with_extension("data"))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).unwrap())

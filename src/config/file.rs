@@ -32,6 +32,10 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub sentinel: Vec<FileSentinel>,
     pub metrics_interval: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub history_retention: Option<String>,
+    #[serde(default)]
+    pub notify: Vec<super::notify::FileNotify>,
     /// How often the config and targets files are checked for changes.
     pub watch_interval: Option<String>,
 }

@@ -9,6 +9,7 @@
 pub mod file;
 pub mod file_sd;
 pub mod labels;
+pub mod notify;
 pub mod secret;
 pub mod thresholds;
 pub mod tls;
@@ -17,6 +18,7 @@ pub mod watch;
 
 pub use file::parse_duration;
 pub use labels::Labels;
+pub use notify::{NotifyFormat, NotifySpec, NotifyUrl, DEFAULT_RETRY_FOR};
 pub use secret::Secret;
 pub use thresholds::Thresholds;
 pub use tls::{TlsSettings, TlsTable, TlsTarget};
@@ -127,6 +129,12 @@ impl Target {
 /// How often a poll fetches the metrics-only INFO sections unless
 /// configured.
 pub const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(15);
+/// How long the history keeps transitions and minutes unless configured.
+pub const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
+/// Where the history lives unless configured.
+pub const DEFAULT_DATA_DIR: &str = "redpulse-data";
+
 /// How often watched files are checked unless configured, and at most.
 pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_WATCH_INTERVAL: Duration = Duration::from_secs(5);
@@ -273,6 +281,12 @@ pub struct Config {
     /// The files this config was read from (config, targets file), watched
     /// for changes.
     pub files: Vec<PathBuf>,
+    /// Where the history database lives; None: memory only (`demo`).
+    pub data_dir: Option<PathBuf>,
+    /// How long transitions and minutes are kept.
+    pub history_retention: Duration,
+    /// `[[notify]]` receivers.
+    pub notify: Vec<NotifySpec>,
 }
 
 impl Config {
@@ -295,6 +309,8 @@ pub struct Overrides {
     pub timeout: Option<String>,
     pub log_format: Option<LogFormat>,
     pub max_http_connections: Option<usize>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
     /// The `--tls-*` flags: over the file's top-level `[tls]`, key by key.
     pub tls: TlsTable,
 }
@@ -782,6 +798,32 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         });
     }
 
+    let data_dir = match (&o.data_dir, &file.data_dir) {
+        (Some(d), _) => Some(d.clone()),
+        (None, Some(d)) => Some(base_dir.join(d)),
+        (None, None) => Some(PathBuf::from(DEFAULT_DATA_DIR)),
+    };
+    let history_retention = match &file.history_retention {
+        None => DEFAULT_HISTORY_RETENTION,
+        Some(s) => match parse_duration(s) {
+            Ok(d) if d >= Duration::from_secs(3600) => d,
+            Ok(_) => return err(at("history_retention must be at least 1h")),
+            Err(e) => return err(at(&format!("history_retention: {e}"))),
+        },
+    };
+    let mut notify: Vec<NotifySpec> = Vec::new();
+    for (i, n) in file.notify.iter().enumerate() {
+        let where_ = at(&format!("[[notify]] #{} ({})", i + 1, n.name));
+        validate_name(&n.name).map_err(|e| ConfigError(format!("{where_}: {e}")))?;
+        if notify.iter().any(|k| k.name == n.name) {
+            return err(format!("{where_}: receiver name used twice"));
+        }
+        notify.push(
+            n.build()
+                .map_err(|e| ConfigError(format!("{where_}: {e}")))?,
+        );
+    }
+
     let max_http_connections = o
         .max_http_connections
         .or(file.max_http_connections)
@@ -805,6 +847,9 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         metrics_interval,
         watch_interval,
         files: o.config.iter().chain(&targets_file).cloned().collect(),
+        data_dir,
+        history_retention,
+        notify,
     })
 }
 

@@ -278,6 +278,67 @@ fn push_labels(b: &mut Vec<u8>, labels: &crate::config::Labels) {
     }
 }
 
+/// The history's own series, appended to a render.
+pub fn history_series(b: &mut Vec<u8>, h: &crate::history::History, dropped: u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    header(
+        b,
+        "redpulse_history_persistent",
+        "gauge",
+        "1 while the history is written to data_dir, 0 when it fell back to memory (see the log).",
+    );
+    let _ = writeln!(
+        b,
+        "redpulse_history_persistent {}",
+        u8::from(h.is_persistent())
+    );
+    header(
+        b,
+        "redpulse_history_transitions_total",
+        "counter",
+        "Status transitions written to the history.",
+    );
+    let _ = writeln!(
+        b,
+        "redpulse_history_transitions_total {}",
+        h.transitions.load(Relaxed)
+    );
+    header(
+        b,
+        "redpulse_history_write_errors_total",
+        "counter",
+        "History commits that failed.",
+    );
+    let _ = writeln!(
+        b,
+        "redpulse_history_write_errors_total {}",
+        h.write_errors.load(Relaxed)
+    );
+    header(
+        b,
+        "redpulse_history_dropped_samples_total",
+        "counter",
+        "Verdicts not recorded because the history writer fell behind.",
+    );
+    let _ = writeln!(b, "redpulse_history_dropped_samples_total {dropped}");
+    header(
+        b,
+        "redpulse_notifications_total",
+        "counter",
+        "Notifications by outcome: sent, or expired after retry_for.",
+    );
+    let _ = writeln!(
+        b,
+        "redpulse_notifications_total{{result=\"sent\"}} {}",
+        h.notifications_sent.load(Relaxed)
+    );
+    let _ = writeln!(
+        b,
+        "redpulse_notifications_total{{result=\"expired\"}} {}",
+        h.notifications_expired.load(Relaxed)
+    );
+}
+
 /// gzip at the fastest level: a 10,000-instance body shrinks about tenfold
 /// at a fraction of the cost of the default level (BENCHMARKS.md).
 pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {

@@ -17,6 +17,7 @@
 //! HEAD works wherever GET does; another method on a known path is 405.
 //! Answers come from the store and never wait on Redis.
 
+pub mod history;
 pub mod metrics;
 pub mod views;
 
@@ -57,6 +58,8 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct AppState {
     pub store: Arc<Store>,
     pub heartbeats: Arc<Heartbeats>,
+    /// None where no history runs (unit tests).
+    pub history: Option<Arc<crate::history::History>>,
 }
 
 type Body = Full<Bytes>;
@@ -93,10 +96,12 @@ pub async fn serve(
         let service = service_fn(move |req: Request<Incoming>| {
             let state = state.clone();
             async move {
-                if req.uri().path() == "/metrics"
-                    && (req.method() == Method::GET || req.method() == Method::HEAD)
-                {
+                let readable = req.method() == Method::GET || req.method() == Method::HEAD;
+                if req.uri().path() == "/metrics" && readable {
                     return Ok::<_, Infallible>(metrics_off_thread(state, &req).await);
+                }
+                if readable && is_history_path(req.uri().path()) {
+                    return Ok::<_, Infallible>(history_off_thread(state, &req).await);
                 }
                 Ok::<_, Infallible>(handle(&state, &req))
             }
@@ -169,7 +174,7 @@ impl Query {
 }
 
 /// `%3A` and `+` decoded; None for a broken escape or non-UTF-8 bytes.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -191,6 +196,64 @@ fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+fn is_history_path(path: &str) -> bool {
+    path == "/events" || path.starts_with("/history/")
+}
+
+/// History reads running at once, at most (each holds a database
+/// connection on the blocking pool).
+static HISTORY_READS: Semaphore = Semaphore::const_new(8);
+
+/// `/history/...` and `/events`, answered on the blocking pool.
+async fn history_off_thread(state: Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
+    let Some(h) = state.history.clone() else {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from_static(b"{\"error\":\"no history in this process\"}"),
+        );
+    };
+    let Ok(_permit) = HISTORY_READS.acquire().await else {
+        return json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{}"));
+    };
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        use crate::state::record::Kind;
+        if path == "/events" {
+            return history::events(&h, &query);
+        }
+        let rest = path.strip_prefix("/history/").unwrap_or("");
+        if rest == "bars" {
+            return history::bars(&h, &query);
+        }
+        let (kind, name) = match rest.split_once('/') {
+            Some(("redis", n)) => (Kind::Instance, n),
+            Some(("cluster", n)) => (Kind::Cluster, n),
+            Some(("group", n)) => (Kind::Group, n),
+            Some(("heartbeat", n)) => (Kind::Heartbeat, n),
+            _ => return (StatusCode::NOT_FOUND, b"{\"error\":\"not found\"}".to_vec()),
+        };
+        let known = match kind {
+            Kind::Instance => state.store.get(name).is_some(),
+            Kind::Cluster => state.store.clusters().iter().any(|(n, _)| n == name),
+            Kind::Group => state.store.groups().iter().any(|(n, _)| n == name),
+            Kind::Heartbeat => state
+                .heartbeats
+                .state(name, std::time::Instant::now())
+                .is_some(),
+        };
+        history::subject(&h, kind, name, &query, known)
+    })
+    .await;
+    match answer {
+        Ok(a) => view(a),
+        Err(_) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Bytes::from_static(b"{\"error\":\"history read failed\"}"),
+        ),
+    }
 }
 
 /// Renders of `/metrics` running at once, at most: each holds a whole
@@ -336,7 +399,15 @@ fn instance(state: &AppState, name: &str, now: std::time::Instant) -> Response<B
 }
 
 fn metrics(state: &AppState, now: std::time::Instant, gzip: bool) -> Response<Body> {
-    let body = metrics::render(&state.store, now);
+    let mut body = metrics::render(&state.store, now);
+    if let Some(h) = &state.history {
+        let dropped = state
+            .store
+            .recorder
+            .get()
+            .map_or(0, |r| r.dropped.load(std::sync::atomic::Ordering::Relaxed));
+        metrics::history_series(&mut body, h, dropped);
+    }
     let (body, encoded) = if gzip {
         match metrics::gzip(&body) {
             Ok(z) => (z, true),
@@ -418,6 +489,7 @@ mod tests {
         AppState {
             store: Arc::new(store),
             heartbeats: Arc::new(Heartbeats::default()),
+            history: None,
         }
     }
 

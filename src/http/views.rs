@@ -59,7 +59,7 @@ pub fn fleet(
                 "reason": c.reason.map(|r| r.as_str()),
                 "age_ms": c.age.map(|a| a.as_millis() as u64),
                 "latency_ms": latency.map(|l| (l.as_secs_f64() * 1e6).round() / 1e3),
-                "labels": (!ident.labels.is_empty()).then_some(&ident.labels),
+                "labels": (!ident.labels.is_empty()).then_some(&*ident.labels),
             }));
         }
         if c.status != Status::Ok {

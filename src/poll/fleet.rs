@@ -13,6 +13,7 @@ use crate::judge::outcome::{Outcome, Status};
 use crate::judge::rules::{Health, Tracker};
 use crate::net::conn::Conn;
 use crate::shutdown::ShutdownSignal;
+use crate::state::record::{Kind, Sample};
 use crate::state::store::{Slot, Store};
 use crate::wire::exposition::Exposition;
 use std::collections::HashMap;
@@ -251,6 +252,9 @@ async fn run(
         let health = tracker.observe(outcome, std::time::Instant::now(), SystemTime::now());
         trace!(instance = %target.name, status = health.status.as_str(), elapsed_us = took.as_micros() as u64, "polled");
         log_transition(&target, &health, &mut last_status);
+        if let Some(recorder) = store.recorder.get() {
+            recorder.record(sample_of(&slot, &health));
+        }
         slot.publish_for(health, s.stale_after);
 
         next = if ok {
@@ -265,6 +269,30 @@ async fn run(
             let cap = s.interval.saturating_sub(tick);
             Instant::now() + exp.min(cap).mul_f64(0.5 + 0.5 * rng.unit())
         };
+    }
+}
+
+/// What the history keeps of one verdict.
+fn sample_of(slot: &Slot, h: &Health) -> Sample {
+    let ident = slot.ident();
+    Sample {
+        kind: Kind::Instance,
+        name: slot.name.clone().into(),
+        at: h.checked_at,
+        status: h.status,
+        reason: h.reason().map(|r| r.as_str()),
+        error: h.error.as_deref().map(Into::into),
+        latency_us: h
+            .latency
+            .map(|l| l.as_micros().min(u32::MAX as u128) as u32),
+        mem_ratio: h
+            .snapshot
+            .as_ref()
+            .and_then(|s| match (s.used_memory, s.maxmemory) {
+                (Some(used), Some(max)) if max > 0 => Some((used as f64 / max as f64) as f32),
+                _ => None,
+            }),
+        labels: (!ident.labels.is_empty()).then(|| ident.labels.clone()),
     }
 }
 

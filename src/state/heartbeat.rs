@@ -105,6 +105,16 @@ impl Heartbeats {
         })
     }
 
+    /// Every configured heartbeat's name.
+    pub fn names(&self) -> Vec<String> {
+        self.entries
+            .read()
+            .expect("heartbeat lock is never held across a panic")
+            .keys()
+            .map(|k| k.to_string())
+            .collect()
+    }
+
     /// Number of configured heartbeats.
     pub fn len(&self) -> usize {
         self.entries

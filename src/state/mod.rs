@@ -3,5 +3,6 @@
 
 pub mod counters;
 pub mod heartbeat;
+pub mod record;
 pub mod render;
 pub mod store;

@@ -41,7 +41,7 @@ pub struct Published {
 pub struct Ident {
     /// `,"instance":...,"addr":...[,"tls":true][,"labels":{...}]`
     json: Box<[u8]>,
-    pub labels: Labels,
+    pub labels: Arc<Labels>,
     /// `{instance="name",k="v"` (no closing brace).
     pub prom: Box<[u8]>,
 }
@@ -65,7 +65,7 @@ impl Ident {
         }
         Ident {
             json: json.into_boxed_slice(),
-            labels,
+            labels: Arc::new(labels),
             prom: prom.into_boxed_slice(),
         }
     }
@@ -248,6 +248,8 @@ pub struct Store {
     pub polls: PollCounters,
     /// The latest config load's outcome.
     pub reload: ReloadStatus,
+    /// Where verdicts go for the history, once it is running.
+    pub recorder: OnceLock<super::record::Recorder>,
 }
 
 impl Store {
@@ -260,6 +262,7 @@ impl Store {
             stale_after_ms: AtomicU64::new(stale_after.as_millis() as u64),
             polls: PollCounters::default(),
             reload: ReloadStatus::default(),
+            recorder: OnceLock::new(),
         }
     }
 

@@ -385,9 +385,14 @@ impl Redpulse {
         let dir = temp_dir("redpulse");
         let log = dir.join("redpulse.log");
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_redpulse"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_redpulse"));
+        cmd.args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(args);
+        // Each process its own history, unless the test chose one.
+        if !args.contains(&"--data-dir") {
+            cmd.arg("--data-dir").arg(dir.join("data"));
+        }
+        let child = cmd
             .env("RUST_LOG", "info")
             .stdout(file.try_clone().unwrap())
             .stderr(file)

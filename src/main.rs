@@ -516,8 +516,10 @@ async fn serve(
     let _ = store.recorder.set(recorder);
     let notifier = (!config.notify.is_empty())
         .then(|| Arc::new(history::notify::Notifier::new(config.notify.clone())));
+    // Without the lock the database still gets a try: a read-only or full
+    // data_dir then fails to open, and the writer says so loudly.
     let history = history::writer::start(
-        _data_lock.as_ref().and(config.data_dir.as_deref()),
+        config.data_dir.as_deref(),
         config.history_retention,
         samples,
         notifier.clone(),

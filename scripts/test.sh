@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 # operators read redpulse with (Prometheus, Chromium for the status page).
 missing=()
 for pair in redis-server:redis-server prometheus:prometheus chromium:chromium \
+    prometheus-alertmanager:prometheus-alertmanager \
     prometheus-redis-exporter:prometheus-redis-exporter; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done

@@ -42,7 +42,9 @@ fn raw(db: &Path, name: &str) -> (Vec<(i64, i64, Option<i64>, i64)>, Vec<(i64, i
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    let mut q = c.prepare("SELECT id, started_ms, last_seen_ms FROM runs ORDER BY id").unwrap();
+    let mut q = c
+        .prepare("SELECT id, started_ms, last_seen_ms FROM runs ORDER BY id")
+        .unwrap();
     let runs = q
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
@@ -78,14 +80,21 @@ fn transitions_and_minutes_survive_a_restart_and_uptime_adds_up() {
     std::thread::sleep(Duration::from_millis(500));
     // A second process on the same data_dir is refused, naming the holder.
     let out = Command::new(env!("CARGO_BIN_EXE_redpulse"))
-        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data-dir",
+        ])
         .arg(&data)
         .args(["--target", "x=redis://127.0.0.1:1"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("in use by process {}", rp.pid())), "{err}");
+    assert!(
+        err.contains(&format!("in use by process {}", rp.pid())),
+        "{err}"
+    );
     // A clean stop, then the same data_dir again.
     signal(rp.pid(), "TERM");
     assert_eq!(rp.wait_exit(Duration::from_secs(10)), Some(0));
@@ -206,21 +215,29 @@ fn kill_9_during_heavy_writes_keeps_the_database_whole_and_loses_at_most_2_s() {
         ]);
         // Let it write: the first verdicts of 10,000 instances, then the
         // flapping ones.
-        wait_for(Duration::from_secs(60), "every instance's first verdict", || {
-            let (_, body) = rp.get("/readyz");
-            body.contains("\"status\":\"ready\"").then_some(())
-        });
+        wait_for(
+            Duration::from_secs(60),
+            "every instance's first verdict",
+            || {
+                let (_, body) = rp.get("/readyz");
+                body.contains("\"status\":\"ready\"").then_some(())
+            },
+        );
         std::thread::sleep(Duration::from_millis(1500 + round * 700));
         let killed_at = now_ms();
         signal(rp.pid(), "KILL");
         drop(rp);
         let c = Connection::open(&db).unwrap();
-        let check: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let check: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(check, "ok", "round {round}");
         let (run, last_seen): (i64, i64) = c
-            .query_row("SELECT id, last_seen_ms FROM runs ORDER BY id DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT id, last_seen_ms FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
         let firsts: i64 = c
             .query_row(
@@ -231,7 +248,10 @@ fn kill_9_during_heavy_writes_keeps_the_database_whole_and_loses_at_most_2_s() {
             .unwrap();
         let gap = killed_at - last_seen;
         println!("round {round}: run {run} committed until {gap} ms before the kill; {firsts} first verdicts");
-        assert!(gap <= 2000, "round {round}: the last commit was {gap} ms before the kill");
+        assert!(
+            gap <= 2000,
+            "round {round}: the last commit was {gap} ms before the kill"
+        );
         assert_eq!(firsts, n as i64, "round {round}: every first verdict is in");
     }
 }
@@ -280,8 +300,13 @@ fn a_read_only_or_full_data_dir_keeps_history_in_memory_and_health_answers_flowi
         (http_get(port, "/health/redis/cache").ok()?.0 == 200).then_some(())
     });
     let metrics = http_get(port, "/metrics").unwrap().1;
-    assert!(metrics.contains("redpulse_history_persistent 0\n"), "{metrics}");
-    assert!(std::fs::read_to_string(&log).unwrap().contains("HISTORY IS NOT KEPT ON DISK"));
+    assert!(
+        metrics.contains("redpulse_history_persistent 0\n"),
+        "{metrics}"
+    );
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("HISTORY IS NOT KEPT ON DISK"));
     wait_for(WAIT, "the in-memory history to answer", || {
         let (code, body) = http_get(port, "/history/redis/cache").ok()?;
         (code == 200 && body.contains("\"to\":\"ok\"")).then_some(())
@@ -293,7 +318,13 @@ fn a_read_only_or_full_data_dir_keeps_history_in_memory_and_health_answers_flowi
     let ip = "127.0.0.78";
     let sim = Guard(
         Command::new(env!("CARGO_BIN_EXE_redpulse"))
-            .args(["simulate", "--instances", "2000", "--listen", &format!("{ip}:20000")])
+            .args([
+                "simulate",
+                "--instances",
+                "2000",
+                "--listen",
+                &format!("{ip}:20000"),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -305,19 +336,23 @@ fn a_read_only_or_full_data_dir_keeps_history_in_memory_and_health_answers_flowi
     let dir2 = temp_dir("history-full");
     let targets = write_file(&dir2, "fleet.txt", &fleet);
     std::thread::sleep(Duration::from_secs(1));
-    let args2 = vec![
-        "--targets-file".to_string(),
-        targets.display().to_string(),
-    ];
+    let args2 = vec!["--targets-file".to_string(), targets.display().to_string()];
     let (_rp2, port2, log2) = in_tmpfs("size=1m", &dir2, &args2);
     let started = Instant::now();
-    wait_for(Duration::from_secs(90), "the full disk to be noticed", || {
-        let m = http_get(port2, "/metrics").ok()?.1;
-        m.contains("redpulse_history_persistent 0\n").then_some(())
-    });
+    wait_for(
+        Duration::from_secs(90),
+        "the full disk to be noticed",
+        || {
+            let m = http_get(port2, "/metrics").ok()?.1;
+            m.contains("redpulse_history_persistent 0\n").then_some(())
+        },
+    );
     println!("history left the full disk after {:?}", started.elapsed());
     let text = std::fs::read_to_string(&log2).unwrap();
-    assert!(text.contains("HISTORY IS NOT KEPT ON DISK ANY MORE"), "{text}");
+    assert!(
+        text.contains("HISTORY IS NOT KEPT ON DISK ANY MORE"),
+        "{text}"
+    );
     // Health answers stay fresh and the history answers from memory.
     let (code, body) = wait_for(WAIT, "sim-00000 polled", || {
         let (code, body) = http_get(port2, "/health/redis/sim-00000").ok()?;

@@ -27,9 +27,12 @@ fn history(rp: &Redpulse, path: &str) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-/// The raw rows, read with SQL here: (run, at_ms, from, to) of one
-/// instance, and every run's (id, started, last_seen).
-fn raw(db: &Path, name: &str) -> (Vec<(i64, i64, Option<i64>, i64)>, Vec<(i64, i64, i64)>) {
+/// A transition's (run, at_ms, from, to), as stored.
+type Row = (i64, i64, Option<i64>, i64);
+
+/// The raw rows, read with SQL here: one instance's transitions, and every
+/// run's (id, started, last_seen).
+fn raw(db: &Path, name: &str) -> (Vec<Row>, Vec<(i64, i64, i64)>) {
     let c = Connection::open(db).unwrap();
     let mut q = c
         .prepare(

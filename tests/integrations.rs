@@ -509,3 +509,133 @@ fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_
         || (query(port, &missing_master)? == vec![(String::new(), "0".into())]).then_some(()),
     );
 }
+
+/// The value of `attr="..."` on the element whose opening tag contains
+/// `marker`, in a dumped DOM.
+fn attr_near(dom: &str, marker: &str, attr: &str) -> Option<String> {
+    let at = dom.find(marker)?;
+    let tag_start = dom[..at].rfind('<')?;
+    let tag_end = at + dom[at..].find('>')?;
+    let tag = &dom[tag_start..tag_end];
+    let v = tag.split(&format!("{attr}=\"")).nth(1)?;
+    Some(v.split('"').next()?.to_string())
+}
+
+#[test]
+fn status_page_shows_history_bars_uptime_and_a_detail_view_after_an_incident() {
+    need("chromium");
+    let mut server = RedisServer::start(&[]);
+    let rp = Redpulse::start(&[
+        "--interval",
+        "100ms",
+        "--target",
+        &format!("cache={}", server.url()),
+        "--target",
+        &format!("gone=redis://127.0.0.1:{}", free_port()),
+    ]);
+    rp.wait_status("cache", "ok", None);
+    std::thread::sleep(Duration::from_millis(800));
+    // The scripted incident: the server stops, and comes back.
+    server.kill();
+    rp.wait_status("cache", "down", None);
+    std::thread::sleep(Duration::from_millis(1000));
+    server.restart();
+    rp.wait_status("cache", "ok", None);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let url = format!("http://127.0.0.1:{}/", rp.port);
+    let profile = temp_dir("chromium-history");
+    let out = chromium(
+        &["--virtual-time-budget=8000", "--dump-dom", &url],
+        &profile,
+    );
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(dom.contains("data-bars"), "the bars never loaded: {dom}");
+    // What the page shows against what /history/bars says.
+    let (_, body) = rp.get("/history/bars?window=24h&cells=96&name=cache&name=gone");
+    let want: Value = serde_json::from_str(&body).unwrap();
+    for name in ["cache", "gone"] {
+        let row = format!("data-instance=\"{name}\"");
+        let row_at = dom
+            .find(&row)
+            .unwrap_or_else(|| panic!("no row {name}: {dom}"));
+        let rest = &dom[row_at..];
+        let cells = attr_near(rest, "class=\"bar\"", "data-cells").unwrap();
+        let expected = want["instances"][name]["cells"].as_str().unwrap();
+        assert_eq!(cells, expected, "{name}");
+        let uptime: f64 = attr_near(rest, "class=\"num uptime\"", "data-uptime")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let expected = want["instances"][name]["uptime"].as_f64().unwrap();
+        assert!(
+            (uptime - expected).abs() < 0.05,
+            "{name}: {uptime} vs {expected}"
+        );
+    }
+    let cache_cells = want["instances"]["cache"]["cells"].as_str().unwrap();
+    assert!(
+        cache_cells.ends_with('d'),
+        "the outage is in the last cell: {cache_cells}"
+    );
+    assert_eq!(want["instances"]["gone"]["uptime"], 0.0);
+
+    // The detail view: uptime, charts, and the incident in the events.
+    let detail_url = format!("{url}#instance=cache");
+    let out = chromium(
+        &["--virtual-time-budget=8000", "--dump-dom", &detail_url],
+        &profile,
+    );
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(dom.contains("data-detail-rendered"), "{dom}");
+    let (_, body) = rp.get("/history/redis/cache?window=24h");
+    let h: Value = serde_json::from_str(&body).unwrap();
+    let shown: f64 = attr_near(&dom, "data-window=\"1h\"", "data-uptime")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (shown - h["uptime"]["1h"].as_f64().unwrap()).abs() < 0.05,
+        "{shown} vs {h}"
+    );
+    assert!(dom.contains("ok → down"), "{dom}");
+    assert!(dom.contains("down → ok"), "{dom}");
+    let minutes = h["minutes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| !m["latency_ms_max"].is_null())
+        .count();
+    let points: usize = attr_near(&dom, "id=\"latency-chart\"", "data-points")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(points, minutes);
+
+    // Screenshots for a person to look at.
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (file, page) in [
+        ("fleet-history.png", url.clone()),
+        ("detail.png", detail_url),
+    ] {
+        let png = shots.join(file);
+        let _ = std::fs::remove_file(&png);
+        let out = chromium(
+            &[
+                "--virtual-time-budget=8000",
+                "--window-size=1300,700",
+                &format!("--screenshot={}", png.display()),
+                &page,
+            ],
+            &profile,
+        );
+        let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 1000,
+            "no screenshot {file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("screenshot: {}", png.display());
+    }
+}

@@ -521,6 +521,7 @@ async fn serve(
     let history = history::writer::start(
         config.data_dir.as_deref(),
         config.history_retention,
+        store.clone(),
         samples,
         notifier.clone(),
     );

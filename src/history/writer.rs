@@ -12,16 +12,17 @@ use super::notify::{Event, Notifier};
 use super::History;
 use crate::judge::outcome::Status;
 use crate::state::record::{Kind, Sample};
+use crate::state::store::Store;
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::{error, info, warn};
 
-/// Longest time between commits.
+/// Time between commits (and between looks at the queue).
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// Transitions that force a commit before the interval is up.
 const FLUSH_AT: usize = 5_000;
@@ -34,18 +35,8 @@ const MEMORY_RETENTION: Duration = Duration::from_secs(86_400);
 #[derive(Debug)]
 struct Subject {
     id: i64,
-    /// The status of its last sample in this run.
+    /// Its last status in this run.
     last: Option<Status>,
-    minute: Acc,
-}
-
-/// One minute's samples of one subject.
-#[derive(Clone, Copy, Debug, Default)]
-struct Acc {
-    worst: Option<Status>,
-    polls: u32,
-    latency_us_max: Option<u32>,
-    mem: Option<f32>,
 }
 
 fn unix_ms(t: SystemTime) -> i64 {
@@ -58,6 +49,7 @@ fn unix_ms(t: SystemTime) -> i64 {
 pub fn start(
     data_dir: Option<&Path>,
     retention: Duration,
+    store: Arc<Store>,
     samples: Receiver<Sample>,
     notifier: Option<Arc<Notifier>>,
 ) -> Arc<History> {
@@ -101,7 +93,10 @@ pub fn start(
         minute: unix_ms(SystemTime::now()) / 60_000,
         finished: Vec::new(),
         notifier,
-        _memory_keepalive: None,
+        store,
+        ids: HashMap::new(),
+        next_id: 1,
+        new_subjects: Vec::new(),
     };
     if let Err(e) = w.begin_run() {
         w.fail(&e);
@@ -129,12 +124,42 @@ struct Writer {
     /// Finished minutes not yet committed: (minute, blob).
     finished: Vec<(i64, Vec<u8>)>,
     notifier: Option<Arc<Notifier>>,
-    /// Keeps a shared in-memory database alive while readers come and go.
-    _memory_keepalive: Option<Connection>,
+    /// Where each instance's minute is folded.
+    store: Arc<Store>,
+    /// Every subject id in the database, loaded once per run; new ones are
+    /// numbered here and inserted with the next commit (one autocommit
+    /// INSERT per new subject made a 10,000-instance start crawl).
+    ids: HashMap<(Kind, Arc<str>), i64>,
+    next_id: i64,
+    new_subjects: Vec<(i64, Kind, Arc<str>)>,
 }
 
 impl Writer {
+    fn load_ids(&mut self) -> rusqlite::Result<()> {
+        self.ids.clear();
+        self.new_subjects.clear();
+        let mut q = self.conn.prepare("SELECT id, kind, name FROM subjects")?;
+        let rows = q.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut max = 0;
+        for row in rows {
+            let (id, kind, name) = row?;
+            if let Some(kind) = Kind::from_i64(kind) {
+                self.ids.insert((kind, name.into()), id);
+            }
+            max = max.max(id);
+        }
+        self.next_id = max + 1;
+        Ok(())
+    }
+
     fn begin_run(&mut self) -> rusqlite::Result<()> {
+        self.load_ids()?;
         let now = unix_ms(SystemTime::now());
         self.conn.execute(
             "INSERT INTO runs (started_ms, last_seen_ms) VALUES (?1, ?1)",
@@ -152,24 +177,25 @@ impl Writer {
         let mut last_flush = Instant::now();
         let mut last_prune: Option<Instant> = None;
         loop {
-            let wait = FLUSH_EVERY.saturating_sub(last_flush.elapsed());
-            match samples.recv_timeout(wait) {
-                Ok(s) => {
-                    self.take(s);
-                    // Drain what is queued without waiting.
-                    while let Ok(s) = samples.try_recv() {
+            // Sleep, then take everything queued at once: waking this
+            // thread for every sample of a 10,000-instance fleet cost more
+            // than all the rest of the history together.
+            std::thread::sleep(FLUSH_EVERY.saturating_sub(last_flush.elapsed()));
+            loop {
+                match samples.try_recv() {
+                    Ok(s) => {
                         self.take(s);
                         if self.pending.len() >= FLUSH_AT {
                             break;
                         }
                     }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.roll_minute(i64::MAX);
-                    self.flush();
-                    self.history.stopped.store(true, Ordering::Relaxed);
-                    return;
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.roll_minute(i64::MAX);
+                        self.flush();
+                        self.history.stopped.store(true, Ordering::Relaxed);
+                        return;
+                    }
                 }
             }
             if self.history.stop.load(Ordering::Relaxed) {
@@ -180,7 +206,9 @@ impl Writer {
                 self.history.stopped.store(true, Ordering::Relaxed);
                 return;
             }
-            let now_minute = unix_ms(SystemTime::now()) / 60_000;
+            // A minute is closed a second after it ends, so the polls made
+            // in its last moments are in.
+            let now_minute = (unix_ms(SystemTime::now()) - 1_000) / 60_000;
             if now_minute > self.minute {
                 self.roll_minute(now_minute);
             }
@@ -195,41 +223,16 @@ impl Writer {
         }
     }
 
-    /// Fold one sample in.
+    /// A status change (or a cluster's, group's or heartbeat's status,
+    /// which may be unchanged) of one subject.
     fn take(&mut self, s: Sample) {
-        let minute = unix_ms(s.at) / 60_000;
-        if minute > self.minute {
-            self.roll_minute(minute);
-        }
         let key = (s.kind, s.name.clone());
         if !self.subjects.contains_key(&key) {
-            match self.subject_id(s.kind, &s.name) {
-                Ok(id) => {
-                    self.subjects.insert(
-                        key.clone(),
-                        Subject {
-                            id,
-                            last: None,
-                            minute: Acc::default(),
-                        },
-                    );
-                }
-                Err(e) => {
-                    self.fail(&e);
-                    return;
-                }
-            }
+            let id = self.subject_id(s.kind, &s.name);
+            self.subjects
+                .insert(key.clone(), Subject { id, last: None });
         }
         let subject = self.subjects.get_mut(&key).expect("inserted above");
-        let acc = &mut subject.minute;
-        acc.worst = Some(acc.worst.map_or(s.status, |w| w.max(s.status)));
-        acc.polls += 1;
-        if let Some(l) = s.latency_us {
-            acc.latency_us_max = Some(acc.latency_us_max.map_or(l, |m| m.max(l)));
-        }
-        if s.mem_ratio.is_some() {
-            acc.mem = s.mem_ratio;
-        }
         if subject.last != Some(s.status) {
             self.pending.push(Event {
                 kind: s.kind,
@@ -245,35 +248,54 @@ impl Writer {
         }
     }
 
-    fn subject_id(&self, kind: Kind, name: &str) -> rusqlite::Result<i64> {
-        if let Some(id) = db::subject_id(&self.conn, kind, name)? {
-            return Ok(id);
+    /// The subject's id, numbering a new one (inserted at the next commit).
+    fn subject_id(&mut self, kind: Kind, name: &Arc<str>) -> i64 {
+        if let Some(&id) = self.ids.get(&(kind, name.clone())) {
+            return id;
         }
-        self.conn.execute(
-            "INSERT INTO subjects (kind, name) VALUES (?1, ?2)",
-            params![kind as i64, name],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ids.insert((kind, name.clone()), id);
+        self.new_subjects.push((id, kind, name.clone()));
+        id
     }
 
-    /// Close the minute being folded (and any empty ones up to `next`).
+    /// Close minute `self.minute`: take every instance's fold of it from
+    /// its slot, and move on to `next`.
     fn roll_minute(&mut self, next: i64) {
-        let max_id = self.subjects.values().map(|s| s.id).max().unwrap_or(0);
-        let mut blob = vec![0u8; (max_id as usize + 1) * 4];
-        let mut any = false;
-        for s in self.subjects.values_mut() {
-            let acc = std::mem::take(&mut s.minute);
-            if let Some(worst) = acc.worst {
-                let cell = encode_cell(worst, acc.polls, acc.latency_us_max, acc.mem);
-                let at = s.id as usize * 4;
-                blob[at..at + 4].copy_from_slice(&cell);
-                any = true;
-            }
-        }
-        if any {
-            self.finished.push((self.minute, db::pack_minute(&blob)));
-        }
+        let closing = self.minute;
         self.minute = next;
+        let mut cells: Vec<(i64, [u8; 4])> = Vec::new();
+        for slot in self.store.slots() {
+            let Some(acc) = slot
+                .minute
+                .lock()
+                .expect("slot lock is never held across a panic")
+                .take(closing)
+            else {
+                continue;
+            };
+            let Some(worst) = acc.worst else { continue };
+            let key = (Kind::Instance, slot.name.clone());
+            let id = match self.subjects.get(&key) {
+                Some(s) => s.id,
+                None => self.subject_id(Kind::Instance, &slot.name),
+            };
+            cells.push((
+                id,
+                encode_cell(worst, acc.polls, acc.latency_us_max, acc.mem_ratio),
+            ));
+        }
+        if cells.is_empty() {
+            return;
+        }
+        let max_id = cells.iter().map(|c| c.0).max().unwrap_or(0);
+        let mut blob = vec![0u8; (max_id as usize + 1) * 4];
+        for (id, cell) in cells {
+            let at = id as usize * 4;
+            blob[at..at + 4].copy_from_slice(&cell);
+        }
+        self.finished.push((closing, db::pack_minute(&blob)));
     }
 
     /// Commit pending transitions, finished minutes, notifications and the
@@ -283,6 +305,12 @@ impl Writer {
         let result = (|| -> rusqlite::Result<usize> {
             let tx = self.conn.transaction()?;
             {
+                let mut subject = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO subjects (id, kind, name) VALUES (?1, ?2, ?3)",
+                )?;
+                for (id, kind, name) in &self.new_subjects {
+                    subject.execute(params![id, *kind as i64, &**name])?;
+                }
                 let mut ins = tx.prepare_cached(
                     "INSERT INTO transitions (subject, run, at_ms, from_status, to_status, reason, error) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -329,6 +357,7 @@ impl Writer {
                     .fetch_add(n as u64, Ordering::Relaxed);
                 self.pending.clear();
                 self.finished.clear();
+                self.new_subjects.clear();
                 if let Some(n) = &self.notifier {
                     n.wake();
                 }

@@ -251,9 +251,21 @@ async fn run(
         // so a poll that ran into its timeout is not born half stale.
         let health = tracker.observe(outcome, std::time::Instant::now(), SystemTime::now());
         trace!(instance = %target.name, status = health.status.as_str(), elapsed_us = took.as_micros() as u64, "polled");
+        let changed = last_status != Some(health.status);
         log_transition(&target, &health, &mut last_status);
         if let Some(recorder) = store.recorder.get() {
-            recorder.record(sample_of(&slot, &health));
+            slot.minute
+                .lock()
+                .expect("slot lock is never held across a panic")
+                .add(
+                    unix_minute(health.checked_at),
+                    health.status,
+                    latency_us(&health),
+                    mem_ratio(&health),
+                );
+            if changed {
+                recorder.record(sample_of(&slot, &health));
+            }
         }
         slot.publish_for(health, s.stale_after);
 
@@ -272,12 +284,31 @@ async fn run(
     }
 }
 
+fn latency_us(h: &Health) -> Option<u32> {
+    h.latency
+        .map(|l| l.as_micros().min(u32::MAX as u128) as u32)
+}
+
+/// used_memory / maxmemory, when there is a limit.
+fn mem_ratio(h: &Health) -> Option<f32> {
+    let s = h.snapshot.as_ref()?;
+    match (s.used_memory, s.maxmemory) {
+        (Some(used), Some(max)) if max > 0 => Some((used as f64 / max as f64) as f32),
+        _ => None,
+    }
+}
+
+fn unix_minute(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64 / 60)
+}
+
 /// What the history keeps of one verdict.
 fn sample_of(slot: &Slot, h: &Health) -> Sample {
     let ident = slot.ident();
     Sample {
         kind: Kind::Instance,
-        name: slot.name.clone().into(),
+        name: slot.name.clone(),
         at: h.checked_at,
         status: h.status,
         reason: h.reason().map(|r| r.as_str()),

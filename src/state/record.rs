@@ -1,8 +1,10 @@
-//! What the history keeps, handed over without waiting: every verdict of
-//! an instance (and, once a second, of every cluster, group and heartbeat)
-//! goes to the history writer as a [`Sample`] through a bounded channel.
-//! A full channel drops the sample and counts it; the poller never blocks
-//! on the history, its disk or its database.
+//! What the history keeps, handed over without waiting: a status change of
+//! an instance (and of a cluster, group or heartbeat, looked at once a
+//! second) goes to the history writer as a [`Sample`] through a bounded
+//! channel; a full channel drops it and counts it, so the poller never
+//! blocks on the history, its disk or its database. Per-minute samples are
+//! folded by each poller into its slot ([`MinuteFold`]) and taken by the
+//! writer when the minute is over: no message per poll.
 
 use crate::judge::outcome::Status;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,8 +57,73 @@ pub struct Sample {
     pub labels: Option<Arc<crate::config::Labels>>,
 }
 
-/// Samples waiting for the writer at most: about 5 s of a 10,000-instance
-/// fleet at 1 s.
+/// One minute of one instance's polls, folded by its poller: the history
+/// writer takes it when the minute is over.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MinuteAcc {
+    pub worst: Option<Status>,
+    pub polls: u32,
+    pub latency_us_max: Option<u32>,
+    pub mem_ratio: Option<f32>,
+}
+
+impl MinuteAcc {
+    pub fn add(&mut self, status: Status, latency_us: Option<u32>, mem_ratio: Option<f32>) {
+        self.worst = Some(self.worst.map_or(status, |w| w.max(status)));
+        self.polls += 1;
+        if let Some(l) = latency_us {
+            self.latency_us_max = Some(self.latency_us_max.map_or(l, |m| m.max(l)));
+        }
+        if mem_ratio.is_some() {
+            self.mem_ratio = mem_ratio;
+        }
+    }
+}
+
+/// A slot's minutes: the one being folded, and the last finished one until
+/// the writer takes it.
+#[derive(Debug, Default)]
+pub struct MinuteFold {
+    minute: i64,
+    current: MinuteAcc,
+    finished: Option<(i64, MinuteAcc)>,
+}
+
+impl MinuteFold {
+    /// Add a poll made in `minute` (Unix minutes).
+    pub fn add(&mut self, minute: i64, status: Status, latency_us: Option<u32>, mem: Option<f32>) {
+        if minute != self.minute {
+            if self.current.polls > 0 {
+                self.finished = Some((self.minute, self.current));
+            }
+            self.minute = minute;
+            self.current = MinuteAcc::default();
+        }
+        self.current.add(status, latency_us, mem);
+    }
+
+    /// Take minute `m`'s fold, if there is one (finished, or still current
+    /// because no poll came after it).
+    pub fn take(&mut self, m: i64) -> Option<MinuteAcc> {
+        if let Some((fm, acc)) = self.finished {
+            if fm == m {
+                self.finished = None;
+                return Some(acc);
+            }
+            if fm < m {
+                self.finished = None;
+            }
+        }
+        if self.minute == m && self.current.polls > 0 {
+            self.minute = m + 1;
+            return Some(std::mem::take(&mut self.current));
+        }
+        None
+    }
+}
+
+/// Transitions waiting for the writer at most (the first verdicts of a
+/// 10,000-instance fleet fit several times).
 pub const QUEUE: usize = 50_000;
 
 /// The pollers' end of the channel.
@@ -88,5 +155,30 @@ impl Recorder {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_fold_and_are_taken_once() {
+        let mut f = MinuteFold::default();
+        f.add(10, Status::Ok, Some(100), None);
+        f.add(10, Status::Down, Some(900), Some(0.5));
+        assert_eq!(f.take(9), None);
+        // Minute 10 is still current (no poll in 11 yet): taken as it is.
+        let m = f.take(10).unwrap();
+        assert_eq!(
+            (m.worst, m.polls, m.latency_us_max, m.mem_ratio),
+            (Some(Status::Down), 2, Some(900), Some(0.5))
+        );
+        assert_eq!(f.take(10), None);
+        f.add(11, Status::Ok, Some(5), None);
+        f.add(12, Status::Degraded, Some(7), None);
+        // 11 finished before the writer came for it.
+        assert_eq!(f.take(11).unwrap().polls, 1);
+        assert_eq!(f.take(12).unwrap().worst, Some(Status::Degraded));
     }
 }

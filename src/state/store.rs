@@ -74,7 +74,8 @@ impl Ident {
 /// One watched instance as the HTTP side sees it.
 #[derive(Debug)]
 pub struct Slot {
-    pub name: Box<str>,
+    /// Shared with every history sample of this instance.
+    pub name: Arc<str>,
     /// `host:port` as shown to operators.
     pub addr: Box<str>,
     tls: bool,
@@ -83,6 +84,8 @@ pub struct Slot {
     latest: Mutex<Option<Arc<Published>>>,
     /// The samples of the latest metrics poll.
     exposition: Mutex<Option<Arc<Exposition>>>,
+    /// This minute's polls, for the history.
+    pub minute: Mutex<super::record::MinuteFold>,
 }
 
 impl Slot {
@@ -95,6 +98,7 @@ impl Slot {
             ident: RwLock::new(Arc::new(Ident::new(name, addr, tls, labels))),
             latest: Mutex::new(None),
             exposition: Mutex::new(None),
+            minute: Mutex::new(super::record::MinuteFold::default()),
         }
     }
 
@@ -303,7 +307,7 @@ impl Store {
             .write()
             .expect("store lock is never held across a panic");
         slots
-            .entry(slot.name.clone())
+            .entry(Box::from(&*slot.name))
             .or_insert_with(|| Arc::new(slot))
             .clone()
     }

@@ -7,15 +7,18 @@
 //! - [`config`]: TOML file, command line, target URLs, secrets and
 //!   thresholds, validated into a `Config`. [`limits`]: open-file limits.
 //!   [`shutdown`]: the one process-wide stop signal.
-//! - [`wire`]: RESP decoding (`resp`) and INFO text into a `Snapshot`
-//!   (`info`), sans I/O.
+//! - [`wire`]: RESP decoding (`resp`), INFO text into a `Snapshot`
+//!   (`info`) and into redis_exporter's samples (`exposition`), topology
+//!   replies (`cluster`), sans I/O.
 //! - [`judge::outcome`]: statuses, reasons, failures: the words `net` and
 //!   the rules share.
 //! - [`net`]: one pooled connection per instance; a poll is one pipelined
 //!   write and one read.
 //! - [`judge::rules`]: snapshots and failures into damped `Health` verdicts.
 //! - [`state`]: the latest verdict per instance with its JSON pre-rendered,
-//!   poll counters, heartbeats.
+//!   poll counters, heartbeats, and what the history is handed (`record`).
+//! - [`history`]: transitions and minutes in SQLite under `data_dir`,
+//!   uptime, notifications.
 //! - [`poll`]: one task per instance on the poller thread; reloads apply as
 //!   a diff.
 //! - [`http`]: hyper server; every answer is a lookup in `state`, never a

@@ -508,6 +508,24 @@ fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_
         "RedisMissingMaster to fire",
         || (query(port, &missing_master)? == vec![(String::new(), "0".into())]).then_some(()),
     );
+    // The group's own history followed all of it: a first verdict, ok
+    // once both were polled, critical with two masters, down with none.
+    let h: Value = wait_for(WAIT, "the group's transitions", || {
+        let (code, body) = rp.get("/history/group/pair?window=1h");
+        let v: Value = serde_json::from_str(&body).ok()?;
+        let last = v["transitions"].as_array()?.last()?.clone();
+        (code == 200 && last["reason"] == "no_master").then_some(v)
+    });
+    let moves = h["transitions"].as_array().unwrap();
+    assert!(moves[0]["from"].is_null(), "{h}");
+    let seen = |to: &str, reason: Option<&str>| {
+        moves
+            .iter()
+            .any(|t| t["to"] == to && reason.is_none_or(|r| t["reason"] == r))
+    };
+    assert!(seen("ok", None), "{h}");
+    assert!(seen("critical", Some("multiple_masters")), "{h}");
+    assert_eq!(moves.last().unwrap()["to"], "down", "{h}");
 }
 
 /// The value of `attr="..."` on the element whose opening tag contains

@@ -20,6 +20,24 @@ use std::time::Duration;
 
 pub use crate::config::DEFAULT_HISTORY_RETENTION as DEFAULT_RETENTION;
 
+/// Milliseconds since 1970, as the history stores times.
+pub fn unix_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Now, in the history's milliseconds.
+pub fn now_ms() -> i64 {
+    unix_ms(std::time::SystemTime::now())
+}
+
+/// A stored time as RFC 3339 UTC with milliseconds.
+pub fn rfc3339_ms(ms: i64) -> String {
+    crate::state::render::rfc3339_millis(
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64),
+    )
+}
+
 /// What the HTTP side and `/metrics` know about the history.
 #[derive(Debug)]
 pub struct History {

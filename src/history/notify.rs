@@ -12,7 +12,7 @@
 //! `{url}/api/v2/alerts` with one alert per subject, `endsAt` set when it
 //! recovers).
 
-use super::History;
+use super::{now_ms, rfc3339_ms, History};
 use crate::config::{Labels, NotifyFormat, NotifySpec};
 use crate::judge::outcome::Status;
 use crate::state::record::Kind;
@@ -22,7 +22,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
@@ -107,12 +107,6 @@ impl Notifier {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Whether receiver `r` is told about `e`: entering `min_status` or worse,
 /// or leaving it (for the better), for a subject whose labels match.
 pub fn wants(r: &NotifySpec, e: &Event) -> bool {
@@ -130,10 +124,6 @@ pub fn wants(r: &NotifySpec, e: &Event) -> bool {
     })
 }
 
-fn rfc3339(ms: i64) -> String {
-    crate::state::render::rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_millis(ms as u64))
-}
-
 /// The body sent to `r` for `e`.
 pub fn payload(r: &NotifySpec, e: &Event, id: &str) -> String {
     let labels = e.labels.as_deref().cloned().unwrap_or_default();
@@ -142,7 +132,7 @@ pub fn payload(r: &NotifySpec, e: &Event, id: &str) -> String {
             "id": id,
             "kind": e.kind.as_str(),
             "name": &*e.name,
-            "at": rfc3339(e.at_ms),
+            "at": rfc3339_ms(e.at_ms),
             "from": e.from.map(|s| s.as_str()),
             "to": e.to.as_str(),
             "reason": e.reason,
@@ -171,7 +161,7 @@ pub fn payload(r: &NotifySpec, e: &Event, id: &str) -> String {
             if let Some(err) = &e.error {
                 text.push_str(&format!(" ({err})"));
             }
-            text.push_str(&format!(" at {}", rfc3339(e.at_ms)));
+            text.push_str(&format!(" at {}", rfc3339_ms(e.at_ms)));
             json!({ "text": text, "id": id }).to_string()
         }
         NotifyFormat::Alertmanager => {
@@ -202,11 +192,11 @@ pub fn payload(r: &NotifySpec, e: &Event, id: &str) -> String {
                     "error": e.error.as_deref().unwrap_or(""),
                     "id": id,
                 },
-                "startsAt": rfc3339(e.at_ms),
+                "startsAt": rfc3339_ms(e.at_ms),
                 "generatorURL": format!("redpulse:/health/{}/{}", e.kind.as_str(), e.name),
             });
             if resolved {
-                alert["endsAt"] = json!(rfc3339(e.at_ms));
+                alert["endsAt"] = json!(rfc3339_ms(e.at_ms));
             }
             json!([alert]).to_string()
         }

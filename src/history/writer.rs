@@ -9,7 +9,7 @@
 
 use super::db::{self, encode_cell, status_code};
 use super::notify::{Event, Notifier};
-use super::History;
+use super::{unix_ms, History};
 use crate::judge::outcome::Status;
 use crate::state::record::{Kind, Sample};
 use crate::state::store::Store;
@@ -37,11 +37,6 @@ struct Subject {
     id: i64,
     /// Its last status in this run.
     last: Option<Status>,
-}
-
-fn unix_ms(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Start the history: open (or fall back to memory), record this run,

@@ -15,13 +15,12 @@
 use crate::config::parse_duration;
 use crate::history::db::{self, Transition};
 use crate::history::uptime::{cells, share};
-use crate::history::History;
+use crate::history::{now_ms, rfc3339_ms, History};
 use crate::judge::outcome::Status;
 use crate::state::record::Kind;
-use crate::state::render::rfc3339_millis;
 use hyper::StatusCode;
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Longest window a history request may ask for.
 const MAX_WINDOW: Duration = Duration::from_secs(366 * 86_400);
@@ -37,16 +36,6 @@ const UPTIME_WINDOWS: [(&str, i64); 4] = [
     ("7d", 7 * 86_400_000),
     ("30d", 30 * 86_400_000),
 ];
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn at(ms: i64) -> String {
-    rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
-}
 
 fn error(code: StatusCode, msg: impl Into<String>) -> (StatusCode, Vec<u8>) {
     (
@@ -95,7 +84,7 @@ fn runs(
 
 fn transition_json(t: &Transition) -> Value {
     let mut v = json!({
-        "at": at(t.at_ms),
+        "at": rfc3339_ms(t.at_ms),
         "from": t.from.map(|s| s.as_str()),
         "to": t.to.as_str(),
     });
@@ -147,7 +136,7 @@ pub fn subject(
             .iter()
             .map(|m| {
                 json!({
-                    "at": at(m.minute * 60_000),
+                    "at": rfc3339_ms(m.minute * 60_000),
                     "status": m.status.as_str(),
                     "polls": m.polls,
                     "latency_ms_max": m.latency_ms_max,
@@ -252,7 +241,9 @@ pub fn bars(history: &History, query: &str) -> (StatusCode, Vec<u8>) {
                 json!({"uptime": share(&ts, &rs, from, now).ratio().map(round6), "cells": bar}),
             );
         }
-        Ok(json!({"window": window_text, "cells": n_cells, "from": at(from), "instances": out}))
+        Ok(
+            json!({"window": window_text, "cells": n_cells, "from": rfc3339_ms(from), "instances": out}),
+        )
     })();
     match result {
         Ok(v) => (StatusCode::OK, v.to_string().into_bytes()),
@@ -299,7 +290,7 @@ pub fn events(history: &History, query: &str) -> (StatusCode, Vec<u8>) {
                 v
             })
             .collect();
-        Ok(json!({"since": at(since), "events": list}))
+        Ok(json!({"since": rfc3339_ms(since), "events": list}))
     })();
     match result {
         Ok(v) => (StatusCode::OK, v.to_string().into_bytes()),

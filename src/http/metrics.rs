@@ -270,11 +270,7 @@ fn sample(b: &mut Vec<u8>, name: &str, ident: &Ident, extra: &[u8], value: impl 
 /// `,k="v"` for every label.
 fn push_labels(b: &mut Vec<u8>, labels: &crate::config::Labels) {
     for (k, v) in labels {
-        b.push(b',');
-        b.extend_from_slice(k.as_bytes());
-        b.extend_from_slice(b"=\"");
-        escape_label_value(b, v.as_bytes());
-        b.push(b'"');
+        exposition::push_label(b, k.as_bytes(), v.as_bytes());
     }
 }
 

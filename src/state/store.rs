@@ -14,7 +14,7 @@ use super::render::{ident_json, json_str, render, rfc3339_millis};
 use crate::config::Labels;
 use crate::judge::outcome::{Reason, Status};
 use crate::judge::rules::Health;
-use crate::wire::exposition::{escape_label_value, Exposition};
+use crate::wire::exposition::{escape_label_value, push_label, Exposition};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::io::Write;
@@ -57,11 +57,7 @@ impl Ident {
         escape_label_value(&mut prom, name.as_bytes());
         prom.push(b'"');
         for (k, v) in &labels {
-            prom.push(b',');
-            prom.extend_from_slice(k.as_bytes());
-            prom.extend_from_slice(b"=\"");
-            escape_label_value(&mut prom, v.as_bytes());
-            prom.push(b'"');
+            push_label(&mut prom, k.as_bytes(), v.as_bytes());
         }
         Ident {
             json: json.into_boxed_slice(),

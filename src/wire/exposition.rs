@@ -547,11 +547,7 @@ impl Builder {
         };
         let l0 = self.buf.len() as u32;
         for (k, v) in labels {
-            self.buf.push(b',');
-            self.buf.extend_from_slice(k.as_bytes());
-            self.buf.extend_from_slice(b"=\"");
-            escape_label_value(&mut self.buf, v);
-            self.buf.push(b'"');
+            push_label(&mut self.buf, k.as_bytes(), v);
         }
         let l1 = self.buf.len() as u32;
         write_value(&mut self.buf, value);
@@ -1003,6 +999,15 @@ pub fn write_value(out: &mut Vec<u8>, v: f64) {
     } else {
         let _ = write!(out, "{v}");
     }
+}
+
+/// `,key="value"`, the value escaped.
+pub fn push_label(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    out.push(b',');
+    out.extend_from_slice(key);
+    out.extend_from_slice(b"=\"");
+    escape_label_value(out, value);
+    out.push(b'"');
 }
 
 /// A label value with `\`, `"` and newlines escaped as the text format

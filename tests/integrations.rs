@@ -509,7 +509,10 @@ fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_
         || (query(port, &missing_master)? == vec![(String::new(), "0".into())]).then_some(()),
     );
     // The group's own history followed all of it: a first verdict, ok
-    // once both were polled, critical with two masters, down with none.
+    // once both were polled, worse after the promotion (critical while two
+    // masters answer, or a replica following the wrong master: the group
+    // is looked at once a second, and which of the two it catches depends
+    // on timing), down with no master left.
     let h: Value = wait_for(WAIT, "the group's transitions", || {
         let (code, body) = rp.get("/history/group/pair?window=1h");
         let v: Value = serde_json::from_str(&body).ok()?;
@@ -524,7 +527,11 @@ fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_
             .any(|t| t["to"] == to && reason.is_none_or(|r| t["reason"] == r))
     };
     assert!(seen("ok", None), "{h}");
-    assert!(seen("critical", Some("multiple_masters")), "{h}");
+    assert!(
+        seen("critical", Some("multiple_masters"))
+            || seen("degraded", Some("replica_wrong_master")),
+        "{h}"
+    );
     assert_eq!(moves.last().unwrap()["to"], "down", "{h}");
 }
 

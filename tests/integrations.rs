@@ -9,6 +9,26 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::*;
 
+/// Debian's Prometheus with `config` (YAML), its data under `dir`, on a
+/// free port: the process (killed on drop) and the port.
+fn prometheus(dir: &std::path::Path, config: &str) -> (Guard, u16) {
+    let config_path = write_file(dir, "prometheus.yml", config);
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (Guard(child), port)
+}
+
 /// Percent-encode a PromQL query for a URL.
 fn encode(q: &str) -> String {
     q.bytes()
@@ -63,22 +83,7 @@ fn prometheus_scrapes_every_instance_under_its_own_name() {
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: redpulse\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
         rp.port
     );
-    let config_path = write_file(&dir, "prometheus.yml", &config);
-    let port = free_port();
-    let _prom = Guard(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_prom, port) = prometheus(&dir, &config);
     let up = wait_for(
         Duration::from_secs(60),
         "Prometheus to have redis_up for both",
@@ -378,22 +383,7 @@ fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_
         rules.display(),
         rp.port
     );
-    let config_path = write_file(&dir, "prometheus.yml", &prom_config);
-    let port = free_port();
-    let _prom = Guard(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_prom, port) = prometheus(&dir, &prom_config);
     // Rates need a few scrapes.
     wait_for(Duration::from_secs(60), "five scrapes of redpulse", || {
         let r = query(port, "count_over_time(redis_up{instance=\"master\"}[1m])")?;

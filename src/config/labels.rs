@@ -24,15 +24,6 @@ const RESERVED: &[&str] = &[
     "cmd",
     "db",
     "err",
-    "role",
-    "redis_version",
-    "redis_build_id",
-    "redis_mode",
-    "os",
-    "maxmemory_policy",
-    "tcp_port",
-    "run_id",
-    "process_id",
     "master_host",
     "master_port",
     "read_only",
@@ -42,6 +33,20 @@ const RESERVED: &[&str] = &[
     "master_name",
     "master_address",
     "master_status",
+];
+
+/// The label keys of `redis_instance_info`, in redis_exporter's order
+/// (`wire::exposition` writes them; user labels may not take them).
+pub const INSTANCE_INFO_KEYS: [&str; 9] = [
+    "role",
+    "redis_version",
+    "redis_build_id",
+    "redis_mode",
+    "os",
+    "maxmemory_policy",
+    "tcp_port",
+    "run_id",
+    "process_id",
 ];
 
 /// Check every label: names `[a-zA-Z_][a-zA-Z0-9_]*`, not reserved, not
@@ -65,7 +70,7 @@ pub fn validate(labels: &Labels) -> Result<(), String> {
                 "label name {k:?}: names starting with __ are Prometheus's"
             ));
         }
-        if RESERVED.contains(&k.as_str()) {
+        if RESERVED.contains(&k.as_str()) || INSTANCE_INFO_KEYS.contains(&k.as_str()) {
             return Err(format!(
                 "label name {k:?} is used by redpulse's own series; choose another"
             ));
@@ -108,7 +113,9 @@ mod tests {
     #[test]
     fn names_are_checked() {
         assert!(validate(&of(&[("team", "a"), ("_x9", "")])).is_ok());
-        for bad in ["9a", "a-b", "", "__meta", "instance", "status", "cmd", "db"] {
+        for bad in [
+            "9a", "a-b", "", "__meta", "instance", "status", "cmd", "db", "role", "run_id",
+        ] {
             assert!(validate(&of(&[(bad, "v")])).is_err(), "{bad}");
         }
         assert!(validate(&of(&[("a", &"x".repeat(MAX_LABEL_VALUE + 1))])).is_err());

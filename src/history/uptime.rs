@@ -26,6 +26,24 @@ pub fn is_up(s: Status) -> bool {
     matches!(s, Status::Ok | Status::Degraded)
 }
 
+/// Each transition's status with the time it started and the time it held
+/// until: the next transition of the same run, or the run's end.
+/// Transitions of runs not in `runs` are skipped.
+fn spans<'a>(
+    transitions: &'a [Transition],
+    runs: &'a [(i64, i64, i64)],
+) -> impl Iterator<Item = (Status, i64, i64)> + 'a {
+    transitions.iter().enumerate().filter_map(move |(i, t)| {
+        let &(_, _, run_end) = runs.iter().find(|r| r.0 == t.run)?;
+        let until = transitions[i + 1..]
+            .iter()
+            .find(|n| n.run == t.run)
+            .map_or(run_end, |n| n.at_ms)
+            .min(run_end);
+        Some((t.to, t.at_ms, until))
+    })
+}
+
 /// The share within [from_ms, to_ms]. `transitions` are the subject's,
 /// oldest first (including the last one before `from_ms`); `runs` are
 /// (id, started_ms, end_ms) with the running one's end already `to_ms`.
@@ -36,22 +54,12 @@ pub fn share(
     to_ms: i64,
 ) -> Share {
     let mut out = Share::default();
-    for (i, t) in transitions.iter().enumerate() {
-        let Some(&(_, _, run_end)) = runs.iter().find(|r| r.0 == t.run) else {
-            continue;
-        };
-        // The status holds until the next transition of the same run, or
-        // the run's end.
-        let until = transitions[i + 1..]
-            .iter()
-            .find(|n| n.run == t.run)
-            .map_or(run_end, |n| n.at_ms)
-            .min(run_end);
-        let start = t.at_ms.max(from_ms);
+    for (status, at, until) in spans(transitions, runs) {
+        let start = at.max(from_ms);
         let end = until.min(to_ms);
         if end > start {
             out.observed_ms += end - start;
-            if is_up(t.to) {
+            if is_up(status) {
                 out.up_ms += end - start;
             }
         }
@@ -70,19 +78,11 @@ pub fn cells(
 ) -> Vec<Option<Status>> {
     let n = ((to_ms - from_ms) / cell_ms).max(0) as usize;
     let mut out = vec![None; n];
-    for (i, t) in transitions.iter().enumerate() {
-        let Some(&(_, _, run_end)) = runs.iter().find(|r| r.0 == t.run) else {
-            continue;
-        };
-        let until = transitions[i + 1..]
-            .iter()
-            .find(|n| n.run == t.run)
-            .map_or(run_end, |n| n.at_ms)
-            .min(run_end)
-            .min(to_ms);
-        let start = t.at_ms.max(from_ms);
+    for (status, at, until) in spans(transitions, runs) {
+        let until = until.min(to_ms);
+        let start = at.max(from_ms);
         // A status that held for an instant still marks its cell.
-        if until < start || (until == start && t.at_ms < from_ms) {
+        if until < start || (until == start && at < from_ms) {
             continue;
         }
         let first = ((start - from_ms) / cell_ms) as usize;
@@ -92,7 +92,7 @@ pub fn cells(
             .take(last.min(n.saturating_sub(1)) + 1)
             .skip(first)
         {
-            *cell = Some(cell.map_or(t.to, |c: Status| c.max(t.to)));
+            *cell = Some(cell.map_or(status, |c: Status| c.max(status)));
         }
     }
     out

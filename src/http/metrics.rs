@@ -158,46 +158,38 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     );
     let sum = polls.duration_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
     let _ = writeln!(b, "redpulse_poll_duration_seconds_sum {sum}\nredpulse_poll_duration_seconds_count {cumulative}");
-    header(
-        &mut b,
-        "redpulse_poll_lag_seconds",
-        "gauge",
-        "Age of the oldest verdict: about the interval while the poller keeps up; growing means it is behind.",
-    );
     let oldest = latest
         .iter()
         .filter_map(|(_, c, _)| c.age)
         .max()
         .unwrap_or_default();
-    let _ = writeln!(b, "redpulse_poll_lag_seconds {}", oldest.as_secs_f64());
-    header(
+    single(
+        &mut b,
+        "redpulse_poll_lag_seconds",
+        "gauge",
+        "Age of the oldest verdict: about the interval while the poller keeps up; growing means it is behind.",
+        oldest.as_secs_f64(),
+    );
+    single(
         &mut b,
         "redpulse_targets",
         "gauge",
         "Instances being watched.",
+        latest.len(),
     );
-    let _ = writeln!(b, "redpulse_targets {}", latest.len());
-    header(
+    single(
         &mut b,
         "redpulse_config_last_reload_successful",
         "gauge",
         "1 when the latest config load (start, SIGHUP or a watched file's change) succeeded.",
+        store.reload.successful.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        b,
-        "redpulse_config_last_reload_successful {}",
-        store.reload.successful.load(Ordering::Relaxed)
-    );
-    header(
+    single(
         &mut b,
         "redpulse_config_last_reload_success_timestamp_seconds",
         "gauge",
         "Unix time of the latest successful config load.",
-    );
-    let _ = writeln!(
-        b,
-        "redpulse_config_last_reload_success_timestamp_seconds {}",
-        store.reload.success_at.load(Ordering::Relaxed)
+        store.reload.success_at.load(Ordering::Relaxed),
     );
     b
 }
@@ -277,46 +269,34 @@ fn push_labels(b: &mut Vec<u8>, labels: &crate::config::Labels) {
 /// The history's own series, appended to a render.
 pub fn history_series(b: &mut Vec<u8>, h: &crate::history::History, dropped: u64) {
     use std::sync::atomic::Ordering::Relaxed;
-    header(
+    single(
         b,
         "redpulse_history_persistent",
         "gauge",
         "1 while the history is written to data_dir, 0 when it fell back to memory (see the log).",
+        u8::from(h.is_persistent()),
     );
-    let _ = writeln!(
-        b,
-        "redpulse_history_persistent {}",
-        u8::from(h.is_persistent())
-    );
-    header(
+    single(
         b,
         "redpulse_history_transitions_total",
         "counter",
         "Status transitions written to the history.",
+        h.transitions.load(Relaxed),
     );
-    let _ = writeln!(
-        b,
-        "redpulse_history_transitions_total {}",
-        h.transitions.load(Relaxed)
-    );
-    header(
+    single(
         b,
         "redpulse_history_write_errors_total",
         "counter",
         "History commits that failed.",
+        h.write_errors.load(Relaxed),
     );
-    let _ = writeln!(
-        b,
-        "redpulse_history_write_errors_total {}",
-        h.write_errors.load(Relaxed)
-    );
-    header(
+    single(
         b,
         "redpulse_history_dropped_samples_total",
         "counter",
         "Verdicts not recorded because the history writer fell behind.",
+        dropped,
     );
-    let _ = writeln!(b, "redpulse_history_dropped_samples_total {dropped}");
     header(
         b,
         "redpulse_notifications_total",
@@ -344,6 +324,12 @@ pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     );
     z.write_all(body)?;
     z.finish()
+}
+
+/// A family of one sample without labels.
+fn single(b: &mut Vec<u8>, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(b, name, kind, help);
+    let _ = writeln!(b, "{name} {value}");
 }
 
 fn header(b: &mut Vec<u8>, name: &str, kind: &str, help: &str) {

@@ -16,6 +16,9 @@
 //! instance's samples of one family can be written together, as the text
 //! format requires.
 
+/// The fields `redis_instance_info` is made of, in its label order.
+use crate::config::labels::INSTANCE_INFO_KEYS as INSTANCE_INFO;
+use crate::wire::info::for_each_line;
 use memchr::memchr;
 use std::collections::HashMap;
 use std::io::Write;
@@ -460,19 +463,6 @@ fn plain_fields() -> &'static HashMap<&'static [u8], Plain> {
     })
 }
 
-/// The fields `redis_instance_info` is made of, in its label order.
-const INSTANCE_INFO: [&str; 9] = [
-    "role",
-    "redis_version",
-    "redis_build_id",
-    "redis_mode",
-    "os",
-    "maxmemory_policy",
-    "tcp_port",
-    "run_id",
-    "process_id",
-];
-
 /// One instance's samples, grouped by family.
 #[derive(Debug, Default, PartialEq)]
 pub struct Exposition {
@@ -577,23 +567,18 @@ impl Builder {
         // (latencystats); joined into summaries at the end.
         let mut calls: Vec<(&[u8], f64, f64)> = Vec::new();
         let mut percentiles: Vec<(&[u8], &[u8])> = Vec::new();
-        let mut rest = text;
-        while !rest.is_empty() {
-            let (line, next) = match memchr(b'\n', rest) {
-                Some(i) => (&rest[..i], &rest[i + 1..]),
-                None => (rest, &rest[rest.len()..]),
-            };
-            rest = next;
+        for_each_line(text, |line| {
+            // Surrounding spaces go, as redis_exporter trims them.
             let line = line.trim_ascii();
             if let Some(title) = line.strip_prefix(b"# ") {
                 section = title;
-                continue;
+                return;
             }
             if line.len() < 2 {
-                continue;
+                return;
             }
             let Some(colon) = memchr(b':', line) else {
-                continue;
+                return;
             };
             let (key, value) = (&line[..colon], &line[colon + 1..]);
             if let Some(i) = INSTANCE_INFO.iter().position(|k| k.as_bytes() == key) {
@@ -612,9 +597,7 @@ impl Builder {
                 master_port = value;
             }
             match section {
-                b"Replication" if self.replication(key, value, master_host, master_port) => {
-                    continue
-                }
+                b"Replication" if self.replication(key, value, master_host, master_port) => return,
                 b"Server" if key == b"uptime_in_seconds" => {
                     if let Some(up) = parse_float(value) {
                         self.push("redis_start_time_seconds", Gauge, &[], now_unix as f64 - up);
@@ -624,13 +607,13 @@ impl Builder {
                     if let Some(cmd) = key.strip_prefix(b"cmdstat_") {
                         self.command_stats(cmd, value, &mut calls);
                     }
-                    continue;
+                    return;
                 }
                 b"Latencystats" => {
                     if let Some(cmd) = key.strip_prefix(b"latency_percentiles_usec_") {
                         percentiles.push((cmd, value));
                     }
-                    continue;
+                    return;
                 }
                 b"Errorstats" => {
                     if let Some(err) = key.strip_prefix(b"errorstat_") {
@@ -638,14 +621,14 @@ impl Builder {
                             self.push("redis_errors_total", Counter, &[("err", err)], n);
                         }
                     }
-                    continue;
+                    return;
                 }
-                b"Keyspace" if self.keyspace(key, value) => continue,
-                b"Sentinel" if self.sentinel(key, value) => continue,
+                b"Keyspace" if self.keyspace(key, value) => return,
+                b"Sentinel" if self.sentinel(key, value) => return,
                 _ => {}
             }
             self.plain(key, value);
-        }
+        });
         for (cmd, spec) in percentiles {
             self.latency_summary(cmd, spec, &calls);
         }

@@ -241,6 +241,19 @@ impl Snapshot {
 /// an iterator: it parses about 15 % faster (benches/parse.rs).
 #[inline(always)]
 pub fn for_each_field(text: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
+    for_each_line(text, |line| {
+        if line.first().is_none_or(|&b| b == b'#') {
+            return;
+        }
+        if let Some(colon) = memchr(b':', line) {
+            f(&line[..colon], &line[colon + 1..]);
+        }
+    });
+}
+
+/// Call `f` with every line of `text`, without its line end (LF or CRLF).
+#[inline(always)]
+pub fn for_each_line<'a>(text: &'a [u8], mut f: impl FnMut(&'a [u8])) {
     let mut rest = text;
     while !rest.is_empty() {
         let (line, next) = match memchr(b'\n', rest) {
@@ -248,13 +261,7 @@ pub fn for_each_field(text: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
             None => (rest, &rest[rest.len()..]),
         };
         rest = next;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.first().is_none_or(|&b| b == b'#') {
-            continue;
-        }
-        if let Some(colon) = memchr(b':', line) {
-            f(&line[..colon], &line[colon + 1..]);
-        }
+        f(line.strip_suffix(b"\r").unwrap_or(line));
     }
 }
 

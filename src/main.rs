@@ -79,6 +79,11 @@ struct RunArgs {
     /// Where the history database lives (one redpulse per directory) [default: ./redpulse-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// This process is shard I (0-based) of N: it polls only the instances it owns and forwards
+    /// requests for the others to their owner in `peers`. I may be `ordinal`: the number after
+    /// the host name's last `-` (a StatefulSet's redpulse-2 is shard 2).
+    #[arg(long, value_name = "I/N", env = "REDPULSE_SHARD")]
+    shard: Option<String>,
     /// Log format on stderr [default: text].
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     log_format: Option<String>,
@@ -400,6 +405,7 @@ fn overrides(a: RunArgs) -> Overrides {
         log_format: a.log_format.and_then(|f| f.parse().ok()),
         max_http_connections: a.max_http_connections,
         data_dir: a.data_dir,
+        shard: a.shard,
         tls: config::TlsTable {
             ca_file: a.tls_ca_file,
             cert_file: a.tls_cert_file,
@@ -533,10 +539,16 @@ async fn serve(
         heartbeats.clone(),
         shutdown.signal(),
     ));
+    let peering = Arc::new(http::peers::PeeringCell::new(http::peers::Peering::new(
+        config.shard.as_ref(),
+        config.consensus.as_ref(),
+        config.interval,
+    )));
     let state = Arc::new(AppState {
         store: store.clone(),
         heartbeats: heartbeats.clone(),
         history: Some(history.clone()),
+        peering: peering.clone(),
     });
     let server = tokio::spawn(http::serve(
         listener,
@@ -557,6 +569,7 @@ async fn serve(
         discovered_tx,
         timeout: config.timeout,
         shutdown: shutdown.signal(),
+        peering,
     };
     let started = running.fleet.apply(&config.targets, settings);
     tokio::spawn(log_first_verdicts(
@@ -568,6 +581,8 @@ async fn serve(
     set_groups(&running.store, &config);
     info!(
         listen = %config.listen,
+        shard = config.shard.as_ref().map(|m| format!("{}/{}", m.me, m.count)),
+        region = config.consensus.as_ref().map(|c| c.region.clone()),
         instances = config.targets.len(),
         heartbeats = config.heartbeats.len(),
         interval_ms = config.interval.as_millis() as u64,
@@ -775,6 +790,8 @@ struct Running {
     /// Bounds each topology read.
     timeout: Duration,
     shutdown: ShutdownSignal,
+    /// Other shards and regions, as the HTTP side sees them.
+    peering: Arc<http::peers::PeeringCell>,
 }
 
 impl Running {
@@ -902,6 +919,11 @@ impl Running {
         let c = self.apply_targets(first_verdicts_within(&new));
         self.heartbeats
             .configure(&new.heartbeats, std::time::Instant::now());
+        let (shard, consensus) = (new.shard.as_ref(), new.consensus.as_ref());
+        if !self.peering.get().same_as(shard, consensus, new.interval) {
+            self.peering
+                .set(http::peers::Peering::new(shard, consensus, new.interval));
+        }
         info!(
             added = c.added,
             removed = c.removed,

@@ -38,6 +38,24 @@ pub(crate) struct FileConfig {
     pub notify: Vec<super::notify::FileNotify>,
     /// How often the config and targets files are checked for changes.
     pub watch_interval: Option<String>,
+    /// `I/N` or `ordinal/N`.
+    pub shard: Option<String>,
+    /// Every shard's base URL, index = shard.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Budget of one forwarded request.
+    pub peer_timeout: Option<String>,
+    pub consensus: Option<FileConsensus>,
+}
+
+/// `[consensus]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConsensus {
+    pub peers: Vec<String>,
+    pub region: String,
+    pub quorum: u32,
+    pub timeout: Option<String>,
 }
 
 /// A `[[sentinel]]` as written.

@@ -11,6 +11,7 @@ pub mod file_sd;
 pub mod labels;
 pub mod notify;
 pub mod secret;
+pub mod shard;
 pub mod thresholds;
 pub mod tls;
 pub mod url;
@@ -287,6 +288,12 @@ pub struct Config {
     pub history_retention: Duration,
     /// `[[notify]]` receivers.
     pub notify: Vec<NotifySpec>,
+    /// `shard`/`peers`: what this process owns and where the rest answer.
+    /// The targets, clusters, Sentinels, groups and heartbeats above are
+    /// already this shard's share.
+    pub shard: Option<std::sync::Arc<shard::ShardMap>>,
+    /// `[consensus]`.
+    pub consensus: Option<std::sync::Arc<shard::ConsensusSpec>>,
 }
 
 impl Config {
@@ -311,6 +318,8 @@ pub struct Overrides {
     pub max_http_connections: Option<usize>,
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--shard I/N` (or `REDPULSE_SHARD`).
+    pub shard: Option<String>,
     /// The `--tls-*` flags: over the file's top-level `[tls]`, key by key.
     pub tls: TlsTable,
 }
@@ -832,6 +841,16 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         return err(at("max_http_connections must be at least 1"));
     }
 
+    let (shard, consensus) = peering(o, &file, &at, &groups)?;
+    if let Some(m) = &shard {
+        // A shard polls only what it owns.
+        targets.retain(|t| m.is_mine(&t.name));
+        clusters.retain(|c| m.is_mine(&c.name));
+        sentinels.retain(|c| m.is_mine(&c.name));
+        groups.retain(|g| m.is_mine(&g.name));
+        heartbeats.retain(|h| m.is_mine(&h.name));
+    }
+
     Ok(Config {
         listen,
         interval,
@@ -850,7 +869,87 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         data_dir,
         history_retention,
         notify,
+        shard,
+        consensus,
     })
+}
+
+/// `shard`, `peers`, `peer_timeout` and `[consensus]`, checked.
+#[allow(clippy::type_complexity)]
+fn peering(
+    o: &Overrides,
+    file: &FileConfig,
+    at: &dyn Fn(&str) -> String,
+    groups: &[GroupSpec],
+) -> Result<
+    (
+        Option<std::sync::Arc<shard::ShardMap>>,
+        Option<std::sync::Arc<shard::ConsensusSpec>>,
+    ),
+    ConfigError,
+> {
+    let budget = |key: &str, v: &Option<String>| -> Result<Duration, ConfigError> {
+        match v {
+            None => Ok(shard::DEFAULT_PEER_TIMEOUT),
+            Some(s) => match parse_duration(s) {
+                Ok(d) if !d.is_zero() && d <= Duration::from_secs(10) => Ok(d),
+                Ok(_) => err(at(&format!("{key} must be above 0 and at most 10s"))),
+                Err(e) => err(at(&format!("{key}: {e}"))),
+            },
+        }
+    };
+    let peers = |key: &str, list: &[String]| -> Result<Vec<shard::PeerUrl>, ConfigError> {
+        list.iter()
+            .map(|u| shard::PeerUrl::parse(u).map_err(|e| ConfigError(at(&format!("{key}: {e}")))))
+            .collect()
+    };
+    let spec = o.shard.as_ref().or(file.shard.as_ref());
+    let shard = match spec {
+        None if !file.peers.is_empty() => {
+            return err(at(
+                "peers is set but shard is not: add shard = \"I/N\" or --shard",
+            ))
+        }
+        None => None,
+        Some(s) => {
+            let spec = shard::parse_shard(s, shard::host_name).map_err(|e| ConfigError(at(&e)))?;
+            let timeout = budget("peer_timeout", &file.peer_timeout)?;
+            let groups: Vec<(String, Vec<String>)> = groups
+                .iter()
+                .map(|g| (g.name.clone(), g.members.clone()))
+                .collect();
+            let map = shard::ShardMap::new(spec, peers("peers", &file.peers)?, timeout, &groups)
+                .map_err(|e| ConfigError(at(&e)))?;
+            Some(std::sync::Arc::new(map))
+        }
+    };
+    let consensus = match &file.consensus {
+        None => None,
+        Some(c) => {
+            validate_name(&c.region)
+                .map_err(|e| ConfigError(at(&format!("[consensus] region: {e}"))))?;
+            let list = peers("[consensus] peers", &c.peers)?;
+            if list.is_empty() || list.len() > shard::MAX_CONSENSUS_PEERS {
+                return err(at(&format!(
+                    "[consensus] peers must list 1 to {} other regions",
+                    shard::MAX_CONSENSUS_PEERS
+                )));
+            }
+            let voters = list.len() as u32 + 1;
+            if c.quorum == 0 || c.quorum > voters {
+                return err(at(&format!(
+                    "[consensus] quorum must be 1 to {voters} (the peers plus this region)"
+                )));
+            }
+            Some(std::sync::Arc::new(shard::ConsensusSpec {
+                peers: list,
+                region: c.region.clone(),
+                quorum: c.quorum,
+                timeout: budget("[consensus] timeout", &c.timeout)?,
+            }))
+        }
+    };
+    Ok((shard, consensus))
 }
 
 #[cfg(test)]

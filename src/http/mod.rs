@@ -19,6 +19,7 @@
 
 pub mod history;
 pub mod metrics;
+pub mod peers;
 pub mod views;
 
 use crate::judge::outcome::Status;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub heartbeats: Arc<Heartbeats>,
     /// None where no history runs (unit tests).
     pub history: Option<Arc<crate::history::History>>,
+    /// Other shards and regions.
+    pub peering: Arc<peers::PeeringCell>,
 }
 
 type Body = Full<Bytes>;
@@ -100,6 +103,9 @@ pub async fn serve(
                 if req.uri().path() == "/metrics" && readable {
                     return Ok::<_, Infallible>(metrics_off_thread(state, &req).await);
                 }
+                if let Some(r) = with_peers(&state, &req).await {
+                    return Ok::<_, Infallible>(r);
+                }
                 if readable && is_history_path(req.uri().path()) {
                     return Ok::<_, Infallible>(history_off_thread(state, &req).await);
                 }
@@ -128,6 +134,46 @@ pub async fn serve(
     }
 }
 
+/// What other shards or regions answer: a request for another shard's
+/// name, the fleet over every shard, an instance's consensus verdict. None
+/// when this process answers alone.
+async fn with_peers(state: &AppState, req: &Request<Incoming>) -> Option<Response<Body>> {
+    let peering = state.peering.get();
+    if peering.shards.is_none() && peering.consensus.is_none() {
+        return None;
+    }
+    let method = req.method();
+    let path = req.uri().path();
+    let path_and_query = req.uri().path_and_query().map_or(path, |p| p.as_str());
+    let forwarded = req.headers().contains_key(peers::FORWARDED);
+    if let Some(s) = &peering.shards {
+        if let Some(r) = peers::forward(s, method, path, path_and_query, forwarded).await {
+            return Some(r);
+        }
+    }
+    let readable = method == Method::GET || method == Method::HEAD;
+    if !readable {
+        return None;
+    }
+    let query = Query::parse(req.uri().query().unwrap_or("")).ok()?;
+    if let (Some(s), false, "/health/redis") = (&peering.shards, forwarded, path) {
+        let now = Instant::now().into_std();
+        let local = views::fleet(&state.store, now, query.all, &query.labels);
+        return Some(peers::fleet(s, local, path_and_query).await);
+    }
+    let c = peering.consensus.as_ref()?;
+    let name = path.strip_prefix("/health/redis/")?;
+    let answer = state.store.answer(name, Instant::now().into_std())?;
+    if query.local {
+        let mut r = json(code_for(answer.status == Status::Ok), answer.body);
+        if let Ok(v) = HeaderValue::try_from(c.spec.region.as_str()) {
+            r.headers_mut().insert(peers::REGION, v);
+        }
+        return Some(r);
+    }
+    Some(c.verdict(name, (answer.status, answer.body)).await)
+}
+
 /// Route one request: parse the path into a [`Route`], then one match on
 /// (method, route).
 pub fn handle(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
@@ -146,6 +192,8 @@ pub fn handle(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
 #[derive(Debug, Default, PartialEq)]
 pub struct Query {
     pub all: bool,
+    /// `local=1`: this region's own verdict, no consensus.
+    pub local: bool,
     pub labels: Vec<(String, String)>,
 }
 
@@ -159,6 +207,7 @@ impl Query {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             match k {
                 "all" => out.all = true,
+                "local" => out.local = v != "0",
                 "label" => {
                     if out.labels.len() == MAX_LABEL_FILTERS {
                         return Err(format!("at most {MAX_LABEL_FILTERS} label filters"));
@@ -490,6 +539,7 @@ mod tests {
             store: Arc::new(store),
             heartbeats: Arc::new(Heartbeats::default()),
             history: None,
+            peering: Arc::default(),
         }
     }
 

@@ -28,6 +28,11 @@ impl Status {
         }
     }
 
+    /// The status named `s` (as [`Status::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
     /// Every status, best first.
     pub const ALL: [Status; 4] = [Status::Ok, Status::Degraded, Status::Critical, Status::Down];
 }

@@ -381,7 +381,11 @@ pub struct Redpulse {
 impl Redpulse {
     /// Start `redpulse --listen 127.0.0.1:PORT <args>` and wait for /healthz.
     pub fn start(args: &[&str]) -> Redpulse {
-        let port = free_port();
+        Redpulse::start_at(free_port(), args)
+    }
+
+    /// Start on a port chosen beforehand (peers must know it).
+    pub fn start_at(port: u16, args: &[&str]) -> Redpulse {
         let dir = temp_dir("redpulse");
         let log = dir.join("redpulse.log");
         let file = std::fs::File::create(&log).unwrap();
@@ -501,7 +505,16 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
 
 /// Any method, no request body.
 pub fn http_request(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    http_full(([127, 0, 0, 1], port).into(), method, path).map(|(c, _, b)| (c, b))
+}
+
+/// Any method to any address: (status, lower-cased `name: value` header
+/// lines, body).
+pub fn http_full(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+) -> std::io::Result<(u16, Vec<String>, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(
@@ -525,7 +538,12 @@ pub fn http_request(port: u16, method: &str, path: &str) -> std::io::Result<(u16
     } else {
         body.to_string()
     };
-    Ok((code, body))
+    let headers = head
+        .lines()
+        .skip(1)
+        .map(|l| l.to_ascii_lowercase())
+        .collect();
+    Ok((code, headers, body))
 }
 
 /// A chunked HTTP/1.1 body's data.

@@ -1,0 +1,715 @@
+//! Other redpulse processes: the shards that own the rest of the fleet,
+//! and the regions that vote on a verdict.
+//!
+//! - Sharding: a request naming another shard's instance (or cluster,
+//!   group, heartbeat, history) is forwarded to that shard, once: the
+//!   forwarded request carries `x-redpulse-forwarded`, and a request that
+//!   carries it is always answered where it lands. The answer says which
+//!   shard gave it in `x-redpulse-shard`. `/health/redis` gathers every
+//!   shard's own view and merges them.
+//! - Consensus: `/health/redis/{name}` asks each region's peer for its own
+//!   verdict (`?local=1`, which is never passed on to more regions) and
+//!   reports the worst status that at least `quorum` pollers see. Each
+//!   peer's answer is kept for one poll interval and shared by every
+//!   request that wants it meanwhile, so lookups never fan out per request.
+//!
+//! Every peer call is bounded: at most [`MAX_IN_FLIGHT`] at once per peer,
+//! kept-alive connections reused, a budget per call (`peer_timeout`, or
+//! `[consensus] timeout`), and a cap on the answer's size.
+
+use super::{json, Body};
+use crate::config::shard::{ConsensusSpec, PeerUrl, ShardMap};
+use crate::judge::outcome::Status;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{OnceCell, Semaphore};
+
+/// Marks a request that another shard forwarded: never forwarded again.
+pub const FORWARDED: &str = "x-redpulse-forwarded";
+/// On forwarded answers: the shard that answered.
+pub const SHARD: &str = "x-redpulse-shard";
+/// On answers of a process with `[consensus]`: its region.
+pub const REGION: &str = "x-redpulse-region";
+/// Calls in flight to one peer at most; more wait within their budget.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Idle kept-alive connections kept per peer at most.
+const MAX_IDLE: usize = 16;
+/// Largest single answer read from a peer (an instance's JSON is < 2 KiB).
+const MAX_ANSWER: usize = 256 * 1024;
+/// Largest fleet view read from a peer (`?all=1` at 10,000 instances is
+/// about 1.5 MB).
+const MAX_FLEET_ANSWER: usize = 32 * 1024 * 1024;
+
+type Sender = SendRequest<Empty<Bytes>>;
+
+/// Kept-alive connections to one peer.
+#[derive(Debug)]
+pub struct Peer {
+    pub url: PeerUrl,
+    idle: Mutex<Vec<Sender>>,
+    in_flight: Semaphore,
+}
+
+/// A peer's answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub region: Option<String>,
+    pub body: Bytes,
+}
+
+impl Peer {
+    pub fn new(url: PeerUrl) -> Peer {
+        Peer {
+            url,
+            idle: Mutex::new(Vec::new()),
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+        }
+    }
+
+    /// `method path_and_query` on this peer within `budget`, marked as
+    /// forwarded; the answer's body is at most `max_body` bytes.
+    pub async fn call(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        budget: Duration,
+        max_body: usize,
+    ) -> Result<Reply, String> {
+        match tokio::time::timeout(
+            budget,
+            self.call_unbounded(method, path_and_query, max_body),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "{}: no answer within {} ms",
+                self.url,
+                budget.as_millis()
+            )),
+        }
+    }
+
+    async fn call_unbounded(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        max_body: usize,
+    ) -> Result<Reply, String> {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| "peer closed".to_string())?;
+        let mut sender = match self.take_idle().await {
+            Some(s) => s,
+            None => self.connect().await?,
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path_and_query}", self.url.prefix))
+            .header(hyper::header::HOST, self.url.authority())
+            .header(FORWARDED, "1")
+            .body(Empty::new())
+            .map_err(|e| format!("{}: {e}", self.url))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("{}: {e}", self.url))?;
+        let status = resp.status();
+        let region = resp
+            .headers()
+            .get(REGION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = Limited::new(resp.into_body(), max_body)
+            .collect()
+            .await
+            .map_err(|e| format!("{}: reading the answer: {e}", self.url))?
+            .to_bytes();
+        if !sender.is_closed() {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(sender);
+            }
+        }
+        Ok(Reply {
+            status,
+            region,
+            body,
+        })
+    }
+
+    /// An idle connection that is still open and ready for a request.
+    async fn take_idle(&self) -> Option<Sender> {
+        loop {
+            let mut s = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+            if !s.is_closed() && s.ready().await.is_ok() {
+                return Some(s);
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Sender, String> {
+        let url = &self.url;
+        let addr = tokio::net::lookup_host((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| format!("{url}: resolve: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{url}: resolve: no address"))?;
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("{url}: connect {addr}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+}
+
+/// What this process knows of its peers; replaced whole on a reload that
+/// changes them.
+#[derive(Debug, Default)]
+pub struct Peering {
+    pub shards: Option<Sharding>,
+    pub consensus: Option<Consensus>,
+}
+
+#[derive(Debug)]
+pub struct Sharding {
+    pub map: Arc<ShardMap>,
+    /// Index = shard; this shard's own entry is unused.
+    pub peers: Vec<Peer>,
+}
+
+#[derive(Debug)]
+pub struct Consensus {
+    pub spec: Arc<ConsensusSpec>,
+    pub peers: Vec<Peer>,
+    /// How long a peer's answer is reused: the poll interval.
+    pub fresh_for: Duration,
+    /// (peer, name) → when asked, and the answer (or why there is none),
+    /// shared by every request that wants it while fresh.
+    cache: Mutex<HashMap<(usize, Box<str>), Asked>>,
+    /// Regions learned from peers' answers, to name a missing vote.
+    regions: Mutex<Vec<Option<String>>>,
+}
+
+/// When a peer was asked, and its answer once it arrives.
+type Asked = (Instant, Arc<OnceCell<Vote>>);
+
+/// One peer's view of one instance.
+#[derive(Clone, Debug)]
+pub enum Vote {
+    Cast {
+        region: String,
+        status: Status,
+        body: Bytes,
+    },
+    Missing(String),
+}
+
+/// Entries in the consensus cache at most before it is cleared; names are
+/// checked against the store first, so this only bounds churn.
+const MAX_CACHED_VOTES: usize = 200_000;
+
+impl Peering {
+    pub fn new(
+        shard: Option<&Arc<ShardMap>>,
+        consensus: Option<&Arc<ConsensusSpec>>,
+        interval: Duration,
+    ) -> Peering {
+        Peering {
+            shards: shard.map(|m| Sharding {
+                map: m.clone(),
+                peers: m.peers.iter().cloned().map(Peer::new).collect(),
+            }),
+            consensus: consensus.map(|c| Consensus {
+                spec: c.clone(),
+                peers: c.peers.iter().cloned().map(Peer::new).collect(),
+                fresh_for: interval,
+                cache: Mutex::new(HashMap::new()),
+                regions: Mutex::new(vec![None; c.peers.len()]),
+            }),
+        }
+    }
+
+    /// Whether a reload with these settings changes anything here.
+    pub fn same_as(
+        &self,
+        shard: Option<&Arc<ShardMap>>,
+        consensus: Option<&Arc<ConsensusSpec>>,
+        interval: Duration,
+    ) -> bool {
+        let s = match (&self.shards, shard) {
+            (None, None) => true,
+            (Some(a), Some(b)) => *a.map == **b,
+            _ => false,
+        };
+        let c = match (&self.consensus, consensus) {
+            (None, None) => true,
+            (Some(a), Some(b)) => *a.spec == **b && a.fresh_for == interval,
+            _ => false,
+        };
+        s && c
+    }
+}
+
+/// The live peering, swapped on reload.
+#[derive(Debug, Default)]
+pub struct PeeringCell(RwLock<Arc<Peering>>);
+
+impl PeeringCell {
+    pub fn new(p: Peering) -> PeeringCell {
+        PeeringCell(RwLock::new(Arc::new(p)))
+    }
+    pub fn get(&self) -> Arc<Peering> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub fn set(&self, p: Peering) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+    }
+}
+
+/// The name a sharded path is about, if it names one.
+pub fn named(path: &str) -> Option<&str> {
+    const PREFIXES: [&str; 10] = [
+        "/health/redis/",
+        "/health/tcp/",
+        "/health/heartbeat/",
+        "/health/cluster/",
+        "/health/group/",
+        "/heartbeat/",
+        "/history/redis/",
+        "/history/cluster/",
+        "/history/group/",
+        "/history/heartbeat/",
+    ];
+    PREFIXES
+        .iter()
+        .find_map(|p| path.strip_prefix(p))
+        .filter(|n| !n.is_empty())
+}
+
+/// Forward a request for another shard's name to its owner. None when the
+/// request is this shard's to answer.
+pub async fn forward(
+    sharding: &Sharding,
+    method: &Method,
+    path: &str,
+    path_and_query: &str,
+    forwarded: bool,
+) -> Option<Response<Body>> {
+    let name = named(path)?;
+    let owner = sharding.map.owner_of(name);
+    if owner == sharding.map.me {
+        return None;
+    }
+    if forwarded {
+        // Loop-proof: answered here whatever it says, and this shard's
+        // config disagrees with the sender's.
+        let body = json!({
+            "status": "unknown",
+            "reason": "shard_mismatch",
+            "name": name,
+            "shard": owner,
+            "error": format!(
+                "forwarded to shard {} but its config gives {name:?} to shard {owner}; are all shards on the same config?",
+                sharding.map.me
+            ),
+        });
+        return Some(json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            body.to_string().into(),
+        ));
+    }
+    let peer = &sharding.peers[owner as usize];
+    let reply = peer
+        .call(method, path_and_query, sharding.map.timeout, MAX_ANSWER)
+        .await;
+    let mut r = match reply {
+        Ok(reply) => {
+            let mut r = json(reply.status, reply.body);
+            if let Some(region) = reply.region.and_then(|v| HeaderValue::try_from(v).ok()) {
+                r.headers_mut().insert(REGION, region);
+            }
+            r
+        }
+        Err(error) => {
+            let key = if path.starts_with("/health/redis/") || path.starts_with("/health/tcp/") {
+                "instance"
+            } else {
+                "name"
+            };
+            let mut body = serde_json::Map::new();
+            body.insert("status".into(), "unknown".into());
+            body.insert("reason".into(), "shard_unavailable".into());
+            body.insert(key.into(), name.into());
+            body.insert("shard".into(), owner.into());
+            body.insert("error".into(), error.into());
+            json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Value::Object(body).to_string().into(),
+            )
+        }
+    };
+    r.headers_mut().insert(SHARD, HeaderValue::from(owner));
+    Some(r)
+}
+
+/// `/health/redis` over every shard: this shard's own view and every
+/// other shard's, merged; `partial` with the shards that did not answer.
+pub async fn fleet(
+    sharding: &Sharding,
+    local: (StatusCode, Vec<u8>),
+    path_and_query: &str,
+) -> Response<Body> {
+    let me = sharding.map.me as usize;
+    let calls = sharding
+        .peers
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != me)
+        .map(|(k, p)| async move {
+            let r = p
+                .call(
+                    &Method::GET,
+                    path_and_query,
+                    sharding.map.timeout,
+                    MAX_FLEET_ANSWER,
+                )
+                .await;
+            (k, r)
+        });
+    let replies = futures_join_all(calls).await;
+    let mut views = vec![serde_json::from_slice::<Value>(&local.1).unwrap_or(Value::Null)];
+    let mut missing = Vec::new();
+    for (k, r) in replies {
+        match r.map(|r| serde_json::from_slice::<Value>(&r.body)) {
+            Ok(Ok(v)) if v.get("counts").is_some() => views.push(v),
+            _ => missing.push(k),
+        }
+    }
+    let merged = merge_fleets(&views, sharding.map.count, &missing);
+    let ok = merged["status"] == "ok" && missing.is_empty();
+    json(
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        merged.to_string().into(),
+    )
+}
+
+/// Run futures side by side and collect their outputs in order; each peer
+/// call is bounded by its own budget, so this takes as long as the slowest.
+async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futs: Vec<std::pin::Pin<Box<F>>> = fs.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *o = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Merge per-shard fleet views: counts added, lists joined (worst first),
+/// the worst status.
+pub fn merge_fleets(views: &[Value], shards: u32, missing: &[usize]) -> Value {
+    let mut counts = [0u64; 4];
+    let mut not_ok: Vec<Value> = Vec::new();
+    let mut all: Option<Vec<Value>> = None;
+    for v in views {
+        for (i, s) in Status::ALL.iter().enumerate() {
+            counts[i] += v["counts"][s.as_str()].as_u64().unwrap_or(0);
+        }
+        if let Some(list) = v["not_ok"].as_array() {
+            not_ok.extend(list.iter().cloned());
+        }
+        if let Some(list) = v["all"].as_array() {
+            all.get_or_insert_with(Vec::new)
+                .extend(list.iter().cloned());
+        }
+    }
+    let rank = |v: &Value| {
+        Status::ALL
+            .iter()
+            .position(|s| v["status"] == s.as_str())
+            .unwrap_or(0)
+    };
+    not_ok.sort_by(|a, b| {
+        rank(b)
+            .cmp(&rank(a))
+            .then_with(|| a["instance"].as_str().cmp(&b["instance"].as_str()))
+    });
+    let worst = (0..4).rev().find(|&i| counts[i] > 0).unwrap_or(0);
+    let mut out = json!({
+        "status": Status::ALL[worst].as_str(),
+        "instances": counts.iter().sum::<u64>(),
+        "counts": {"ok": counts[0], "degraded": counts[1], "critical": counts[2], "down": counts[3]},
+        "not_ok": not_ok,
+        "shards": shards,
+    });
+    if !missing.is_empty() {
+        out["partial"] = true.into();
+        out["missing_shards"] = missing.into();
+    }
+    if let Some(all) = all {
+        out["all"] = all.into();
+    }
+    out
+}
+
+impl Consensus {
+    /// This region's answer for `name` merged with every peer's vote.
+    /// `local` is this region's own answer (status, body).
+    pub async fn verdict(&self, name: &str, local: (Status, Bytes)) -> Response<Body> {
+        let asks = (0..self.peers.len()).map(|i| self.vote(i, name));
+        let votes = futures_join_all(asks).await;
+        let mut cast: Vec<(String, Status, Bytes)> =
+            vec![(self.spec.region.clone(), local.0, local.1)];
+        let mut missing = Vec::new();
+        {
+            let mut regions = self.regions.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, v) in votes.into_iter().enumerate() {
+                match v {
+                    Vote::Cast {
+                        region,
+                        status,
+                        body,
+                    } => {
+                        regions[i] = Some(region.clone());
+                        cast.push((region, status, body));
+                    }
+                    Vote::Missing(error) => {
+                        let who = regions[i]
+                            .clone()
+                            .unwrap_or_else(|| self.peers[i].url.to_string());
+                        missing.push(json!({"region": who, "error": error}));
+                    }
+                }
+            }
+        }
+        let statuses: Vec<Status> = cast.iter().map(|c| c.1).collect();
+        let verdict = consensus(&statuses, self.spec.quorum);
+        let mut votes = serde_json::Map::new();
+        for (region, status, _) in &cast {
+            votes.insert(region.clone(), status.as_str().into());
+        }
+        let mut tail = format!(
+            ",\"votes\":{},\"quorum\":{}",
+            Value::Object(votes),
+            self.spec.quorum
+        );
+        if !missing.is_empty() {
+            tail.push_str(&format!(",\"missing_votes\":{}", Value::Array(missing)));
+        }
+        let (code, body) = match verdict {
+            Some(status) => {
+                // The details of a poller that saw the verdict, this
+                // region's own when it agrees.
+                let (region, _, body) = cast
+                    .iter()
+                    .find(|c| c.1 == status)
+                    .expect("a verdict is some voter's status");
+                tail.push_str(&format!(
+                    ",\"details_from\":{}",
+                    Value::from(region.as_str())
+                ));
+                let code = if status == Status::Ok {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (code, splice(body, &tail))
+            }
+            None => {
+                let head = json!({
+                    "status": "unknown",
+                    "reason": "no_quorum",
+                    "instance": name,
+                    "error": format!(
+                        "{} of {} votes arrived; {} needed",
+                        cast.len(),
+                        self.peers.len() + 1,
+                        self.spec.quorum
+                    ),
+                })
+                .to_string();
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    splice(head.as_bytes(), &tail),
+                )
+            }
+        };
+        let mut r = json(code, body);
+        if let Ok(v) = HeaderValue::try_from(self.spec.region.as_str()) {
+            r.headers_mut().insert(REGION, v);
+        }
+        r
+    }
+
+    /// Peer `i`'s vote on `name`: from the cache while fresh, else asked
+    /// once for everyone waiting.
+    async fn vote(&self, i: usize, name: &str) -> Vote {
+        let now = Instant::now();
+        let cell = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= MAX_CACHED_VOTES {
+                cache.clear();
+            }
+            let key = (i, Box::<str>::from(name));
+            match cache.get(&key) {
+                Some((at, cell)) if now.duration_since(*at) < self.fresh_for => cell.clone(),
+                _ => {
+                    let cell = Arc::new(OnceCell::new());
+                    cache.insert(key, (now, cell.clone()));
+                    cell
+                }
+            }
+        };
+        cell.get_or_init(|| self.ask(i, name)).await.clone()
+    }
+
+    async fn ask(&self, i: usize, name: &str) -> Vote {
+        let path = format!("/health/redis/{}?local=1", encode_path(name));
+        let reply = self.peers[i]
+            .call(&Method::GET, &path, self.spec.timeout, MAX_ANSWER)
+            .await;
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => return Vote::Missing(e),
+        };
+        let Some(region) = reply.region else {
+            return Vote::Missing(format!(
+                "{}: answered {} without a region: not a redpulse with [consensus]?",
+                self.peers[i].url, reply.status
+            ));
+        };
+        let status = serde_json::from_slice::<Value>(&reply.body)
+            .ok()
+            .and_then(|v| v["status"].as_str().and_then(Status::parse));
+        match status {
+            Some(status) => Vote::Cast {
+                region,
+                status,
+                body: reply.body,
+            },
+            None => Vote::Missing(format!(
+                "{region}: no verdict ({} {})",
+                reply.status,
+                String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)])
+            )),
+        }
+    }
+}
+
+/// The worst status that at least `quorum` of `votes` see (a vote for
+/// `down` also sees `critical` and better); None with fewer votes than
+/// `quorum`.
+pub fn consensus(votes: &[Status], quorum: u32) -> Option<Status> {
+    Status::ALL
+        .into_iter()
+        .rev()
+        .find(|s| votes.iter().filter(|v| *v >= s).count() >= quorum as usize)
+}
+
+/// `body` (a JSON object) with `tail` (`,"k":v...`) before its closing brace.
+fn splice(body: &[u8], tail: &str) -> Bytes {
+    let end = body.iter().rposition(|&b| b == b'}').unwrap_or(body.len());
+    let mut out = Vec::with_capacity(body.len() + tail.len());
+    out.extend_from_slice(&body[..end]);
+    out.extend_from_slice(tail.as_bytes());
+    out.push(b'}');
+    out.into()
+}
+
+/// Percent-encode what may not appear raw in a path segment.
+fn encode_path(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_status_a_quorum_sees_wins() {
+        use Status::*;
+        // By hand: quorum 2 of 3.
+        assert_eq!(consensus(&[Down, Ok, Ok], 2), Some(Ok));
+        assert_eq!(consensus(&[Down, Down, Ok], 2), Some(Down));
+        assert_eq!(consensus(&[Down, Critical, Ok], 2), Some(Critical));
+        assert_eq!(consensus(&[Down, Degraded, Critical], 2), Some(Critical));
+        assert_eq!(consensus(&[Down, Ok], 2), Some(Ok));
+        assert_eq!(consensus(&[Down], 2), None);
+        assert_eq!(consensus(&[Down], 1), Some(Down));
+        assert_eq!(consensus(&[Ok, Degraded, Down], 3), Some(Ok));
+        assert_eq!(consensus(&[], 1), None);
+    }
+
+    #[test]
+    fn fleets_merge_with_missing_shards_named() {
+        let a = json!({"status":"ok","instances":2,"counts":{"ok":2,"degraded":0,"critical":0,"down":0},"not_ok":[]});
+        let b = json!({"status":"down","instances":3,"counts":{"ok":1,"degraded":1,"critical":0,"down":1},
+            "not_ok":[{"instance":"b","status":"degraded","reason":"low_hit_rate"},{"instance":"z","status":"down","reason":"timeout"}]});
+        let m = merge_fleets(&[a, b], 3, &[2]);
+        assert_eq!(m["status"], "down");
+        assert_eq!(m["instances"], 5);
+        assert_eq!(m["counts"]["ok"], 3);
+        assert_eq!(m["not_ok"][0]["instance"], "z");
+        assert_eq!(m["not_ok"][1]["instance"], "b");
+        assert_eq!(m["partial"], true);
+        assert_eq!(m["missing_shards"], json!([2]));
+    }
+
+    #[test]
+    fn splices_and_names() {
+        assert_eq!(&splice(b"{\"a\":1}", ",\"b\":2")[..], b"{\"a\":1,\"b\":2}");
+        assert_eq!(
+            named("/health/redis/c1/10.0.0.1:6379"),
+            Some("c1/10.0.0.1:6379")
+        );
+        assert_eq!(named("/heartbeat/w"), Some("w"));
+        assert_eq!(named("/health/redis"), None);
+        assert_eq!(named("/health/redis/"), None);
+        assert_eq!(named("/metrics"), None);
+        assert_eq!(encode_path("a b/c"), "a%20b/c");
+    }
+}

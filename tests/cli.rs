@@ -209,6 +209,52 @@ fn the_example_config_passes_check_config() {
 }
 
 #[test]
+fn the_kubernetes_example_gives_each_pod_its_share() {
+    // The ConfigMap's files, checked as each StatefulSet pod would read them.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read =
+        |f: &str| std::fs::read_to_string(format!("{root}/examples/kubernetes/{f}")).unwrap();
+    let cm: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("configmap.yaml")).unwrap();
+    let sts: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("statefulset.yaml")).unwrap();
+    let replicas = sts["spec"]["replicas"].as_u64().unwrap();
+    let dir = temp_dir("k8s");
+    let toml = cm["data"]["redpulse.toml"].as_str().unwrap();
+    // Only the data_dir differs: /var/lib is not this test's to write.
+    let toml = toml.replace("/var/lib/redpulse", &dir.join("data").display().to_string());
+    let path = write_file(&dir, "redpulse.toml", &toml);
+    let fleet = cm["data"]["fleet.yaml"].as_str().unwrap();
+    write_file(&dir, "fleet.yaml", fleet);
+    let targets = fleet.matches(":6379").count();
+    let mut total = 0;
+    for pod in 0..replicas {
+        let o = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+            .args(["check-config", "--config", path.to_str().unwrap()])
+            .env("HOSTNAME", format!("redpulse-{pod}"))
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(out.contains(&format!("shard {pod}/{replicas}")), "{out}");
+        let n: usize = out
+            .split(" instance(s)")
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        total += n;
+    }
+    assert_eq!(total, targets, "every target in exactly one pod's share");
+    // A pod beyond the peers list is refused, naming the problem.
+    let o = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+        .args(["check-config", "--config", path.to_str().unwrap()])
+        .env("HOSTNAME", format!("redpulse-{replicas}"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("below N"), "{}", stderr(&o));
+}
+
+#[test]
 fn json_logs_are_one_object_per_line() {
     let dir = temp_dir("jsonlog");
     let log = dir.join("err.log");

@@ -317,3 +317,78 @@ fn three_shards_cover_300_instances_and_answer_for_each_other() {
     every_url_answers_everywhere(&ports, &after);
     fleet_is_whole(&ports, &after);
 }
+
+#[test]
+fn a_sharded_region_votes_through_its_front() {
+    // Region a is two shards; region b one process; each lists the other's
+    // single address as its consensus peer. Every name gets both votes,
+    // whichever of a's shards owns it and whichever one is asked.
+    const N: u32 = 12;
+    let dir = temp_dir("sharded-region");
+    let _sim = Guard(
+        Command::new(env!("CARGO_BIN_EXE_redpulse"))
+            .args(["simulate", "--instances", &N.to_string(), "--listen"])
+            .arg("127.0.0.79:24000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let fleet: String = (0..N)
+        .map(|i| format!("{}=redis://127.0.0.79:{}\n", name(i), 24_000 + i))
+        .collect();
+    write_file(&dir, "fleet.txt", &fleet);
+    let (a0, a1, b) = (free_port(), free_port(), free_port());
+    let consensus = |region: &str, peer: u16| {
+        format!("\n[consensus]\npeers = [\"http://127.0.0.1:{peer}\"]\nregion = \"{region}\"\nquorum = 2\n")
+    };
+    let shard = |k: usize| {
+        let text = format!(
+            "interval = \"300ms\"\ntargets_file = \"fleet.txt\"\nshard = \"{k}/2\"\npeers = [\"http://127.0.0.1:{a0}\", \"http://127.0.0.1:{a1}\"]\n{}",
+            consensus("a", b)
+        );
+        let path = write_file(&dir, &format!("a{k}.toml"), &text);
+        Redpulse::start_at([a0, a1][k], &["--config", path.to_str().unwrap()])
+    };
+    let shards = [shard(0), shard(1)];
+    let path = write_file(
+        &dir,
+        "b.toml",
+        &format!(
+            "interval = \"300ms\"\ntargets_file = \"fleet.txt\"\n{}",
+            consensus("b", a0)
+        ),
+    );
+    let rb = Redpulse::start_at(b, &["--config", path.to_str().unwrap()]);
+    let owner = owners_of(&shards);
+    assert!(
+        owner.values().any(|&k| k == 1) && owner.values().any(|&k| k == 0),
+        "{owner:?}"
+    );
+    for port in [a0, a1, b] {
+        for (name, _) in owner.iter().filter(|(n, _)| steady(n)) {
+            let path = format!("/health/redis/{name}");
+            let v = wait_for(Duration::from_secs(20), "both votes", || {
+                let (_, _, v, _) = get(port, &path);
+                let votes = v["votes"].as_object()?;
+                (votes.len() == 2 && v.get("missing_votes").is_none()).then_some(v)
+            });
+            assert_eq!(v["instance"], name.as_str());
+            let (_, _, own, _) = get(b, &format!("{path}?local=1"));
+            assert_eq!(v["votes"]["b"], own["status"], "{v}");
+        }
+    }
+    drop(rb);
+}
+
+/// Name → shard, from each shard's metrics, without the fleet-size checks.
+fn owners_of(shards: &[Redpulse]) -> BTreeMap<String, usize> {
+    shards.iter().for_each(wait_ready);
+    let mut out = BTreeMap::new();
+    for (k, rp) in shards.iter().enumerate() {
+        for n in polled(rp).0 {
+            assert!(out.insert(n, k).is_none(), "polled twice");
+        }
+    }
+    out
+}

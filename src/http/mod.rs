@@ -169,9 +169,13 @@ async fn with_peers(state: &AppState, req: &Request<Incoming>) -> Option<Respons
         if let Ok(v) = HeaderValue::try_from(c.spec.region.as_str()) {
             r.headers_mut().insert(peers::REGION, v);
         }
+        if answer.pending {
+            r.headers_mut()
+                .insert(peers::PENDING, HeaderValue::from_static("1"));
+        }
         return Some(r);
     }
-    Some(c.verdict(name, (answer.status, answer.body)).await)
+    Some(c.verdict(name, answer).await)
 }
 
 /// Route one request: parse the path into a [`Route`], then one match on

@@ -20,6 +20,7 @@
 use super::{json, Body};
 use crate::config::shard::{ConsensusSpec, PeerUrl, ShardMap};
 use crate::judge::outcome::Status;
+use crate::state::store::Answer;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::client::conn::http1::SendRequest;
@@ -38,10 +39,14 @@ pub const FORWARDED: &str = "x-redpulse-forwarded";
 pub const SHARD: &str = "x-redpulse-shard";
 /// On answers of a process with `[consensus]`: its region.
 pub const REGION: &str = "x-redpulse-region";
+/// On a region's own answer for an instance it has not polled yet: it has
+/// seen nothing, so it casts no vote.
+pub const PENDING: &str = "x-redpulse-pending";
 /// Calls in flight to one peer at most; more wait within their budget.
 pub const MAX_IN_FLIGHT: usize = 64;
-/// Idle kept-alive connections kept per peer at most.
-const MAX_IDLE: usize = 16;
+/// Idle kept-alive connections kept per peer at most: as many as may be in
+/// flight, so a steady load never closes and reopens connections.
+const MAX_IDLE: usize = MAX_IN_FLIGHT;
 /// Largest single answer read from a peer (an instance's JSON is < 2 KiB).
 const MAX_ANSWER: usize = 256 * 1024;
 /// Largest fleet view read from a peer (`?all=1` at 10,000 instances is
@@ -58,11 +63,22 @@ pub struct Peer {
     in_flight: Semaphore,
 }
 
+/// Which kind of peer a call goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hop {
+    /// Another shard of this fleet: marked as forwarded, answered there.
+    Shard,
+    /// Another region (asked with `?local=1`).
+    Region,
+}
+
 /// A peer's answer.
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub region: Option<String>,
+    /// The peer has not polled the instance yet.
+    pub pending: bool,
     pub body: Bytes,
 }
 
@@ -75,21 +91,21 @@ impl Peer {
         }
     }
 
-    /// `method path_and_query` on this peer within `budget`, marked as
-    /// forwarded; the answer's body is at most `max_body` bytes.
+    /// `method path_and_query` on this peer within `budget`; the answer's
+    /// body is at most `max_body` bytes. `hop` says whether the peer is
+    /// another shard (the request is marked [`FORWARDED`] and answered
+    /// there) or another region (unmarked, so that region's front may still
+    /// pass it to the shard that owns the name).
     pub async fn call(
         &self,
         method: &Method,
         path_and_query: &str,
+        hop: Hop,
         budget: Duration,
         max_body: usize,
     ) -> Result<Reply, String> {
-        match tokio::time::timeout(
-            budget,
-            self.call_unbounded(method, path_and_query, max_body),
-        )
-        .await
-        {
+        let call = self.call_unbounded(method, path_and_query, hop, max_body);
+        match tokio::time::timeout(budget, call).await {
             Ok(r) => r,
             Err(_) => Err(format!(
                 "{}: no answer within {} ms",
@@ -103,6 +119,7 @@ impl Peer {
         &self,
         method: &Method,
         path_and_query: &str,
+        hop: Hop,
         max_body: usize,
     ) -> Result<Reply, String> {
         let _permit = self
@@ -114,11 +131,14 @@ impl Peer {
             Some(s) => s,
             None => self.connect().await?,
         };
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{path_and_query}", self.url.prefix))
-            .header(hyper::header::HOST, self.url.authority())
-            .header(FORWARDED, "1")
+            .header(hyper::header::HOST, self.url.authority());
+        if hop == Hop::Shard {
+            req = req.header(FORWARDED, "1");
+        }
+        let req = req
             .body(Empty::new())
             .map_err(|e| format!("{}: {e}", self.url))?;
         let resp = sender
@@ -131,6 +151,7 @@ impl Peer {
             .get(REGION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let pending = resp.headers().contains_key(PENDING);
         let body = Limited::new(resp.into_body(), max_body)
             .collect()
             .await
@@ -145,6 +166,7 @@ impl Peer {
         Ok(Reply {
             status,
             region,
+            pending,
             body,
         })
     }
@@ -338,13 +360,23 @@ pub async fn forward(
     }
     let peer = &sharding.peers[owner as usize];
     let reply = peer
-        .call(method, path_and_query, sharding.map.timeout, MAX_ANSWER)
+        .call(
+            method,
+            path_and_query,
+            Hop::Shard,
+            sharding.map.timeout,
+            MAX_ANSWER,
+        )
         .await;
     let mut r = match reply {
         Ok(reply) => {
             let mut r = json(reply.status, reply.body);
             if let Some(region) = reply.region.and_then(|v| HeaderValue::try_from(v).ok()) {
                 r.headers_mut().insert(REGION, region);
+            }
+            if reply.pending {
+                r.headers_mut()
+                    .insert(PENDING, HeaderValue::from_static("1"));
             }
             r
         }
@@ -388,6 +420,7 @@ pub async fn fleet(
                 .call(
                     &Method::GET,
                     path_and_query,
+                    Hop::Shard,
                     sharding.map.timeout,
                     MAX_FLEET_ANSWER,
                 )
@@ -489,14 +522,17 @@ pub fn merge_fleets(views: &[Value], shards: u32, missing: &[usize]) -> Value {
 }
 
 impl Consensus {
-    /// This region's answer for `name` merged with every peer's vote.
-    /// `local` is this region's own answer (status, body).
-    pub async fn verdict(&self, name: &str, local: (Status, Bytes)) -> Response<Body> {
+    /// This region's own answer for `name` merged with every peer's vote.
+    pub async fn verdict(&self, name: &str, local: Answer) -> Response<Body> {
         let asks = (0..self.peers.len()).map(|i| self.vote(i, name));
         let votes = futures_join_all(asks).await;
-        let mut cast: Vec<(String, Status, Bytes)> =
-            vec![(self.spec.region.clone(), local.0, local.1)];
+        let mut cast: Vec<(String, Status, Bytes)> = Vec::new();
         let mut missing = Vec::new();
+        if local.pending {
+            missing.push(json!({"region": self.spec.region, "error": "not polled yet"}));
+        } else {
+            cast.push((self.spec.region.clone(), local.status, local.body));
+        }
         {
             let mut regions = self.regions.lock().unwrap_or_else(|e| e.into_inner());
             for (i, v) in votes.into_iter().enumerate() {
@@ -602,7 +638,13 @@ impl Consensus {
     async fn ask(&self, i: usize, name: &str) -> Vote {
         let path = format!("/health/redis/{}?local=1", encode_path(name));
         let reply = self.peers[i]
-            .call(&Method::GET, &path, self.spec.timeout, MAX_ANSWER)
+            .call(
+                &Method::GET,
+                &path,
+                Hop::Region,
+                self.spec.timeout,
+                MAX_ANSWER,
+            )
             .await;
         let reply = match reply {
             Ok(r) => r,
@@ -614,6 +656,9 @@ impl Consensus {
                 self.peers[i].url, reply.status
             ));
         };
+        if reply.pending {
+            return Vote::Missing(format!("{region}: not polled yet"));
+        }
         let status = serde_json::from_slice::<Value>(&reply.body)
             .ok()
             .and_then(|v| v["status"].as_str().and_then(Status::parse));

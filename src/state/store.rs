@@ -178,6 +178,8 @@ impl Slot {
 pub struct Answer {
     pub status: Status,
     pub body: Bytes,
+    /// Never polled yet: the status is down/stale, but nothing was seen.
+    pub pending: bool,
 }
 
 /// An instance's current status as every view reports it: the published
@@ -423,6 +425,7 @@ impl Store {
             return Some(Answer {
                 status: Status::Down,
                 body: stale_body(&slot, last, &error),
+                pending: c.published.is_none(),
             });
         };
         let (head, tail) = p.json.get_or_init(|| render(&slot.ident().json, &p.health));
@@ -433,6 +436,7 @@ impl Store {
         Some(Answer {
             status: p.health.status,
             body: body.into(),
+            pending: false,
         })
     }
 }

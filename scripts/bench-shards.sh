@@ -110,6 +110,19 @@ for ((r = 0; r < rounds; r++)); do
 done
 summary "local (shard 0's)" "$work/local.runs"
 summary "forwarded (shard 1's)" "$work/forwarded.runs"
+python3 - "${ports[0]}" "$work/names-0.txt" "$work/names-1.txt" <<'PY'
+import http.client, statistics, sys, time
+port = int(sys.argv[1])
+own = open(sys.argv[2]).read().split()[:300]
+other = open(sys.argv[3]).read().split()[:300]
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def t(name):
+    s = time.perf_counter(); c.request("GET", f"/health/redis/{name}"); c.getresponse().read(); return (time.perf_counter() - s) * 1e3
+local, fwd = [], []
+for a, b in zip(own, other):
+    local.append(t(a)); fwd.append(t(b))
+print(f"one request at a time, 300 names each, alternating: local p50 {statistics.median(local):.3f} ms, forwarded p50 {statistics.median(fwd):.3f} ms")
+PY
 for p in "${shard_pids[@]}"; do kill "$p"; done
 wait "${shard_pids[@]}" 2>/dev/null || true
 

@@ -713,6 +713,130 @@ fn encode_path(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A peer on loopback that reads a request head and then runs `answer`
+    /// on the connection; counts connections open at once (peak) and in all.
+    async fn fake_peer<F, Fut>(answer: F) -> (Peer, Arc<AtomicUsize>, Arc<AtomicUsize>)
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (open, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let answer = Arc::new(answer);
+        let (peak2, total) = (peak.clone(), Arc::new(AtomicUsize::new(0)));
+        let total2 = total.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                total2.fetch_add(1, Ordering::SeqCst);
+                let (open, peak, answer) = (open.clone(), peak2.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    answer(s).await;
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        let url = PeerUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        (Peer::new(url), peak, total)
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_says_too_much_or_nothing_is_cut_off_in_budget() {
+        // An endless body: refused past the cap, not buffered.
+        let (peer, _, _) = fake_peer(|mut s| async move {
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await;
+            let chunk = format!("{:x}\r\n{}\r\n", 4096, "x".repeat(4096));
+            for _ in 0..10_000 {
+                if s.write_all(chunk.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let r = peer
+            .call(
+                &Method::GET,
+                "/",
+                Hop::Shard,
+                Duration::from_secs(5),
+                64 * 1024,
+            )
+            .await;
+        assert!(r.unwrap_err().contains("reading the answer"));
+        // Silence: an error once the budget is spent, not later.
+        let (peer, _, _) = fake_peer(|s| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(s);
+        })
+        .await;
+        let t = Instant::now();
+        let r = peer
+            .call(
+                &Method::GET,
+                "/",
+                Hop::Shard,
+                Duration::from_millis(300),
+                1024,
+            )
+            .await;
+        assert!(r.unwrap_err().contains("no answer within 300 ms"));
+        assert!(
+            t.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_to_one_peer_are_capped_and_connections_reused() {
+        let (peer, peak, total) = fake_peer(|mut s| async move {
+            // Keep-alive: answer every request on this connection slowly.
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                if s.write_all(ok).await.is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 1024];
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        let peer = Arc::new(peer);
+        let calls = (0..3 * MAX_IN_FLIGHT).map(|_| {
+            let peer = peer.clone();
+            tokio::spawn(async move {
+                peer.call(&Method::GET, "/", Hop::Shard, Duration::from_secs(10), 1024)
+                    .await
+            })
+        });
+        for c in calls.collect::<Vec<_>>() {
+            assert_eq!(c.await.unwrap().unwrap().status, StatusCode::OK);
+        }
+        let peak = peak.load(Ordering::SeqCst);
+        assert!(peak <= MAX_IN_FLIGHT, "{peak} connections at once");
+        // 192 calls over at most 64 connections: kept alive and reused.
+        let total = total.load(Ordering::SeqCst);
+        assert!(total <= MAX_IN_FLIGHT, "{total} connections made");
+    }
 
     #[test]
     fn the_worst_status_a_quorum_sees_wins() {

@@ -48,14 +48,19 @@ sleep 5
 echo "== 3 shards over $total simulated instances, quiet ${secs}s window"
 for k in 0 1 2; do c0[$k]=$(cpu_ticks "${shard_pids[$k]}"); done
 sleep "$secs"
+# Every shard's counters first: a /metrics render at 10,000 instances is
+# itself work that must not land in the next shard's window.
 for k in 0 1 2; do
-  c1=$(cpu_ticks "${shard_pids[$k]}")
-  rss=$(awk '/VmRSS/ {print $2}' "/proc/${shard_pids[$k]}/status")
+  c1s[$k]=$(cpu_ticks "${shard_pids[$k]}")
+  rss[$k]=$(awk '/VmRSS/ {print $2}' "/proc/${shard_pids[$k]}/status")
+done
+for k in 0 1 2; do
+  c1=${c1s[$k]}
   m=$(curl -s "http://127.0.0.1:${ports[$k]}/metrics")
   targets=$(awk '/^redpulse_targets / {print $2}' <<<"$m")
   lag=$(awk '/^redpulse_poll_lag_seconds / {print $2}' <<<"$m")
   python3 -c "import sys; k,t,rss,c,tck,secs,lag=sys.argv[1:]; print(f'shard {k}: {t} targets, RSS {int(rss)/1024:.0f} MiB, CPU {int(c)/int(tck)/float(secs)*100:.1f} % of a core, poll lag {float(lag):.2f} s')" \
-    "$k" "$targets" "$rss" "$((c1 - c0[$k]))" "$(getconf CLK_TCK)" "$secs" "$lag"
+    "$k" "$targets" "${rss[$k]}" "$((c1 - c0[$k]))" "$(getconf CLK_TCK)" "$secs" "$lag"
 done
 curl -s "http://127.0.0.1:${ports[0]}/health/redis" | python3 -c "import json,sys; v=json.load(sys.stdin); print('fleet view from shard 0:', v['instances'], 'instances over', v['shards'], 'shards, partial:', v.get('partial', False))"
 

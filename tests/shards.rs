@@ -187,6 +187,31 @@ fn fleet_is_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
     );
 }
 
+/// The status page's bars and the event list, asked of any shard, cover
+/// names every shard owns.
+fn history_is_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
+    let names: Vec<&String> = owner.keys().take(100).collect();
+    let query: Vec<String> = names.iter().map(|n| format!("name={n}")).collect();
+    let path = format!("/history/bars?{}", query.join("&"));
+    for &port in ports {
+        let v = wait_for(Duration::from_secs(10), "bars for every name", || {
+            let (code, _, v, _) = get(port, &path);
+            (code == 200 && v["instances"].as_object()?.len() == names.len()).then_some(v)
+        });
+        assert_eq!(v["shards"], ports.len(), "{v}");
+        assert!(v.get("partial").is_none(), "{v}");
+        let (code, _, v, _) = get(port, "/events?limit=1000");
+        assert_eq!(code, 200);
+        let shards: BTreeSet<usize> = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| owner.get(e["instance"].as_str()?).copied())
+            .collect();
+        assert_eq!(shards.len(), ports.len(), "events from every shard: {v}");
+    }
+}
+
 /// The shard's instances, answered by the others as unavailable within
 /// a second; the fleet partial.
 fn shard_is_unavailable(ports: &[u16], owner: &BTreeMap<String, usize>, gone: usize) {
@@ -252,6 +277,7 @@ fn three_shards_cover_300_instances_and_answer_for_each_other() {
     assert!(per.iter().all(|&c| c > 50), "{per:?}");
     every_url_answers_everywhere(three, &owner);
     fleet_is_whole(three, &owner);
+    history_is_whole(three, &owner);
 
     // A forwarded request is answered where it lands, never sent on.
     let (name1, _) = owner.iter().find(|(_, &k)| k == 1).unwrap();

@@ -137,7 +137,7 @@ pub async fn serve(
 /// What other shards or regions answer: a request for another shard's
 /// name, the fleet over every shard, an instance's consensus verdict. None
 /// when this process answers alone.
-async fn with_peers(state: &AppState, req: &Request<Incoming>) -> Option<Response<Body>> {
+async fn with_peers(state: &Arc<AppState>, req: &Request<Incoming>) -> Option<Response<Body>> {
     let peering = state.peering.get();
     if peering.shards.is_none() && peering.consensus.is_none() {
         return None;
@@ -156,10 +156,15 @@ async fn with_peers(state: &AppState, req: &Request<Incoming>) -> Option<Respons
         return None;
     }
     let query = Query::parse(req.uri().query().unwrap_or("")).ok()?;
-    if let (Some(s), false, "/health/redis") = (&peering.shards, forwarded, path) {
-        let now = Instant::now().into_std();
-        let local = views::fleet(&state.store, now, query.all, &query.labels);
-        return Some(peers::fleet(s, local, path_and_query).await);
+    if let (Some(s), false, Some(view)) = (&peering.shards, forwarded, peers::Shared::of(path)) {
+        let local = match view {
+            peers::Shared::Fleet => {
+                let now = Instant::now().into_std();
+                views::fleet(&state.store, now, query.all, &query.labels)
+            }
+            _ => history_answer(state.clone(), req).await,
+        };
+        return Some(peers::gather(s, view, local, path_and_query).await);
     }
     let c = peering.consensus.as_ref()?;
     let name = path.strip_prefix("/health/redis/")?;
@@ -261,14 +266,18 @@ static HISTORY_READS: Semaphore = Semaphore::const_new(8);
 
 /// `/history/...` and `/events`, answered on the blocking pool.
 async fn history_off_thread(state: Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
+    view(history_answer(state, req).await)
+}
+
+async fn history_answer(state: Arc<AppState>, req: &Request<Incoming>) -> (StatusCode, Vec<u8>) {
     let Some(h) = state.history.clone() else {
-        return json(
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Bytes::from_static(b"{\"error\":\"no history in this process\"}"),
+            b"{\"error\":\"no history in this process\"}".to_vec(),
         );
     };
     let Ok(_permit) = HISTORY_READS.acquire().await else {
-        return json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{}"));
+        return (StatusCode::SERVICE_UNAVAILABLE, b"{}".to_vec());
     };
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -300,13 +309,12 @@ async fn history_off_thread(state: Arc<AppState>, req: &Request<Incoming>) -> Re
         history::subject(&h, kind, name, &query, known)
     })
     .await;
-    match answer {
-        Ok(a) => view(a),
-        Err(_) => json(
+    answer.unwrap_or_else(|_| {
+        (
             StatusCode::INTERNAL_SERVER_ERROR,
-            Bytes::from_static(b"{\"error\":\"history read failed\"}"),
-        ),
-    }
+            b"{\"error\":\"history read failed\"}".to_vec(),
+        )
+    })
 }
 
 /// Renders of `/metrics` running at once, at most: each holds a whole

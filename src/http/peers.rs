@@ -402,13 +402,47 @@ pub async fn forward(
     Some(r)
 }
 
-/// `/health/redis` over every shard: this shard's own view and every
-/// other shard's, merged; `partial` with the shards that did not answer.
-pub async fn fleet(
+/// A view that every shard answers for its own share: `/health/redis`,
+/// `/health/clusters`, `/health/groups`, `/history/bars`, `/events`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shared {
+    Fleet,
+    Clusters,
+    Groups,
+    Bars,
+    Events,
+}
+
+impl Shared {
+    pub fn of(path: &str) -> Option<Shared> {
+        match path {
+            "/health/redis" => Some(Shared::Fleet),
+            "/health/clusters" => Some(Shared::Clusters),
+            "/health/groups" => Some(Shared::Groups),
+            "/history/bars" => Some(Shared::Bars),
+            "/events" => Some(Shared::Events),
+            _ => None,
+        }
+    }
+
+    /// Health views answer 503 when not everything is ok or seen.
+    fn is_health(self) -> bool {
+        matches!(self, Shared::Fleet | Shared::Clusters | Shared::Groups)
+    }
+}
+
+/// Every shard's own answer to a [`Shared`] view, this shard's `local`
+/// one included, merged; `partial` with the shards that did not answer.
+/// A local answer that is an error (a bad query) is returned as it is.
+pub async fn gather(
     sharding: &Sharding,
+    view: Shared,
     local: (StatusCode, Vec<u8>),
     path_and_query: &str,
 ) -> Response<Body> {
+    if local.0 != StatusCode::OK && !view.is_health() {
+        return json(local.0, local.1.into());
+    }
     let me = sharding.map.me as usize;
     let calls = sharding
         .peers
@@ -430,14 +464,33 @@ pub async fn fleet(
     let replies = futures_join_all(calls).await;
     let mut views = vec![serde_json::from_slice::<Value>(&local.1).unwrap_or(Value::Null)];
     let mut missing = Vec::new();
+    let key = match view {
+        Shared::Fleet => "counts",
+        Shared::Clusters => "clusters",
+        Shared::Groups => "groups",
+        Shared::Bars => "instances",
+        Shared::Events => "events",
+    };
     for (k, r) in replies {
         match r.map(|r| serde_json::from_slice::<Value>(&r.body)) {
-            Ok(Ok(v)) if v.get("counts").is_some() => views.push(v),
+            Ok(Ok(v)) if v.get(key).is_some() => views.push(v),
             _ => missing.push(k),
         }
     }
-    let merged = merge_fleets(&views, sharding.map.count, &missing);
-    let ok = merged["status"] == "ok" && missing.is_empty();
+    let mut merged = match view {
+        Shared::Fleet => merge_fleets(&views),
+        Shared::Clusters => merge_worst_first(&views, "clusters", "cluster"),
+        Shared::Groups => merge_worst_first(&views, "groups", "group"),
+        Shared::Bars => merge_bars(views),
+        Shared::Events => merge_events(views, path_and_query),
+    };
+    merged["shards"] = sharding.map.count.into();
+    if !missing.is_empty() {
+        merged["partial"] = true.into();
+        merged["missing_shards"] = missing.clone().into();
+    }
+    // A fleet cannot be called healthy while part of it is unseen.
+    let ok = !view.is_health() || (merged["status"] == "ok" && missing.is_empty());
     json(
         if ok {
             StatusCode::OK
@@ -476,7 +529,7 @@ async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -
 
 /// Merge per-shard fleet views: counts added, lists joined (worst first),
 /// the worst status.
-pub fn merge_fleets(views: &[Value], shards: u32, missing: &[usize]) -> Value {
+pub fn merge_fleets(views: &[Value]) -> Value {
     let mut counts = [0u64; 4];
     let mut not_ok: Vec<Value> = Vec::new();
     let mut all: Option<Vec<Value>> = None;
@@ -492,12 +545,6 @@ pub fn merge_fleets(views: &[Value], shards: u32, missing: &[usize]) -> Value {
                 .extend(list.iter().cloned());
         }
     }
-    let rank = |v: &Value| {
-        Status::ALL
-            .iter()
-            .position(|s| v["status"] == s.as_str())
-            .unwrap_or(0)
-    };
     not_ok.sort_by(|a, b| {
         rank(b)
             .cmp(&rank(a))
@@ -509,15 +556,78 @@ pub fn merge_fleets(views: &[Value], shards: u32, missing: &[usize]) -> Value {
         "instances": counts.iter().sum::<u64>(),
         "counts": {"ok": counts[0], "degraded": counts[1], "critical": counts[2], "down": counts[3]},
         "not_ok": not_ok,
-        "shards": shards,
     });
-    if !missing.is_empty() {
-        out["partial"] = true.into();
-        out["missing_shards"] = missing.into();
-    }
     if let Some(all) = all {
         out["all"] = all.into();
     }
+    out
+}
+
+/// Rank of a JSON entry's `status` (ok 0 .. down 3).
+fn rank(v: &Value) -> usize {
+    Status::ALL
+        .iter()
+        .position(|s| v["status"] == s.as_str())
+        .unwrap_or(0)
+}
+
+/// Per-shard `{"<list>":[{"<key>":NAME,"status":...}]}` lists joined,
+/// worst first, with the worst status.
+fn merge_worst_first(views: &[Value], list: &str, key: &str) -> Value {
+    let mut all: Vec<Value> = views
+        .iter()
+        .flat_map(|v| v[list].as_array().cloned().unwrap_or_default())
+        .collect();
+    all.sort_by(|a, b| {
+        rank(b)
+            .cmp(&rank(a))
+            .then_with(|| a[key].as_str().cmp(&b[key].as_str()))
+    });
+    let worst = all.first().map_or(0, rank);
+    json!({ list: all, "status": Status::ALL[worst].as_str() })
+}
+
+/// Per-shard status bars: each shard knows the names it owns.
+fn merge_bars(views: Vec<Value>) -> Value {
+    let mut views = views.into_iter();
+    let mut out = views.next().unwrap_or(Value::Null);
+    if !out.is_object() {
+        out = json!({"instances": {}});
+    }
+    for v in views {
+        if let (Some(into), Value::Object(from)) =
+            (out["instances"].as_object_mut(), &v["instances"])
+        {
+            into.extend(from.clone());
+        }
+    }
+    out
+}
+
+/// Per-shard event lists, newest first, cut to the request's `limit`
+/// (default 100, as each shard's own list).
+fn merge_events(views: Vec<Value>, path_and_query: &str) -> Value {
+    let limit = path_and_query
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("limit="))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(100);
+    let mut views = views.into_iter();
+    let mut out = views.next().unwrap_or(Value::Null);
+    if !out.is_object() {
+        out = json!({"events": []});
+    }
+    let mut events: Vec<Value> = out["events"].as_array().cloned().unwrap_or_default();
+    for v in views {
+        events.extend(v["events"].as_array().into_iter().flatten().cloned());
+    }
+    // RFC 3339 UTC with milliseconds sorts as text.
+    events.sort_by(|a, b| b["at"].as_str().cmp(&a["at"].as_str()));
+    events.truncate(limit);
+    out["events"] = events.into();
     out
 }
 
@@ -858,14 +968,45 @@ mod tests {
         let a = json!({"status":"ok","instances":2,"counts":{"ok":2,"degraded":0,"critical":0,"down":0},"not_ok":[]});
         let b = json!({"status":"down","instances":3,"counts":{"ok":1,"degraded":1,"critical":0,"down":1},
             "not_ok":[{"instance":"b","status":"degraded","reason":"low_hit_rate"},{"instance":"z","status":"down","reason":"timeout"}]});
-        let m = merge_fleets(&[a, b], 3, &[2]);
+        let m = merge_fleets(&[a, b]);
         assert_eq!(m["status"], "down");
         assert_eq!(m["instances"], 5);
         assert_eq!(m["counts"]["ok"], 3);
         assert_eq!(m["not_ok"][0]["instance"], "z");
         assert_eq!(m["not_ok"][1]["instance"], "b");
-        assert_eq!(m["partial"], true);
-        assert_eq!(m["missing_shards"], json!([2]));
+        let e = merge_events(
+            vec![
+                json!({"since": "x", "events": [{"at": "2026-11-30T10:00:00.000Z"}, {"at": "2026-11-30T08:00:00.000Z"}]}),
+                json!({"since": "x", "events": [{"at": "2026-11-30T09:00:00.000Z"}]}),
+            ],
+            "/events?limit=2",
+        );
+        assert_eq!(
+            e["events"],
+            json!([{"at": "2026-11-30T10:00:00.000Z"}, {"at": "2026-11-30T09:00:00.000Z"}])
+        );
+        let c = merge_worst_first(
+            &[
+                json!({"groups": [{"group": "x", "status": "ok"}]}),
+                json!({"groups": [{"group": "y", "status": "critical"}, {"group": "a", "status": "ok"}]}),
+            ],
+            "groups",
+            "group",
+        );
+        assert_eq!(c["status"], "critical");
+        let order: Vec<&str> = c["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["group"].as_str().unwrap())
+            .collect();
+        assert_eq!(order, ["y", "a", "x"]);
+        let b = merge_bars(vec![
+            json!({"window": "24h", "instances": {"a": {"cells": "oo"}}}),
+            json!({"window": "24h", "instances": {"b": {"cells": "dd"}}}),
+        ]);
+        assert_eq!(b["instances"]["b"]["cells"], "dd");
+        assert_eq!(b["window"], "24h");
     }
 
     #[test]

@@ -303,6 +303,26 @@ fn three_shards_cover_300_instances_and_answer_for_each_other() {
     signal(shards[2].pid(), "KILL");
     shards.pop();
     shard_is_unavailable(three, &owner, 2);
+    // Shard 0's metrics say who it is and that calls to shard 2 failed.
+    let e = Exposition::parse(&shards[0].get("/metrics").1);
+    assert_eq!(
+        e.value("redpulse_shard", &[("shard", "0"), ("shards", "3")]),
+        Some(1.0)
+    );
+    let peer2 = format!("http://127.0.0.1:{}", three[2]);
+    let failed = &[
+        ("peer", peer2.as_str()),
+        ("kind", "shard"),
+        ("result", "failed"),
+    ];
+    assert!(e.value("redpulse_peer_requests_total", failed).unwrap() >= 10.0);
+    let peer1 = format!("http://127.0.0.1:{}", three[1]);
+    let answered = &[
+        ("peer", peer1.as_str()),
+        ("kind", "shard"),
+        ("result", "answered"),
+    ];
+    assert!(e.value("redpulse_peer_requests_total", answered).unwrap() >= 100.0);
     shards.push(start_shard(&dir, 2, three));
     wait_ready(&shards[2]);
     every_url_answers_everywhere(three, &owner);

@@ -315,6 +315,59 @@ pub fn history_series(b: &mut Vec<u8>, h: &crate::history::History, dropped: u64
     );
 }
 
+/// This process's shard and how its calls to other shards and regions
+/// went; nothing without `shard` or `[consensus]`.
+pub fn peer_series(b: &mut Vec<u8>, p: &super::peers::Peering) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if let Some(s) = &p.shards {
+        header(
+            b,
+            "redpulse_shard",
+            "gauge",
+            "1, labelled with this process's shard (0-based) and the number of shards.",
+        );
+        let _ = writeln!(
+            b,
+            "redpulse_shard{{shard=\"{}\",shards=\"{}\"}} 1",
+            s.map.me, s.map.count
+        );
+    }
+    let shards = p.shards.iter().flat_map(|s| {
+        let me = s.map.me as usize;
+        s.peers
+            .iter()
+            .enumerate()
+            .filter(move |(k, _)| *k != me)
+            .map(|(_, peer)| ("shard", peer))
+    });
+    let regions = p
+        .consensus
+        .iter()
+        .flat_map(|c| c.peers.iter().map(|peer| ("region", peer)));
+    let mut any = false;
+    for (kind, peer) in shards.chain(regions) {
+        if !any {
+            header(
+                b,
+                "redpulse_peer_requests_total",
+                "counter",
+                "Requests to other shards and regions by outcome: answered, or failed (refused, timed out, cut off).",
+            );
+            any = true;
+        }
+        let mut url = Vec::new();
+        crate::wire::exposition::escape_label_value(&mut url, peer.url.to_string().as_bytes());
+        let url = String::from_utf8_lossy(&url);
+        for (result, n) in [("answered", &peer.answered), ("failed", &peer.failed)] {
+            let _ = writeln!(
+                b,
+                "redpulse_peer_requests_total{{peer=\"{url}\",kind=\"{kind}\",result=\"{result}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+    }
+}
+
 /// gzip at the fastest level: a 10,000-instance body shrinks about tenfold
 /// at a fraction of the cost of the default level (BENCHMARKS.md).
 pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {

@@ -469,6 +469,7 @@ fn metrics(state: &AppState, now: std::time::Instant, gzip: bool) -> Response<Bo
             .map_or(0, |r| r.dropped.load(std::sync::atomic::Ordering::Relaxed));
         metrics::history_series(&mut body, h, dropped);
     }
+    metrics::peer_series(&mut body, &state.peering.get());
     let (body, encoded) = if gzip {
         match metrics::gzip(&body) {
             Ok(z) => (z, true),

@@ -29,6 +29,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
@@ -61,6 +62,9 @@ pub struct Peer {
     pub url: PeerUrl,
     idle: Mutex<Vec<Sender>>,
     in_flight: Semaphore,
+    /// Calls answered, and calls that failed (refused, timed out, cut off).
+    pub answered: AtomicU64,
+    pub failed: AtomicU64,
 }
 
 /// Which kind of peer a call goes to.
@@ -88,6 +92,8 @@ impl Peer {
             url,
             idle: Mutex::new(Vec::new()),
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            answered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
         }
     }
 
@@ -105,7 +111,13 @@ impl Peer {
         max_body: usize,
     ) -> Result<Reply, String> {
         let call = self.call_unbounded(method, path_and_query, hop, max_body);
-        match tokio::time::timeout(budget, call).await {
+        let r = tokio::time::timeout(budget, call).await;
+        let counter = match r {
+            Ok(Ok(_)) => &self.answered,
+            _ => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        match r {
             Ok(r) => r,
             Err(_) => Err(format!(
                 "{}: no answer within {} ms",
@@ -823,7 +835,7 @@ fn encode_path(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A peer on loopback that reads a request head and then runs `answer`

@@ -138,10 +138,10 @@ pub async fn serve(
 /// name, the fleet over every shard, an instance's consensus verdict. None
 /// when this process answers alone.
 async fn with_peers(state: &Arc<AppState>, req: &Request<Incoming>) -> Option<Response<Body>> {
-    let peering = state.peering.get();
-    if peering.shards.is_none() && peering.consensus.is_none() {
+    if !state.peering.active() {
         return None;
     }
+    let peering = state.peering.get();
     let method = req.method();
     let path = req.uri().path();
     let path_and_query = req.uri().path_and_query().map_or(path, |p| p.as_str());

@@ -29,7 +29,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
@@ -304,17 +304,29 @@ impl Peering {
 
 /// The live peering, swapped on reload.
 #[derive(Debug, Default)]
-pub struct PeeringCell(RwLock<Arc<Peering>>);
+pub struct PeeringCell {
+    inner: RwLock<Arc<Peering>>,
+    /// Whether there is anything to ask: one load on the path of every
+    /// request of a process without peers.
+    active: AtomicBool,
+}
 
 impl PeeringCell {
     pub fn new(p: Peering) -> PeeringCell {
-        PeeringCell(RwLock::new(Arc::new(p)))
+        let cell = PeeringCell::default();
+        cell.set(p);
+        cell
     }
     pub fn get(&self) -> Arc<Peering> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
     pub fn set(&self, p: Peering) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+        let active = p.shards.is_some() || p.consensus.is_some();
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+        self.active.store(active, Ordering::Release);
+    }
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
     }
 }
 

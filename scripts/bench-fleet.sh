@@ -19,30 +19,19 @@ sim_bin=target/release/redpulse
 bin=${BIN:-$sim_bin}
 use_scratch
 
-# A simulated instance costs two descriptors (listener and accepted
-# socket), so the fleet is split over processes of at most 5,000 to stay
-# under a 20,000 hard limit; the poller needs one per instance.
-chunk=5000
-for ((first = 0; first < n; first += chunk)); do
-  count=$(( n - first < chunk ? n - first : chunk ))
-  "$sim_bin" simulate --instances "$count" --listen "127.0.0.1:$((base_port + first))" >"$work/sim-$first.log" 2>&1 &
-  pids+=($!)
-done
-sleep 1
-for p in "${pids[@]}"; do
-  kill -0 "$p" 2>/dev/null || { cat "$work"/sim-*.log >&2; echo "a simulate process failed to start" >&2; exit 1; }
-done
-for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/fleet.txt"
+# The poller needs one descriptor per instance (lib.sh splits the
+# simulated fleet over processes for the same reason).
+start_sim_fleet "$n" 127.0.0.1 "$base_port"
 
 # Baseline RSS: the same binary watching one instance.
-"$bin" --listen "127.0.0.1:$((http_port + 1))" --target "sim-00000=redis://127.0.0.1:$base_port" >"$work/base.log" 2>&1 &
+"$bin" --listen "127.0.0.1:$((http_port + 1))" --target "sim-00000=redis://127.0.0.1:$base_port" --data-dir "$work/base-data" >"$work/base.log" 2>&1 &
 base_pid=$!
 pids+=($base_pid)
 sleep 3
 base_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$base_pid/status")
 kill "$base_pid"
 
-"$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" --interval 1s --timeout 1s >"$work/redpulse.log" 2>&1 &
+"$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" --interval 1s --timeout 1s --data-dir "$work/data" >"$work/redpulse.log" 2>&1 &
 rp=$!
 pids+=($rp)
 

@@ -22,13 +22,7 @@ ip=127.0.0.90
 cargo build --release --quiet
 sim_bin=$(realpath target/release/redpulse)
 use_scratch
-for ((first = 0; first < n; first += 5000)); do
-  count=$(( n - first < 5000 ? n - first : 5000 ))
-  "$sim_bin" simulate --instances "$count" --listen "$ip:$((20000 + first))" >"$work/sim-$first.log" 2>&1 &
-  pids+=($!)
-done
-for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://$ip:$((20000 + i))"; done >"$work/fleet.txt"
-sleep 2
+start_sim_fleet "$n" "$ip" 20000
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 db_bytes() { # checkpoint the WAL into the file, then its size
   python3 - "$1" <<'PY'

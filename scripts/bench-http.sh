@@ -25,7 +25,7 @@ use_scratch
 "$sim_bin" simulate --instances "$n" --listen "127.0.0.1:$base_port" >"$work/sim.log" 2>&1 &
 pids+=($!)
 for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/fleet.txt"
-"$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" >"$work/redpulse.log" 2>&1 &
+"$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" --data-dir "$work/data" >"$work/redpulse.log" 2>&1 &
 rp=$!
 pids+=($rp)
 # utime+stime of redpulse, in clock ticks.

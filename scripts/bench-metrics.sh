@@ -20,16 +20,10 @@ http_port=${HTTP_PORT:-9479}
 cargo build --release --quiet
 sim_bin=target/release/redpulse
 use_scratch
-for ((first = 0; first < n; first += 5000)); do
-  count=$(( n - first < 5000 ? n - first : 5000 ))
-  "$sim_bin" simulate --instances "$count" --listen "127.0.0.1:$((base_port + first))" >"$work/sim-$first.log" 2>&1 &
-  pids+=($!)
-done
-for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/fleet.txt"
-sleep 2
+start_sim_fleet "$n" 127.0.0.1 "$base_port"
 url="http://127.0.0.1:$http_port/metrics"
 for bin in "${bins[@]}"; do
-  "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" >"$work/rp.log" 2>&1 &
+  "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" --data-dir "$work/data-$RANDOM" >"$work/rp.log" 2>&1 &
   rp=$!
   pids+=($rp)
   # Every instance connected and through its first (metrics) poll.

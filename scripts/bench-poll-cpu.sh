@@ -72,7 +72,7 @@ for ((r = 1; r <= rounds; r++)); do
       extra=() targets=$mode
       [ "$mode" = tls ] && extra=(--tls-ca-file "$work/tls/ca.crt")
       case "$mode" in nometrics | allmetrics) extra=(--config "$work/$mode.toml") targets=plain ;; esac
-      "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/$targets.txt" "${extra[@]}" >"$work/rp.log" 2>&1 &
+      "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/$targets.txt" --data-dir "$work/data-$RANDOM" "${extra[@]}" >"$work/rp.log" 2>&1 &
       rp=$!
       pids+=($rp)
       # Warm up: every instance connected (handshakes done) and polled.

@@ -15,13 +15,8 @@ cargo build --release --quiet
 bin=$(realpath target/release/redpulse)
 command -v chromium >/dev/null || apt_install chromium
 use_scratch
-for ((first = 0; first < n; first += 5000)); do
-  count=$(( n - first < 5000 ? n - first : 5000 ))
-  "$bin" simulate --instances "$count" --listen "$ip:$((20000 + first))" >"$work/sim-$first.log" 2>&1 &
-  pids+=($!)
-done
-for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://$ip:$((20000 + i))"; done >"$work/fleet.txt"
-sleep 2
+sim_bin=$bin
+start_sim_fleet "$n" "$ip" 20000
 (cd "$work" && exec "$bin" --listen 127.0.0.1:9479 --targets-file "$work/fleet.txt") >"$work/rp.log" 2>&1 &
 pids+=($!)
 until curl -sf http://127.0.0.1:9479/readyz >/dev/null; do sleep 1; done

@@ -122,7 +122,7 @@ with open(f"{work}/fleet.txt", "w") as f:
     for i in range(n):
         f.write(f"r{i}={scheme}://127.0.0.1:{polled_base + i}\n")
 rp = subprocess.Popen(["target/release/redpulse", "--listen", "127.0.0.1:9481", "--targets-file", f"{work}/fleet.txt",
-                       "--interval", "1s"] + (["--tls-ca-file", f"{work}/ca.crt"] if tls else []),
+                       "--interval", "1s", "--data-dir", f"{work}/data"] + (["--tls-ca-file", f"{work}/ca.crt"] if tls else []),
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wait_port(9481)
 def polls():

@@ -29,6 +29,20 @@ done
 total=$((3 * n))
 peers="\"http://127.0.0.1:${ports[0]}\", \"http://127.0.0.1:${ports[1]}\", \"http://127.0.0.1:${ports[2]}\""
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# redpulse on $work/NAME.toml with its data in $work/NAME-data; its PID in
+# $started (and in pids, stopped at exit).
+start_config() {
+  (cd "$work" && exec "$bin" --config "$1.toml" --data-dir "$1-data") >"$work/$1.log" 2>&1 &
+  started=$!
+  pids+=("$started")
+}
+# Until every listed port answers /readyz.
+wait_ready() {
+  local p
+  for p in "$@"; do
+    until curl -sf "http://127.0.0.1:$p/readyz" >/dev/null; do sleep 1; done
+  done
+}
 shard_pids=()
 for k in 0 1 2; do
   cat >"$work/shard-$k.toml" <<TOML
@@ -37,13 +51,10 @@ targets_file = "fleet.txt"
 shard = "$k/3"
 peers = [$peers]
 TOML
-  (cd "$work" && exec "$bin" --config "shard-$k.toml" --data-dir "data-$k") >"$work/shard-$k.log" 2>&1 &
-  shard_pids+=($!)
-  pids+=($!)
+  start_config "shard-$k"
+  shard_pids+=("$started")
 done
-for k in 0 1 2; do
-  until curl -sf "http://127.0.0.1:${ports[$k]}/readyz" >/dev/null; do sleep 1; done
-done
+wait_ready "${ports[@]}"
 sleep 5
 echo "== 3 shards over $total simulated instances, quiet ${secs}s window"
 for k in 0 1 2; do c0[$k]=$(cpu_ticks "${shard_pids[$k]}"); done
@@ -136,7 +147,6 @@ head -n 1000 "$work/fleet.txt" >"$work/fleet-1000.txt"
 cut -d= -f1 "$work/fleet-1000.txt" >"$work/names-1000.txt"
 regions=(a b c)
 rports=(9591 9592 9593)
-region_pids=()
 for k in 0 1 2; do
   others=""
   for j in 0 1 2; do [ "$j" = "$k" ] || others+="\"http://127.0.0.1:${rports[$j]}\", "; done
@@ -148,13 +158,9 @@ peers = [${others%, }]
 region = "${regions[$k]}"
 quorum = 2
 TOML
-  (cd "$work" && exec "$bin" --config "region-$k.toml" --data-dir "rdata-$k") >"$work/region-$k.log" 2>&1 &
-  region_pids+=($!)
-  pids+=($!)
+  start_config "region-$k"
 done
-for k in 0 1 2; do
-  until curl -sf "http://127.0.0.1:${rports[$k]}/readyz" >/dev/null; do sleep 1; done
-done
+wait_ready "${rports[@]}"
 sleep 3
 curl -s "http://127.0.0.1:${rports[0]}/health/redis/sim-00000"; echo
 lua "$work/names-1000.txt" "?local=1" >"$work/own.lua"

@@ -18,6 +18,9 @@ use support::prom::Exposition;
 use support::*;
 
 const FLEET: u32 = 300;
+/// The forwarding budget: below the default 800 ms, so that answers
+/// within 1 s hold on a loaded CI machine running a debug build.
+const PEER_TIMEOUT: &str = "peer_timeout = \"600ms\"\n";
 const SIM_IP: &str = "127.0.0.78";
 const SIM_BASE: u16 = 24_000;
 
@@ -25,10 +28,11 @@ fn name(i: u32) -> String {
     format!("sim-{i:03}")
 }
 
-/// Simulated instance 31 of each hundred flaps; its status may change
-/// between two requests.
+/// Simulated instance 31 of each hundred flaps, and 13 and 63 have a low
+/// hit rate judged over a window that is still filling after a start:
+/// their status may change between two requests.
 fn steady(name: &str) -> bool {
-    !name.ends_with("31")
+    !["31", "13", "63"].iter().any(|n| name.ends_with(n))
 }
 
 fn config(dir: &std::path::Path, k: usize, ports: &[u16]) -> std::path::PathBuf {
@@ -40,7 +44,7 @@ fn config(dir: &std::path::Path, k: usize, ports: &[u16]) -> std::path::PathBuf 
         dir,
         &format!("shard-{k}.toml"),
         &format!(
-            "interval = \"500ms\"\ntargets_file = \"fleet.txt\"\nshard = \"{k}/{}\"\npeers = [{}]\n",
+            "interval = \"500ms\"\ntargets_file = \"fleet.txt\"\nshard = \"{k}/{}\"\npeers = [{}]\n{PEER_TIMEOUT}",
             ports.len(),
             peers.join(", ")
         ),

@@ -240,6 +240,10 @@ pub struct Consensus {
     cache: Mutex<HashMap<(usize, Box<str>), Asked>>,
     /// Regions learned from peers' answers, to name a missing vote.
     regions: Mutex<Vec<Option<String>>>,
+    /// Per peer: a call that failed, and until when the peer is not asked
+    /// again (one poll interval), so an unreachable region costs one
+    /// budget per interval, not one per instance looked up.
+    unreachable: Mutex<Vec<Option<(Instant, String)>>>,
 }
 
 /// When a peer was asked, and its answer once it arrives.
@@ -277,6 +281,7 @@ impl Peering {
                 fresh_for: interval,
                 cache: Mutex::new(HashMap::new()),
                 regions: Mutex::new(vec![None; c.peers.len()]),
+                unreachable: Mutex::new(vec![None; c.peers.len()]),
             }),
         }
     }
@@ -770,6 +775,13 @@ impl Consensus {
     }
 
     async fn ask(&self, i: usize, name: &str) -> Vote {
+        let now = Instant::now();
+        if let Some((until, error)) = &self.unreachable.lock().unwrap_or_else(|e| e.into_inner())[i]
+        {
+            if now < *until {
+                return Vote::Missing(format!("{error} (asked again after one interval)"));
+            }
+        }
         let path = format!("/health/redis/{}?local=1", encode_path(name));
         let reply = self.peers[i]
             .call(
@@ -781,8 +793,16 @@ impl Consensus {
             )
             .await;
         let reply = match reply {
-            Ok(r) => r,
-            Err(e) => return Vote::Missing(e),
+            Ok(r) => {
+                self.unreachable.lock().unwrap_or_else(|e| e.into_inner())[i] = None;
+                r
+            }
+            Err(e) => {
+                let until = Instant::now() + self.fresh_for;
+                self.unreachable.lock().unwrap_or_else(|e| e.into_inner())[i] =
+                    Some((until, e.clone()));
+                return Vote::Missing(e);
+            }
         };
         let Some(region) = reply.region else {
             return Vote::Missing(format!(
@@ -934,6 +954,40 @@ mod tests {
             "{:?}",
             t.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_region_costs_one_budget_per_interval() {
+        let (peer, _, total) = fake_peer(|s| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(s);
+        })
+        .await;
+        let spec = Arc::new(ConsensusSpec {
+            peers: vec![peer.url.clone()],
+            region: "eu".into(),
+            quorum: 1,
+            timeout: Duration::from_millis(200),
+        });
+        let p = Peering::new(None, Some(&spec), Duration::from_millis(700));
+        let c = p.consensus.as_ref().unwrap();
+        let t = Instant::now();
+        assert!(matches!(c.vote(0, "a").await, Vote::Missing(_)));
+        assert!(t.elapsed() >= Duration::from_millis(200));
+        // Other names within the interval: no new call, no wait.
+        let t = Instant::now();
+        for name in ["b", "c", "d"] {
+            match c.vote(0, name).await {
+                Vote::Missing(e) => assert!(e.contains("asked again"), "{e}"),
+                v => panic!("{v:?}"),
+            }
+        }
+        assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+        assert_eq!(total.load(Ordering::SeqCst), 1);
+        // After the interval it is asked again.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(matches!(c.vote(0, "e").await, Vote::Missing(_)));
+        assert_eq!(total.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -460,6 +460,9 @@ impl Shared {
     }
 }
 
+/// Shard-wide views being gathered at once, at most; more wait their turn.
+static GATHERS: Semaphore = Semaphore::const_new(8);
+
 /// Every shard's own answer to a [`Shared`] view, this shard's `local`
 /// one included, merged; `partial` with the shards that did not answer.
 /// A local answer that is an error (a bad query) is returned as it is.
@@ -472,6 +475,10 @@ pub async fn gather(
     if local.0 != StatusCode::OK && !view.is_health() {
         return json(local.0, local.1.into());
     }
+    // Each gather may hold every shard's whole view at once.
+    let Ok(_permit) = GATHERS.acquire().await else {
+        return json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{}"));
+    };
     let me = sharding.map.me as usize;
     let calls = sharding
         .peers

@@ -42,7 +42,8 @@ pub fn parse_shard(s: &str, hostname: impl Fn() -> Option<String>) -> Result<Sha
         let host = hostname().ok_or_else(|| {
             format!("shard {s:?}: cannot read the host name to take the ordinal from")
         })?;
-        let host = host.trim();
+        // The pod's name, also when given as an FQDN.
+        let host = host.trim().split('.').next().unwrap_or("");
         let digits = host.rsplit_once('-').map(|(_, d)| d).unwrap_or("");
         digits.parse().map_err(|_| {
             format!("shard {s:?}: host name {host:?} does not end in -K (like redpulse-2)")
@@ -238,6 +239,10 @@ mod tests {
         assert_eq!(
             parse_shard("ordinal/3", host("redpulse-2\n")),
             Ok(ShardSpec { index: 2, count: 3 })
+        );
+        assert_eq!(
+            parse_shard("ordinal/3", host("web-redpulse-1.redpulse.monitoring.svc")),
+            Ok(ShardSpec { index: 1, count: 3 })
         );
         assert!(parse_shard("ordinal/3", host("redpulse-3"))
             .unwrap_err()

@@ -5,8 +5,9 @@
 //!   group, heartbeat, history) is forwarded to that shard, once: the
 //!   forwarded request carries `x-redpulse-forwarded`, and a request that
 //!   carries it is always answered where it lands. The answer says which
-//!   shard gave it in `x-redpulse-shard`. `/health/redis` gathers every
-//!   shard's own view and merges them.
+//!   shard gave it in `x-redpulse-shard`. Shard-wide views (`/health/redis`,
+//!   clusters, groups, status bars, events) gather every shard's own view
+//!   and merge them.
 //! - Consensus: `/health/redis/{name}` asks each region's peer for its own
 //!   verdict (`?local=1`, which is never passed on to more regions) and
 //!   reports the worst status that at least `quorum` pollers see. Each
@@ -238,12 +239,19 @@ pub struct Consensus {
     /// (peer, name) → when asked, and the answer (or why there is none),
     /// shared by every request that wants it while fresh.
     cache: Mutex<HashMap<(usize, Box<str>), Asked>>,
-    /// Regions learned from peers' answers, to name a missing vote.
-    regions: Mutex<Vec<Option<String>>>,
-    /// Per peer: a call that failed, and until when the peer is not asked
-    /// again (one poll interval), so an unreachable region costs one
-    /// budget per interval, not one per instance looked up.
-    unreachable: Mutex<Vec<Option<(Instant, String)>>>,
+    /// What each peer's calls have shown so far.
+    seen: Mutex<Vec<Seen>>,
+}
+
+/// What one consensus peer's calls have shown.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    /// Its region, from an answer, to name its vote when it is missing.
+    region: Option<String>,
+    /// A call that failed, and until when the peer is not asked again (one
+    /// poll interval), so an unreachable region costs one budget per
+    /// interval, not one per instance looked up.
+    unreachable: Option<(Instant, String)>,
 }
 
 /// When a peer was asked, and its answer once it arrives.
@@ -280,8 +288,7 @@ impl Peering {
                 peers: c.peers.iter().cloned().map(Peer::new).collect(),
                 fresh_for: interval,
                 cache: Mutex::new(HashMap::new()),
-                regions: Mutex::new(vec![None; c.peers.len()]),
-                unreachable: Mutex::new(vec![None; c.peers.len()]),
+                seen: Mutex::new(vec![Seen::default(); c.peers.len()]),
             }),
         }
     }
@@ -680,7 +687,7 @@ impl Consensus {
             cast.push((self.spec.region.clone(), local.status, local.body));
         }
         {
-            let mut regions = self.regions.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             for (i, v) in votes.into_iter().enumerate() {
                 match v {
                     Vote::Cast {
@@ -688,11 +695,12 @@ impl Consensus {
                         status,
                         body,
                     } => {
-                        regions[i] = Some(region.clone());
+                        seen[i].region = Some(region.clone());
                         cast.push((region, status, body));
                     }
                     Vote::Missing(error) => {
-                        let who = regions[i]
+                        let who = seen[i]
+                            .region
                             .clone()
                             .unwrap_or_else(|| self.peers[i].url.to_string());
                         missing.push(json!({"region": who, "error": error}));
@@ -782,10 +790,9 @@ impl Consensus {
     }
 
     async fn ask(&self, i: usize, name: &str) -> Vote {
-        let now = Instant::now();
-        if let Some((until, error)) = &self.unreachable.lock().unwrap_or_else(|e| e.into_inner())[i]
-        {
-            if now < *until {
+        let seen = || self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((until, error)) = &seen()[i].unreachable {
+            if Instant::now() < *until {
                 return Vote::Missing(format!("{error} (asked again after one interval)"));
             }
         }
@@ -801,13 +808,11 @@ impl Consensus {
             .await;
         let reply = match reply {
             Ok(r) => {
-                self.unreachable.lock().unwrap_or_else(|e| e.into_inner())[i] = None;
+                seen()[i].unreachable = None;
                 r
             }
             Err(e) => {
-                let until = Instant::now() + self.fresh_for;
-                self.unreachable.lock().unwrap_or_else(|e| e.into_inner())[i] =
-                    Some((until, e.clone()));
+                seen()[i].unreachable = Some((Instant::now() + self.fresh_for, e.clone()));
                 return Vote::Missing(e);
             }
         };

@@ -194,6 +194,24 @@ fn fleet_is_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
 /// The status page's bars and the event list, asked of any shard, cover
 /// names every shard owns.
 fn history_is_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
+    // One instance's history, asked of a shard that does not own it.
+    for (j, &port) in ports.iter().enumerate() {
+        let (name, &k) = owner.iter().find(|(_, &k)| k != j).unwrap();
+        let path = format!("/history/redis/{name}?window=720h");
+        let (code, headers, v, _) = get(port, &path);
+        assert_eq!(
+            (code, &v["instance"]),
+            (200, &Value::from(name.as_str())),
+            "{v}"
+        );
+        assert_eq!(
+            header(&headers, "x-redpulse-shard"),
+            Some(k.to_string().as_str())
+        );
+        let (_, _, own, _) = get(ports[k], &path);
+        assert_eq!(v["transitions"], own["transitions"]);
+        assert!(!own["transitions"].as_array().unwrap().is_empty(), "{own}");
+    }
     let names: Vec<&String> = owner.keys().take(100).collect();
     let query: Vec<String> = names.iter().map(|n| format!("name={n}")).collect();
     let path = format!("/history/bars?{}", query.join("&"));

@@ -51,8 +51,8 @@ pub const MAX_IN_FLIGHT: usize = 64;
 const MAX_IDLE: usize = MAX_IN_FLIGHT;
 /// Largest single answer read from a peer (an instance's JSON is < 2 KiB).
 const MAX_ANSWER: usize = 256 * 1024;
-/// Largest fleet view read from a peer (`?all=1` at 10,000 instances is
-/// about 1.5 MB).
+/// Largest merged view or history answer read from a peer (`?all=1` at
+/// 10,000 instances is about 1.5 MB).
 const MAX_FLEET_ANSWER: usize = 32 * 1024 * 1024;
 
 type Sender = SendRequest<Empty<Bytes>>;
@@ -395,13 +395,20 @@ pub async fn forward(
         ));
     }
     let peer = &sharding.peers[owner as usize];
+    // A history answer (spans, events, minute buckets) can be much larger
+    // than a health one.
+    let limit = if path.starts_with("/history/") {
+        MAX_FLEET_ANSWER
+    } else {
+        MAX_ANSWER
+    };
     let reply = peer
         .call(
             method,
             path_and_query,
             Hop::Shard,
             sharding.map.timeout,
-            MAX_ANSWER,
+            limit,
         )
         .await;
     let mut r = match reply {
@@ -966,6 +973,44 @@ mod tests {
             "{:?}",
             t.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn history_answers_may_be_larger_than_health_answers() {
+        // The owner answers 1 MiB for anything: too much for a health
+        // answer, fine for a history one.
+        let (peer, _, _) = fake_peer(|mut s| async move {
+            let body = "x".repeat(1 << 20);
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(body.as_bytes()).await;
+        })
+        .await;
+        let spec = crate::config::shard::ShardSpec { index: 0, count: 2 };
+        let urls = vec![
+            PeerUrl::parse("http://127.0.0.1:1").unwrap(),
+            peer.url.clone(),
+        ];
+        let map = Arc::new(ShardMap::new(spec, urls, Duration::from_secs(2), &[]).unwrap());
+        let name = (0..)
+            .map(|i| format!("n{i}"))
+            .find(|n| map.owner_of(n) == 1)
+            .unwrap();
+        let p = Peering::new(Some(&map), None, Duration::from_secs(1));
+        let s = p.shards.as_ref().unwrap();
+        let health = format!("/health/redis/{name}");
+        let r = forward(s, &Method::GET, &health, &health, false)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let history = format!("/history/redis/{name}");
+        let r = forward(s, &Method::GET, &history, &history, false)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[SHARD], "1");
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.len(), 1 << 20);
     }
 
     #[tokio::test]

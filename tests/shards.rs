@@ -35,6 +35,21 @@ fn steady(name: &str) -> bool {
     !["31", "13", "63"].iter().any(|n| name.ends_with(n))
 }
 
+/// Groups of two: a group's members go to the group's shard.
+const GROUPS: u32 = 12;
+
+fn groups() -> String {
+    (0..GROUPS)
+        .map(|g| {
+            format!(
+                "\n[[group]]\nname = \"g{g}\"\nmembers = [\"{}\", \"{}\"]\n",
+                name(2 * g),
+                name(2 * g + 1)
+            )
+        })
+        .collect()
+}
+
 fn config(dir: &std::path::Path, k: usize, ports: &[u16]) -> std::path::PathBuf {
     let peers: Vec<String> = ports
         .iter()
@@ -44,9 +59,10 @@ fn config(dir: &std::path::Path, k: usize, ports: &[u16]) -> std::path::PathBuf 
         dir,
         &format!("shard-{k}.toml"),
         &format!(
-            "interval = \"500ms\"\ntargets_file = \"fleet.txt\"\nshard = \"{k}/{}\"\npeers = [{}]\n{PEER_TIMEOUT}",
+            "interval = \"500ms\"\ntargets_file = \"fleet.txt\"\nshard = \"{k}/{}\"\npeers = [{}]\n{PEER_TIMEOUT}{}",
             ports.len(),
-            peers.join(", ")
+            peers.join(", "),
+            groups()
         ),
     )
 }
@@ -191,6 +207,35 @@ fn fleet_is_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
     );
 }
 
+/// A group's members are polled by one shard; every shard lists every
+/// group and answers for each.
+fn groups_are_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
+    let mut group_shards = BTreeSet::new();
+    for g in 0..GROUPS {
+        let (a, b) = (name(2 * g), name(2 * g + 1));
+        assert_eq!(owner[&a], owner[&b], "g{g}'s members on two shards");
+        group_shards.insert(owner[&a]);
+    }
+    assert!(
+        group_shards.len() > 1,
+        "all groups on one shard: {group_shards:?}"
+    );
+    for &port in ports {
+        let (_, _, v, _) = get(port, "/health/groups");
+        let listed: BTreeSet<&str> = v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["group"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed.len(), GROUPS as usize, "{v}");
+        for g in 0..GROUPS {
+            let (_, _, v, _) = get(port, &format!("/health/group/g{g}"));
+            assert_eq!(v["group"], format!("g{g}"), "{v}");
+        }
+    }
+}
+
 /// The status page's bars and the event list, asked of any shard, cover
 /// names every shard owns.
 fn history_is_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
@@ -300,6 +345,7 @@ fn three_shards_cover_300_instances_and_answer_for_each_other() {
     every_url_answers_everywhere(three, &owner);
     fleet_is_whole(three, &owner);
     history_is_whole(three, &owner);
+    groups_are_whole(three, &owner);
 
     // A forwarded request is answered where it lands, never sent on.
     let (name1, _) = owner.iter().find(|(_, &k)| k == 1).unwrap();

@@ -157,12 +157,12 @@ async fn with_peers(state: &Arc<AppState>, req: &Request<Incoming>) -> Option<Re
     }
     let query = Query::parse(req.uri().query().unwrap_or("")).ok()?;
     if let (Some(s), false, Some(view)) = (&peering.shards, forwarded, peers::Shared::of(path)) {
+        let now = Instant::now().into_std();
         let local = match view {
-            peers::Shared::Fleet => {
-                let now = Instant::now().into_std();
-                views::fleet(&state.store, now, query.all, &query.labels)
-            }
-            _ => history_answer(state.clone(), req).await,
+            peers::Shared::Fleet => views::fleet(&state.store, now, query.all, &query.labels),
+            peers::Shared::Clusters => views::clusters(&state.store, now),
+            peers::Shared::Groups => views::groups(&state.store, now),
+            peers::Shared::Bars | peers::Shared::Events => history_answer(state.clone(), req).await,
         };
         return Some(peers::gather(s, view, local, path_and_query).await);
     }

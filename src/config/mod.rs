@@ -874,20 +874,19 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     })
 }
 
+/// What `peering` reads: the shard map and the consensus settings.
+type Peering = (
+    Option<std::sync::Arc<shard::ShardMap>>,
+    Option<std::sync::Arc<shard::ConsensusSpec>>,
+);
+
 /// `shard`, `peers`, `peer_timeout` and `[consensus]`, checked.
-#[allow(clippy::type_complexity)]
 fn peering(
     o: &Overrides,
     file: &FileConfig,
     at: &dyn Fn(&str) -> String,
     groups: &[GroupSpec],
-) -> Result<
-    (
-        Option<std::sync::Arc<shard::ShardMap>>,
-        Option<std::sync::Arc<shard::ConsensusSpec>>,
-    ),
-    ConfigError,
-> {
+) -> Result<Peering, ConfigError> {
     let budget = |key: &str, v: &Option<String>| -> Result<Duration, ConfigError> {
         match v {
             None => Ok(shard::DEFAULT_PEER_TIMEOUT),
@@ -970,6 +969,64 @@ mod tests {
             config: Some(write_tmp(name, text)),
             ..Default::default()
         })
+    }
+
+    #[test]
+    fn shards_keep_their_share_and_bad_peering_is_refused() {
+        let fleet: String = (0..40)
+            .map(|i| {
+                format!(
+                    "[[instance]]\nname = \"c{i}\"\nurl = \"redis://10.0.0.1:{}\"\n",
+                    7000 + i
+                )
+            })
+            .collect();
+        let group = "[[group]]\nname = \"g\"\nmembers = [\"c0\", \"c1\", \"c2\"]\n";
+        let peers = "peers = [\"http://a:1\", \"http://b:1\"]\n";
+        let mut total = 0;
+        for k in 0..2 {
+            let text = format!("shard = \"{k}/2\"\n{peers}{fleet}{group}");
+            let c = load_text(&format!("shard-{k}"), &text).unwrap();
+            total += c.targets.len();
+            // A group and its members stay together.
+            let members = c
+                .targets
+                .iter()
+                .filter(|t| ["c0", "c1", "c2"].contains(&t.name.as_str()));
+            assert_eq!(
+                members.count(),
+                if c.groups.is_empty() { 0 } else { 3 },
+                "shard {k}"
+            );
+            assert!(c.targets.len() < 40, "shard {k} kept everything");
+        }
+        assert_eq!(total, 40);
+        for (text, want) in [
+            (format!("{peers}{fleet}"), "shard is not"),
+            (
+                format!("shard = \"0/3\"\n{peers}"),
+                "2 URL(s) but there are 3 shards",
+            ),
+            (
+                "shard = \"0/2\"\npeers = [\"https://a:1\", \"http://b:1\"]\n".to_string(),
+                "plain HTTP",
+            ),
+            (
+                "[consensus]\npeers = [\"http://a:1\"]\nregion = \"eu\"\nquorum = 3\n".to_string(),
+                "quorum must be 1 to 2",
+            ),
+            (
+                "[consensus]\npeers = []\nregion = \"eu\"\nquorum = 1\n".to_string(),
+                "1 to 16 other regions",
+            ),
+            (
+                "peer_timeout = \"1m\"\nshard = \"0/1\"\n".to_string(),
+                "at most 10s",
+            ),
+        ] {
+            let e = load_text("bad-peering", &text).unwrap_err().0;
+            assert!(e.contains(want), "{e} (wanted {want})");
+        }
     }
 
     #[test]

@@ -117,6 +117,22 @@ fn get(port: u16, path: &str) -> (u16, Vec<String>, Value, Duration) {
     (code, headers, v, took)
 }
 
+/// The `key` of every entry of `v[list]`, e.g. every instance a fleet
+/// view lists.
+fn names_in(v: &Value, list: &str, key: &str) -> BTreeSet<String> {
+    v[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} list in {v}"))
+        .iter()
+        .map(|e| {
+            e[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} in {e}"))
+                .to_string()
+        })
+        .collect()
+}
+
 fn header<'a>(headers: &'a [String], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -160,13 +176,7 @@ fn every_url_answers_everywhere(ports: &[u16], owner: &BTreeMap<String, usize>) 
 fn fleet_is_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
     for &port in ports {
         let (_, _, all, _) = get(port, "/health/redis?all=1");
-        let names: BTreeSet<&str> = all["all"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["instance"].as_str().unwrap())
-            .collect();
-        assert_eq!(names.len(), FLEET as usize);
+        assert_eq!(names_in(&all, "all", "instance").len(), FLEET as usize);
     }
     let mut last = None;
     let agreed = wait_for_opt(Duration::from_secs(30), || {
@@ -187,13 +197,8 @@ fn fleet_is_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
             assert_eq!(v["shards"], ports.len(), "{v}");
             assert!(v.get("partial").is_none(), "{v}");
             assert_eq!(code, 503, "some are unhealthy");
-            let listed: BTreeSet<String> = v["not_ok"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["instance"].as_str().unwrap().to_string())
-                .filter(|n| steady(n))
-                .collect();
+            let mut listed = names_in(&v, "not_ok", "instance");
+            listed.retain(|n| steady(n));
             if listed != not_ok {
                 last = Some((listed, not_ok));
                 return None;
@@ -222,13 +227,11 @@ fn groups_are_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
     );
     for &port in ports {
         let (_, _, v, _) = get(port, "/health/groups");
-        let listed: BTreeSet<&str> = v["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["group"].as_str().unwrap())
-            .collect();
-        assert_eq!(listed.len(), GROUPS as usize, "{v}");
+        assert_eq!(
+            names_in(&v, "groups", "group").len(),
+            GROUPS as usize,
+            "{v}"
+        );
         for g in 0..GROUPS {
             let (_, _, v, _) = get(port, &format!("/health/group/g{g}"));
             assert_eq!(v["group"], format!("g{g}"), "{v}");
@@ -269,6 +272,7 @@ fn history_is_whole(ports: &[u16], owner: &BTreeMap<String, usize>) {
         assert!(v.get("partial").is_none(), "{v}");
         let (code, _, v, _) = get(port, "/events?limit=1000");
         assert_eq!(code, 200);
+        // Group events carry "group", not "instance".
         let shards: BTreeSet<usize> = v["events"]
             .as_array()
             .unwrap()

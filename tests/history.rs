@@ -208,7 +208,14 @@ fn kill_9_during_heavy_writes_keeps_the_database_whole_and_loses_at_most_2_s() {
     let targets = write_file(&dir, "fleet.txt", &fleet);
     let data = dir.join("data");
     let db = data.join("history.db");
-    std::thread::sleep(Duration::from_secs(2));
+    // Ready when every simulator accepts on its first and last port.
+    for first in (0..n).step_by(5000) {
+        for port in [base + first as u16, base + first as u16 + 4999] {
+            wait_for(WAIT, "the simulated fleet to listen", || {
+                std::net::TcpStream::connect((ip, port)).ok()
+            });
+        }
+    }
     for round in 0..3 {
         let rp = Redpulse::start(&[
             "--targets-file",
@@ -242,26 +249,40 @@ fn kill_9_during_heavy_writes_keeps_the_database_whole_and_loses_at_most_2_s() {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        let firsts: i64 = c
-            .query_row(
-                "SELECT count(*) FROM transitions WHERE run = ?1 AND from_status IS NULL",
-                [run],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let count = |sql: &str| -> i64 { c.query_row(sql, [run], |r| r.get(0)).unwrap() };
+        let firsts =
+            count("SELECT count(*) FROM transitions WHERE run = ?1 AND from_status IS NULL");
         let gap = killed_at - last_seen;
         println!("round {round}: run {run} committed until {gap} ms before the kill; {firsts} first verdicts");
         assert!(
             gap <= 2000,
             "round {round}: the last commit was {gap} ms before the kill"
         );
-        // Commits keep coming while the writer works through the start's
-        // 10,000 first verdicts (all of them within about 2 s in a release
-        // build; this is the test build), and what is committed is whole.
-        assert!(
-            firsts >= 1000,
-            "round {round}: only {firsts} first verdicts committed"
+        // What is committed is whole: the run wrote something, every
+        // transition names a subject that was committed with it, none is
+        // newer than the run's committed `last_seen` (they share a
+        // transaction), and no batch was written twice (one first verdict
+        // per subject and run). How many first verdicts made it depends on
+        // the machine's speed and is not asserted.
+        assert!(firsts >= 1, "round {round}: nothing committed");
+        let orphans = count(
+            "SELECT count(*) FROM transitions t LEFT JOIN subjects s ON s.id = t.subject \
+             WHERE t.run = ?1 AND s.id IS NULL",
         );
+        assert_eq!(orphans, 0, "round {round}: transitions without a subject");
+        let outside = count(
+            "SELECT count(*) FROM transitions t JOIN runs r ON r.id = t.run \
+             WHERE t.run = ?1 AND t.at_ms > r.last_seen_ms",
+        );
+        assert_eq!(
+            outside, 0,
+            "round {round}: transitions newer than the commit"
+        );
+        let doubled = count(
+            "SELECT count(*) FROM (SELECT subject FROM transitions \
+             WHERE run = ?1 AND from_status IS NULL GROUP BY subject HAVING count(*) > 1)",
+        );
+        assert_eq!(doubled, 0, "round {round}: a first verdict written twice");
     }
 }
 

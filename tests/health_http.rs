@@ -163,3 +163,85 @@ fn sigterm_drains_and_exits_zero() {
     signal(rp.pid(), "TERM");
     assert_eq!(rp.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+/// The endpoints the HTTP module's header documents, as (methods, path
+/// template), read from the header itself so the two cannot drift.
+fn documented_endpoints() -> Vec<(Vec<String>, String)> {
+    let src = include_str!("../src/http/mod.rs");
+    let mut out = Vec::new();
+    for line in src.lines().take_while(|l| l.starts_with("//!")) {
+        let Some(item) = line.strip_prefix("//! - ") else {
+            continue;
+        };
+        let head = item.split(": ").next().unwrap();
+        for chunk in head.split('`').skip(1).step_by(2) {
+            let (methods, path) = chunk.rsplit_once(' ').unwrap();
+            out.push((
+                methods.split(", ").map(str::to_string).collect(),
+                path.to_string(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_documented_endpoint_answers_its_methods_and_405s_the_rest() {
+    let server = RedisServer::start(&[]);
+    let toml = format!(
+        "interval = \"100ms\"\n\n[[instance]]\nname = \"cache\"\nurl = \"{}\"\n\n\
+         [[heartbeat]]\nname = \"worker\"\ninterval = \"1h\"\n",
+        server.url()
+    );
+    let rp = Redpulse::start_with_config(&toml, &[]);
+    rp.wait_status("cache", "ok", None);
+    wait_for(WAIT, "readiness", || {
+        (rp.get("/readyz").0 == 200).then_some(())
+    });
+    // Each documented path with the name it is asked for, and the status a
+    // GET gets here: known subjects that are well (200), unknown ones (404).
+    fn expected(template: &str) -> Option<(&str, u16)> {
+        Some(match template {
+            "/health/redis/{name}" => ("/health/redis/cache", 200),
+            "/health/redis" => ("/health/redis", 200),
+            "/health/tcp/{name}" => ("/health/tcp/cache", 200),
+            "/heartbeat/{name}" => ("/heartbeat/worker", 200),
+            "/health/heartbeat/{name}" => ("/health/heartbeat/worker", 200),
+            "/health/cluster/{name}" => ("/health/cluster/nope", 404),
+            "/health/clusters" => ("/health/clusters", 200),
+            "/health/group/{name}" => ("/health/group/nope", 404),
+            "/health/groups" => ("/health/groups", 200),
+            "/history/redis/{name}" => ("/history/redis/cache", 200),
+            "/history/bars" => ("/history/bars?name=cache", 200),
+            "/events" => ("/events", 200),
+            "/metrics" => ("/metrics", 200),
+            "/" => ("/", 200),
+            "/readyz" | "/-/ready" | "/healthz" | "/-/healthy" => (template, 200),
+            _ => return None,
+        })
+    }
+    let endpoints = documented_endpoints();
+    assert!(endpoints.len() >= 18, "{endpoints:?}");
+    // Pinged first, so its health reads 200 below.
+    assert_eq!(rp.get("/heartbeat/worker").0, 200);
+    for (methods, template) in &endpoints {
+        let (path, code) = expected(template)
+            .unwrap_or_else(|| panic!("no expectation for documented {template}"));
+        let mut allow: Vec<&str> = methods.iter().map(String::as_str).collect();
+        allow.insert(1, "HEAD");
+        for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+            let (got, headers, _) =
+                http_full(([127, 0, 0, 1], rp.port).into(), method, path).unwrap();
+            if allow.contains(&method) {
+                assert_eq!(got, code, "{method} {path}");
+            } else {
+                assert_eq!(got, 405, "{method} {path}");
+                let want = format!("allow: {}", allow.join(", ").to_ascii_lowercase());
+                assert!(headers.contains(&want), "{method} {path}: {headers:?}");
+            }
+        }
+    }
+    for path in ["/nothing", "/history/other/x", "/health", "/healthz/"] {
+        assert_eq!(rp.get(path).0, 404, "{path}");
+    }
+}

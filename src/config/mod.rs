@@ -12,6 +12,7 @@ pub mod labels;
 pub mod notify;
 pub mod secret;
 pub mod shard;
+pub mod text;
 pub mod thresholds;
 pub mod tls;
 pub mod url;

@@ -4,6 +4,7 @@
 //! never depend on the password.
 
 use super::secret::Secret;
+use super::text::{percent_decode, query_pairs, Plus};
 use std::path::PathBuf;
 
 /// Longest instance name; names appear in URLs and metric labels.
@@ -95,8 +96,9 @@ pub fn parse_url(url: &str) -> Result<TargetUrl, String> {
             let Some((user, pass)) = info.split_once(':') else {
                 return Err("credentials need a colon: redis://:PASSWORD@host or redis://USER:PASSWORD@host".into());
             };
-            let user = percent_decode(user).ok_or("user name has a bad percent-encoding")?;
-            let pass = percent_decode(pass).ok_or(
+            let user = percent_decode(user, Plus::Literal)
+                .ok_or("user name has a bad percent-encoding")?;
+            let pass = percent_decode(pass, Plus::Literal).ok_or(
                 "password has a bad percent-encoding (a % must be followed by two hex digits; write % itself as %25)",
             )?;
             (
@@ -200,21 +202,23 @@ fn parse_unix(hostpart: &str) -> Result<(Endpoint, u32), String> {
     if path.contains('#') {
         return Err("fragments are not supported in unix:// URLs".into());
     }
-    let path = percent_decode(path).ok_or("socket path has a bad percent-encoding")?;
+    let path =
+        percent_decode(path, Plus::Literal).ok_or("socket path has a bad percent-encoding")?;
     let mut db = 0;
-    for pair in query.into_iter().flat_map(|q| q.split('&')) {
-        match pair.split_once('=') {
-            Some(("db", n)) => {
+    for pair in query.into_iter().flat_map(query_pairs) {
+        match pair {
+            Ok(("db", n)) => {
                 db = n
                     .parse::<u32>()
                     .map_err(|_| format!("database {n:?} is not a number"))?
             }
-            _ => {
+            Ok((key, _)) => {
                 return Err(format!(
                     "unix:// URLs take only ?db=N, not {:?}",
-                    pair.chars().take(32).collect::<String>()
+                    key.chars().take(32).collect::<String>()
                 ))
             }
+            Err(e) => return Err(format!("unix:// URL query: {e}")),
         }
     }
     Ok((
@@ -223,35 +227,6 @@ fn parse_unix(hostpart: &str) -> Result<(Endpoint, u32), String> {
         },
         db,
     ))
-}
-
-/// Percent-decode strictly: every `%` is followed by two hex digits, and
-/// the result is UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hi = hex_value(*b.get(i + 1)?)?;
-            let lo = hex_value(*b.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Check an instance name: URL-safe `[A-Za-z0-9._:-]`, 1 to 128 bytes.

@@ -12,6 +12,7 @@
 //! - `GET /events?since=RFC3339&limit=N`: fleet-wide transitions, newest
 //!   first (default: the last 24 h, 100; at most 1,000).
 
+use super::route::Query;
 use crate::config::parse_duration;
 use crate::history::db::{self, Transition};
 use crate::history::uptime::{cells, share};
@@ -44,23 +45,8 @@ fn error(code: StatusCode, msg: impl Into<String>) -> (StatusCode, Vec<u8>) {
     )
 }
 
-/// Query parameters, decoded.
-fn params(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k.to_string(), super::percent_decode(v).unwrap_or_default())
-        })
-        .collect()
-}
-
-fn window_of(p: &[(String, String)]) -> Result<(String, i64), String> {
-    let text = p
-        .iter()
-        .find(|(k, _)| k == "window")
-        .map_or("24h".to_string(), |(_, v)| v.clone());
+fn window_of(p: &Query) -> Result<(String, i64), String> {
+    let text = p.get("window").unwrap_or("24h").to_string();
     match parse_duration(&text) {
         Ok(d) if !d.is_zero() && d <= MAX_WINDOW => Ok((text, d.as_millis() as i64)),
         Ok(_) => Err(format!("window {text:?}: between 1ms and 366 days")),
@@ -102,11 +88,10 @@ pub fn subject(
     history: &History,
     kind: Kind,
     name: &str,
-    query: &str,
+    p: &Query,
     known: bool,
 ) -> (StatusCode, Vec<u8>) {
-    let p = params(query);
-    let (window_text, window) = match window_of(&p) {
+    let (window_text, window) = match window_of(p) {
         Ok(w) => w,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
@@ -191,16 +176,14 @@ fn cell_char(s: Option<Status>) -> char {
 }
 
 /// `GET /history/bars`.
-pub fn bars(history: &History, query: &str) -> (StatusCode, Vec<u8>) {
-    let p = params(query);
-    let (window_text, window) = match window_of(&p) {
+pub fn bars(history: &History, p: &Query) -> (StatusCode, Vec<u8>) {
+    let (window_text, window) = match window_of(p) {
         Ok(w) => w,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let n_cells = p
-        .iter()
-        .find(|(k, _)| k == "cells")
-        .map_or(Ok(96), |(_, v)| v.parse::<i64>())
+        .get("cells")
+        .map_or(Ok(96), str::parse::<i64>)
         .ok()
         .filter(|n| (1..=MAX_CELLS).contains(n));
     let Some(n_cells) = n_cells else {
@@ -209,11 +192,7 @@ pub fn bars(history: &History, query: &str) -> (StatusCode, Vec<u8>) {
             format!("cells: a number from 1 to {MAX_CELLS}"),
         );
     };
-    let names: Vec<&str> = p
-        .iter()
-        .filter(|(k, _)| k == "name")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let names: Vec<&str> = p.all_of("name").collect();
     if names.len() > MAX_BAR_NAMES {
         return error(
             StatusCode::BAD_REQUEST,
@@ -255,21 +234,20 @@ pub fn bars(history: &History, query: &str) -> (StatusCode, Vec<u8>) {
 }
 
 /// `GET /events`.
-pub fn events(history: &History, query: &str) -> (StatusCode, Vec<u8>) {
-    let p = params(query);
+pub fn events(history: &History, p: &Query) -> (StatusCode, Vec<u8>) {
     let now = now_ms();
-    let since = match p.iter().find(|(k, _)| k == "since") {
+    let since = match p.get("since") {
         None => now - 86_400_000,
-        Some((_, v)) => {
+        Some(v) => {
             match time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339) {
                 Ok(t) => (t.unix_timestamp_nanos() / 1_000_000) as i64,
                 Err(e) => return error(StatusCode::BAD_REQUEST, format!("since {v:?}: {e}")),
             }
         }
     };
-    let limit = match p.iter().find(|(k, _)| k == "limit") {
+    let limit = match p.get("limit") {
         None => 100,
-        Some((_, v)) => match v.parse::<u32>() {
+        Some(v) => match v.parse::<u32>() {
             Ok(n) if (1..=MAX_EVENTS).contains(&n) => n,
             _ => {
                 return error(

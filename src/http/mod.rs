@@ -1,25 +1,41 @@
-//! The HTTP side, hyper 1.x over HTTP/1.1. Endpoints:
+//! The HTTP side, hyper 1.x over HTTP/1.1. Every request is parsed once
+//! into a [`route::Route`] and answered by one match in [`answer`].
+//! Endpoints (HEAD works wherever GET does; another method on a known path
+//! is 405 with `Allow`; an unknown path is 404):
 //!
 //! - `GET /health/redis/{name}`: the instance's health JSON; 200 when ok,
-//!   503 otherwise, 404 JSON for an unknown name.
-//! - `GET /health/redis`: the fleet; 200 only when every instance is ok.
+//!   503 otherwise, 404 JSON for an unknown name. `?local=1`: this
+//!   region's own verdict, no consensus.
+//! - `GET /health/redis`: the fleet; 200 only when every instance is ok
+//!   (`?all=1` lists every instance, `?label=k:v` filters).
 //! - `GET /health/tcp/{name}`: 200 when the last connection attempt got in.
 //! - `GET, POST /heartbeat/{name}`: record a configured heartbeat's ping.
 //! - `GET /health/heartbeat/{name}`: 200 while pings arrive in time.
 //! - `GET /health/cluster/{name}`: a Redis Cluster judged as a whole.
 //! - `GET /health/clusters`: every cluster's status, worst first.
-//! - `GET /health/group/{name}`, `GET /health/groups`: replication groups.
-//! - `GET /readyz`: 200 once every instance has a verdict.
-//! - `GET /`: the HTML status page.
+//! - `GET /health/group/{name}`: a replication group.
+//! - `GET /health/groups`: every group's status, worst first.
+//! - `GET /history/redis/{name}`: uptime, transitions and minutes
+//!   (`?window=24h`; also `/history/cluster/`, `/history/group/`,
+//!   `/history/heartbeat/`; see `history.rs`).
+//! - `GET /history/bars`: the status page's bars (`?window=&cells=&name=`).
+//! - `GET /events`: fleet-wide transitions, newest first (`?since=&limit=`).
 //! - `GET /metrics`: Prometheus text format (see `metrics.rs`).
-//! - `GET /healthz`: the process is alive; 200.
+//! - `GET /`: the HTML status page.
+//! - `GET /readyz`, `GET /-/ready`: 200 once every instance has a verdict.
+//! - `GET /healthz`, `GET /-/healthy`: the process is alive; 200.
 //!
-//! HEAD works wherever GET does; another method on a known path is 405.
-//! Answers come from the store and never wait on Redis.
+//! Headers between shards and regions (see `peers.rs`):
+//! `x-redpulse-forwarded` marks a request another shard forwarded (never
+//! forwarded again), `x-redpulse-shard` names the shard that answered,
+//! `x-redpulse-region` the region whose verdict this is, and
+//! `x-redpulse-pending` a region's answer for an instance it has not polled
+//! yet. Answers come from the store and never wait on Redis.
 
 pub mod history;
 pub mod metrics;
 pub mod peers;
+pub mod route;
 pub mod views;
 
 use crate::judge::outcome::Status;
@@ -32,8 +48,9 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use route::{Query, Route, Shared};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,10 +64,6 @@ use tracing::{debug, warn};
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head accepted; health requests are a few hundred bytes.
 pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
-/// Open HTTP connections at most, unless configured: past it new ones are
-/// closed at once, so a flood of clients cannot exhaust descriptors the
-/// poller needs.
-pub const MAX_HTTP_CONNECTIONS: usize = crate::config::DEFAULT_MAX_HTTP_CONNECTIONS;
 /// How long in-flight requests get to finish at shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -98,19 +111,7 @@ pub async fn serve(
         let state = state.clone();
         let service = service_fn(move |req: Request<Incoming>| {
             let state = state.clone();
-            async move {
-                let readable = req.method() == Method::GET || req.method() == Method::HEAD;
-                if req.uri().path() == "/metrics" && readable {
-                    return Ok::<_, Infallible>(metrics_off_thread(state, &req).await);
-                }
-                if let Some(r) = with_peers(&state, &req).await {
-                    return Ok::<_, Infallible>(r);
-                }
-                if readable && is_history_path(req.uri().path()) {
-                    return Ok::<_, Infallible>(history_off_thread(state, &req).await);
-                }
-                Ok::<_, Infallible>(handle(&state, &req))
-            }
+            async move { Ok::<_, Infallible>(answer(&state, &req).await) }
         });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -134,40 +135,91 @@ pub async fn serve(
     }
 }
 
+/// Answer one request: the path parsed into a [`Route`] (404 when none),
+/// the method checked against it (405 with `Allow`), the query parsed once
+/// (400), the caller's class decided, then other shards and regions where
+/// the route belongs to them, then one match over the routes.
+pub async fn answer<B>(state: &Arc<AppState>, req: &Request<B>) -> Response<Body> {
+    let method = req.method();
+    let Some(route) = Route::parse(req.uri().path()) else {
+        return not_found();
+    };
+    if !route.allows(method) {
+        return method_not_allowed(route.allow());
+    }
+    let query = match Query::parse(req.uri().query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => {
+            let body = serde_json::json!({ "error": e }).to_string();
+            return json(StatusCode::BAD_REQUEST, body.into());
+        }
+    };
+    let forwarded = req.headers().contains_key(peers::FORWARDED);
+    // Access control decides here, once, per class of caller.
+    let _class = route.class(forwarded || query.local);
+    if let Some(r) = with_peers(state, req, route, &query, forwarded).await {
+        return r;
+    }
+    let now = Instant::now().into_std();
+    match route {
+        Route::Healthz => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+        Route::Readyz => view(views::readiness(&state.store)),
+        Route::Metrics => metrics_off_thread(state.clone(), req).await,
+        Route::StatusPage => html(views::STATUS_PAGE),
+        Route::Fleet => view(views::fleet(&state.store, now, query.all, &query.labels)),
+        Route::Instance(name) => instance(state, name, now),
+        Route::Tcp(name) => view(views::tcp(&state.store, name, now)),
+        Route::Cluster(name) => view(views::cluster(&state.store, name, now)),
+        Route::Clusters => view(views::clusters(&state.store, now)),
+        Route::Group(name) => view(views::group(&state.store, name, now)),
+        Route::Groups => view(views::groups(&state.store, now)),
+        Route::HeartbeatHealth(name) => view(views::heartbeat(&state.heartbeats, name, now)),
+        Route::HeartbeatPing(name) => view(views::ping(&state.heartbeats, name, now)),
+        Route::History(..) | Route::Bars | Route::Events => {
+            view(history_answer(state.clone(), route, query).await)
+        }
+    }
+}
+
 /// What other shards or regions answer: a request for another shard's
-/// name, the fleet over every shard, an instance's consensus verdict. None
-/// when this process answers alone.
-async fn with_peers(state: &Arc<AppState>, req: &Request<Incoming>) -> Option<Response<Body>> {
+/// name, a shard-wide view over every shard, an instance's consensus
+/// verdict. None when this process answers alone.
+async fn with_peers<B>(
+    state: &Arc<AppState>,
+    req: &Request<B>,
+    route: Route<'_>,
+    query: &Query,
+    forwarded: bool,
+) -> Option<Response<Body>> {
     if !state.peering.active() {
         return None;
     }
     let peering = state.peering.get();
-    let method = req.method();
-    let path = req.uri().path();
-    let path_and_query = req.uri().path_and_query().map_or(path, |p| p.as_str());
-    let forwarded = req.headers().contains_key(peers::FORWARDED);
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or(req.uri().path(), |p| p.as_str());
     if let Some(s) = &peering.shards {
-        if let Some(r) = peers::forward(s, method, path, path_and_query, forwarded).await {
+        if let Some(r) = peers::forward(s, req.method(), route, path_and_query, forwarded).await {
             return Some(r);
         }
-    }
-    let readable = method == Method::GET || method == Method::HEAD;
-    if !readable {
-        return None;
-    }
-    let query = Query::parse(req.uri().query().unwrap_or("")).ok()?;
-    if let (Some(s), false, Some(view)) = (&peering.shards, forwarded, peers::Shared::of(path)) {
-        let now = Instant::now().into_std();
-        let local = match view {
-            peers::Shared::Fleet => views::fleet(&state.store, now, query.all, &query.labels),
-            peers::Shared::Clusters => views::clusters(&state.store, now),
-            peers::Shared::Groups => views::groups(&state.store, now),
-            peers::Shared::Bars | peers::Shared::Events => history_answer(state.clone(), req).await,
-        };
-        return Some(peers::gather(s, view, local, path_and_query).await);
+        if let (false, Some(view)) = (forwarded, route.gathers()) {
+            let now = Instant::now().into_std();
+            let local = match view {
+                Shared::Fleet => views::fleet(&state.store, now, query.all, &query.labels),
+                Shared::Clusters => views::clusters(&state.store, now),
+                Shared::Groups => views::groups(&state.store, now),
+                Shared::Bars | Shared::Events => {
+                    history_answer(state.clone(), route, query.clone()).await
+                }
+            };
+            return Some(peers::gather(s, view, local, path_and_query).await);
+        }
     }
     let c = peering.consensus.as_ref()?;
-    let name = path.strip_prefix("/health/redis/")?;
+    let Route::Instance(name) = route else {
+        return None;
+    };
     let answer = state.store.answer(name, Instant::now().into_std())?;
     if query.local {
         let mut r = json(code_for(answer.status == Status::Ok), answer.body);
@@ -183,93 +235,17 @@ async fn with_peers(state: &Arc<AppState>, req: &Request<Incoming>) -> Option<Re
     Some(c.verdict(name, answer).await)
 }
 
-/// Route one request: parse the path into a [`Route`], then one match on
-/// (method, route).
-pub fn handle(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
-    let query = match Query::parse(req.uri().query().unwrap_or("")) {
-        Ok(q) => q,
-        Err(e) => {
-            let body = serde_json::json!({ "error": e }).to_string();
-            return json(StatusCode::BAD_REQUEST, body.into());
-        }
-    };
-    route(state, req.method(), req.uri().path(), &query)
-}
-
-/// The query flags views read: `all`, and `label=k:v` filters (all must
-/// match).
-#[derive(Debug, Default, PartialEq)]
-pub struct Query {
-    pub all: bool,
-    /// `local=1`: this region's own verdict, no consensus.
-    pub local: bool,
-    pub labels: Vec<(String, String)>,
-}
-
-/// At most this many label filters in one request.
-const MAX_LABEL_FILTERS: usize = 16;
-
-impl Query {
-    fn parse(q: &str) -> Result<Query, String> {
-        let mut out = Query::default();
-        for kv in q.split('&').filter(|kv| !kv.is_empty()) {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            match k {
-                "all" => out.all = true,
-                "local" => out.local = v != "0",
-                "label" => {
-                    if out.labels.len() == MAX_LABEL_FILTERS {
-                        return Err(format!("at most {MAX_LABEL_FILTERS} label filters"));
-                    }
-                    let v = percent_decode(v).ok_or("label filter: bad percent-encoding")?;
-                    out.labels.push(crate::config::labels::parse_filter(&v)?);
-                }
-                _ => {}
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// `%3A` and `+` decoded; None for a broken escape or non-UTF-8 bytes.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn is_history_path(path: &str) -> bool {
-    path == "/events" || path.starts_with("/history/")
-}
-
 /// History reads running at once, at most (each holds a database
 /// connection on the blocking pool).
 static HISTORY_READS: Semaphore = Semaphore::const_new(8);
 
-/// `/history/...` and `/events`, answered on the blocking pool.
-async fn history_off_thread(state: Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
-    view(history_answer(state, req).await)
-}
-
-async fn history_answer(state: Arc<AppState>, req: &Request<Incoming>) -> (StatusCode, Vec<u8>) {
+/// `/history/...`, `/history/bars` and `/events`, answered on the
+/// blocking pool.
+async fn history_answer(
+    state: Arc<AppState>,
+    route: Route<'_>,
+    query: Query,
+) -> (StatusCode, Vec<u8>) {
     let Some(h) = state.history.clone() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -279,34 +255,31 @@ async fn history_answer(state: Arc<AppState>, req: &Request<Incoming>) -> (Statu
     let Ok(_permit) = HISTORY_READS.acquire().await else {
         return (StatusCode::SERVICE_UNAVAILABLE, b"{}".to_vec());
     };
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
+    // The blocking task outlives the borrow of the request.
+    let subject = match route {
+        Route::History(kind, name) => Some((kind, name.to_string())),
+        _ => None,
+    };
+    let events = route == Route::Events;
     let answer = tokio::task::spawn_blocking(move || {
         use crate::state::record::Kind;
-        if path == "/events" {
-            return history::events(&h, &query);
-        }
-        let rest = path.strip_prefix("/history/").unwrap_or("");
-        if rest == "bars" {
-            return history::bars(&h, &query);
-        }
-        let (kind, name) = match rest.split_once('/') {
-            Some(("redis", n)) => (Kind::Instance, n),
-            Some(("cluster", n)) => (Kind::Cluster, n),
-            Some(("group", n)) => (Kind::Group, n),
-            Some(("heartbeat", n)) => (Kind::Heartbeat, n),
-            _ => return (StatusCode::NOT_FOUND, b"{\"error\":\"not found\"}".to_vec()),
+        let Some((kind, name)) = subject else {
+            return if events {
+                history::events(&h, &query)
+            } else {
+                history::bars(&h, &query)
+            };
         };
         let known = match kind {
-            Kind::Instance => state.store.get(name).is_some(),
-            Kind::Cluster => state.store.clusters().iter().any(|(n, _)| n == name),
-            Kind::Group => state.store.groups().iter().any(|(n, _)| n == name),
+            Kind::Instance => state.store.get(&name).is_some(),
+            Kind::Cluster => state.store.clusters().iter().any(|(n, _)| *n == name),
+            Kind::Group => state.store.groups().iter().any(|(n, _)| *n == name),
             Kind::Heartbeat => state
                 .heartbeats
-                .state(name, std::time::Instant::now())
+                .state(&name, std::time::Instant::now())
                 .is_some(),
         };
-        history::subject(&h, kind, name, &query, known)
+        history::subject(&h, kind, &name, &query, known)
     })
     .await;
     answer.unwrap_or_else(|_| {
@@ -324,7 +297,7 @@ static METRICS_RENDERS: Semaphore = Semaphore::const_new(2);
 /// `/metrics` rendered (and gzipped when the scraper accepts it) on the
 /// blocking pool: a 10,000-instance render never holds up an HTTP worker
 /// answering health checks, nor the poller, which has a thread of its own.
-async fn metrics_off_thread(state: Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
+async fn metrics_off_thread<B>(state: Arc<AppState>, req: &Request<B>) -> Response<Body> {
     let gzip = accepts_gzip(req);
     let Ok(_permit) = METRICS_RENDERS.acquire().await else {
         return json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{}"));
@@ -340,7 +313,7 @@ async fn metrics_off_thread(state: Arc<AppState>, req: &Request<Incoming>) -> Re
 }
 
 /// Whether `Accept-Encoding` lists gzip with a non-zero weight.
-fn accepts_gzip(req: &Request<Incoming>) -> bool {
+fn accepts_gzip<B>(req: &Request<B>) -> bool {
     accepts_gzip_header(
         req.headers()
             .get_all(hyper::header::ACCEPT_ENCODING)
@@ -360,96 +333,6 @@ fn accepts_gzip_header<'a>(values: impl Iterator<Item = &'a str>) -> bool {
         });
         (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
     })
-}
-
-/// A known path, with the name it carries. Parsing the path is separate
-/// from answering it, so which methods a path takes is said once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Route<'a> {
-    Healthz,
-    Readyz,
-    Metrics,
-    StatusPage,
-    Fleet,
-    Instance(&'a str),
-    Tcp(&'a str),
-    HeartbeatHealth(&'a str),
-    HeartbeatPing(&'a str),
-    Cluster(&'a str),
-    Clusters,
-    Group(&'a str),
-    Groups,
-}
-
-impl<'a> Route<'a> {
-    fn parse(path: &'a str) -> Option<Route<'a>> {
-        Some(match path {
-            "/healthz" => Route::Healthz,
-            "/readyz" => Route::Readyz,
-            "/metrics" => Route::Metrics,
-            "/" => Route::StatusPage,
-            "/health/redis" => Route::Fleet,
-            "/health/clusters" => Route::Clusters,
-            "/health/groups" => Route::Groups,
-            _ => {
-                // A name is everything after its prefix, slashes included
-                // (an unknown name is the handler's 404, with the name).
-                if let Some(name) = path.strip_prefix("/health/redis/") {
-                    Route::Instance(name)
-                } else if let Some(name) = path.strip_prefix("/health/tcp/") {
-                    Route::Tcp(name)
-                } else if let Some(name) = path.strip_prefix("/health/heartbeat/") {
-                    Route::HeartbeatHealth(name)
-                } else if let Some(name) = path.strip_prefix("/health/cluster/") {
-                    Route::Cluster(name)
-                } else if let Some(name) = path.strip_prefix("/health/group/") {
-                    Route::Group(name)
-                } else {
-                    Route::HeartbeatPing(path.strip_prefix("/heartbeat/")?)
-                }
-            }
-        })
-    }
-
-    /// The methods this path answers, for a 405's `allow` header.
-    fn allow(self) -> &'static str {
-        match self {
-            Route::HeartbeatPing(_) => "GET, HEAD, POST",
-            _ => "GET, HEAD",
-        }
-    }
-}
-
-/// `all` is the fleet view's `?all` query flag.
-fn route(state: &AppState, method: &Method, path: &str, query: &Query) -> Response<Body> {
-    let Some(route) = Route::parse(path) else {
-        return json(
-            StatusCode::NOT_FOUND,
-            Bytes::from_static(b"{\"error\":\"not found\"}"),
-        );
-    };
-    let now = Instant::now().into_std();
-    let readable = *method == Method::GET || *method == Method::HEAD;
-    match (readable, route) {
-        (true, Route::Healthz) => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
-        (true, Route::Readyz) => view(views::readiness(&state.store)),
-        (true, Route::Metrics) => metrics(state, now, false),
-        (true, Route::StatusPage) => html(views::STATUS_PAGE),
-        (true, Route::Fleet) => view(views::fleet(&state.store, now, query.all, &query.labels)),
-        (true, Route::Instance(name)) => instance(state, name, now),
-        (true, Route::Tcp(name)) => view(views::tcp(&state.store, name, now)),
-        (true, Route::Cluster(name)) => view(views::cluster(&state.store, name, now)),
-        (true, Route::Clusters) => view(views::clusters(&state.store, now)),
-        (true, Route::Group(name)) => view(views::group(&state.store, name, now)),
-        (true, Route::Groups) => view(views::groups(&state.store, now)),
-        (true, Route::HeartbeatHealth(name)) => {
-            view(views::heartbeat(&state.heartbeats, name, now))
-        }
-        (_, Route::HeartbeatPing(name)) if readable || *method == Method::POST => {
-            view(views::ping(&state.heartbeats, name, now))
-        }
-        (_, route) => method_not_allowed(route.allow()),
-    }
 }
 
 fn instance(state: &AppState, name: &str, now: std::time::Instant) -> Response<Body> {
@@ -521,6 +404,13 @@ fn html(page: &'static str) -> Response<Body> {
     r
 }
 
+fn not_found() -> Response<Body> {
+    json(
+        StatusCode::NOT_FOUND,
+        Bytes::from_static(b"{\"error\":\"not found\"}"),
+    )
+}
+
 fn method_not_allowed(allow: &'static str) -> Response<Body> {
     let mut r = json(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -544,6 +434,7 @@ fn json(code: StatusCode, body: Bytes) -> Response<Body> {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use hyper::Method;
 
     fn state() -> AppState {
         let store = Store::new(Duration::from_secs(3));
@@ -560,68 +451,63 @@ mod tests {
         String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
     }
 
+    fn req(method: Method, path: &str) -> Request<()> {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn routes_answer_with_json_and_no_store() {
-        let s = state();
-        let r = route(&s, &Method::GET, "/healthz", &Query::default());
+        let s = Arc::new(state());
+        let r = answer(&s, &req(Method::GET, "/healthz")).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
-        let r = route(&s, &Method::GET, "/health/redis/cache-1", &Query::default());
+        let r = answer(&s, &req(Method::GET, "/health/redis/cache-1")).await;
         assert_eq!(
             r.status(),
             StatusCode::SERVICE_UNAVAILABLE,
             "not polled yet"
         );
-        let r = route(&s, &Method::HEAD, "/health/redis/nope", &Query::default());
+        let r = answer(&s, &req(Method::HEAD, "/health/redis/nope")).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let r = route(&s, &Method::GET, "/health/redis/no\"pe", &Query::default());
+        let r = answer(&s, &req(Method::GET, "/health/redis/no%22pe")).await;
         assert_eq!(
             body(r).await,
-            r#"{"error":"unknown instance","instance":"no\"pe"}"#
+            r#"{"error":"unknown instance","instance":"no%22pe"}"#
         );
-        let r = route(
-            &s,
-            &Method::POST,
-            "/health/redis/cache-1",
-            &Query::default(),
-        );
+        let r = answer(&s, &req(Method::POST, "/health/redis/cache-1")).await;
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.headers()[ALLOW], "GET, HEAD");
-        assert_eq!(
-            route(&s, &Method::DELETE, "/healthz", &Query::default()).status(),
-            StatusCode::METHOD_NOT_ALLOWED
-        );
-        assert_eq!(
-            route(&s, &Method::GET, "/nothing", &Query::default()).status(),
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            route(
-                &s,
-                &Method::GET,
+        let r = answer(&s, &req(Method::POST, "/events")).await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()[ALLOW], "GET, HEAD");
+        for (method, path, code) in [
+            (Method::DELETE, "/healthz", StatusCode::METHOD_NOT_ALLOWED),
+            (Method::GET, "/nothing", StatusCode::NOT_FOUND),
+            (
+                Method::GET,
                 "/health/redis/../healthz",
-                &Query::default()
-            )
-            .status(),
-            StatusCode::NOT_FOUND
-        );
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::GET,
+                "/health/redis?label=x",
+                StatusCode::BAD_REQUEST,
+            ),
+            (Method::GET, "/-/healthy", StatusCode::OK),
+            (Method::GET, "/events", StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            let r = answer(&s, &req(method.clone(), path)).await;
+            assert_eq!(r.status(), code, "{method} {path}");
+        }
     }
 
     #[test]
-    fn queries_and_accept_encoding_are_read() {
-        let q = Query::parse("all&label=team%3Apay+x&label=env:prod").unwrap();
-        assert!(q.all);
-        assert_eq!(
-            q.labels,
-            vec![
-                ("team".into(), "pay x".into()),
-                ("env".into(), "prod".into())
-            ]
-        );
-        assert!(Query::parse("label=team").is_err());
-        assert!(Query::parse("label=%zz").is_err());
-        assert!(Query::parse(&"label=a:b&".repeat(17)).is_err());
+    fn accept_encoding_is_read() {
         for (header, want) in [
             ("gzip", true),
             ("deflate, gzip;q=0.5", true),

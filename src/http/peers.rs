@@ -18,6 +18,7 @@
 //! kept-alive connections reused, a budget per call (`peer_timeout`, or
 //! `[consensus] timeout`), and a cap on the answer's size.
 
+use super::route::{Route, Shared};
 use super::{json, Body};
 use crate::config::shard::{ConsensusSpec, PeerUrl, ShardMap};
 use crate::judge::outcome::Status;
@@ -342,36 +343,16 @@ impl PeeringCell {
     }
 }
 
-/// The name a sharded path is about, if it names one.
-pub fn named(path: &str) -> Option<&str> {
-    const PREFIXES: [&str; 10] = [
-        "/health/redis/",
-        "/health/tcp/",
-        "/health/heartbeat/",
-        "/health/cluster/",
-        "/health/group/",
-        "/heartbeat/",
-        "/history/redis/",
-        "/history/cluster/",
-        "/history/group/",
-        "/history/heartbeat/",
-    ];
-    PREFIXES
-        .iter()
-        .find_map(|p| path.strip_prefix(p))
-        .filter(|n| !n.is_empty())
-}
-
 /// Forward a request for another shard's name to its owner. None when the
 /// request is this shard's to answer.
 pub async fn forward(
     sharding: &Sharding,
     method: &Method,
-    path: &str,
+    route: Route<'_>,
     path_and_query: &str,
     forwarded: bool,
 ) -> Option<Response<Body>> {
-    let name = named(path)?;
+    let name = route.owner_key()?;
     let owner = sharding.map.owner_of(name);
     if owner == sharding.map.me {
         return None;
@@ -397,7 +378,7 @@ pub async fn forward(
     let peer = &sharding.peers[owner as usize];
     // A history answer (spans, events, minute buckets) can be much larger
     // than a health one.
-    let limit = if path.starts_with("/history/") {
+    let limit = if route.is_large() {
         MAX_FLEET_ANSWER
     } else {
         MAX_ANSWER
@@ -424,7 +405,7 @@ pub async fn forward(
             r
         }
         Err(error) => {
-            let key = if path.starts_with("/health/redis/") || path.starts_with("/health/tcp/") {
+            let key = if route.names_instance() {
                 "instance"
             } else {
                 "name"
@@ -443,35 +424,6 @@ pub async fn forward(
     };
     r.headers_mut().insert(SHARD, HeaderValue::from(owner));
     Some(r)
-}
-
-/// A view that every shard answers for its own share: `/health/redis`,
-/// `/health/clusters`, `/health/groups`, `/history/bars`, `/events`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shared {
-    Fleet,
-    Clusters,
-    Groups,
-    Bars,
-    Events,
-}
-
-impl Shared {
-    pub fn of(path: &str) -> Option<Shared> {
-        match path {
-            "/health/redis" => Some(Shared::Fleet),
-            "/health/clusters" => Some(Shared::Clusters),
-            "/health/groups" => Some(Shared::Groups),
-            "/history/bars" => Some(Shared::Bars),
-            "/events" => Some(Shared::Events),
-            _ => None,
-        }
-    }
-
-    /// Health views answer 503 when not everything is ok or seen.
-    fn is_health(self) -> bool {
-        matches!(self, Shared::Fleet | Shared::Clusters | Shared::Groups)
-    }
 }
 
 /// Shard-wide views being gathered at once, at most; more wait their turn.
@@ -999,12 +951,14 @@ mod tests {
         let p = Peering::new(Some(&map), None, Duration::from_secs(1));
         let s = p.shards.as_ref().unwrap();
         let health = format!("/health/redis/{name}");
-        let r = forward(s, &Method::GET, &health, &health, false)
+        let route = Route::parse(&health).unwrap();
+        let r = forward(s, &Method::GET, route, &health, false)
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         let history = format!("/history/redis/{name}");
-        let r = forward(s, &Method::GET, &history, &history, false)
+        let route = Route::parse(&history).unwrap();
+        let r = forward(s, &Method::GET, route, &history, false)
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
@@ -1145,16 +1099,8 @@ mod tests {
     }
 
     #[test]
-    fn splices_and_names() {
+    fn splices_and_encodes_paths() {
         assert_eq!(&splice(b"{\"a\":1}", ",\"b\":2")[..], b"{\"a\":1,\"b\":2}");
-        assert_eq!(
-            named("/health/redis/c1/10.0.0.1:6379"),
-            Some("c1/10.0.0.1:6379")
-        );
-        assert_eq!(named("/heartbeat/w"), Some("w"));
-        assert_eq!(named("/health/redis"), None);
-        assert_eq!(named("/health/redis/"), None);
-        assert_eq!(named("/metrics"), None);
         assert_eq!(encode_path("a b/c"), "a%20b/c");
     }
 }

@@ -1,0 +1,145 @@
+//! Text helpers shared by every reader of user-written text: the one
+//! percent decoder (target URLs' userinfo and paths, HTTP query strings)
+//! and the one query-string parser. Strict: a `%` must be followed by two
+//! hex digits and the result must be UTF-8, so a broken escape is an error
+//! the caller can name, never a silently different string.
+
+/// How `+` reads in the text being decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plus {
+    /// A URL's userinfo or path: `+` is itself.
+    Literal,
+    /// A query string (form encoding): `+` is a space.
+    Space,
+}
+
+/// Percent-decode `s`; None for a broken escape or a result that is not
+/// UTF-8.
+pub fn percent_decode(s: &str, plus: Plus) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hi = hex_value(*b.get(i + 1)?)?;
+                let lo = hex_value(*b.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            b'+' if plus == Plus::Space => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A query parameter whose value is not valid percent-encoding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadEscape<'a>(pub &'a str);
+
+impl std::fmt::Display for BadEscape<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: bad percent-encoding", self.0)
+    }
+}
+
+/// The `key=value` pairs of a query string in order, values decoded (`+`
+/// is a space); a key without `=` has an empty value, empty pieces are
+/// skipped. Keys are taken as written: every key redpulse reads is plain
+/// ASCII.
+pub fn query_pairs(q: &str) -> impl Iterator<Item = Result<(&str, String), BadEscape<'_>>> {
+    q.split('&').filter(|kv| !kv.is_empty()).map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        percent_decode(v, Plus::Space)
+            .map(|v| (k, v))
+            .ok_or(BadEscape(k))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The obvious decoder, one byte at a time through u8::from_str_radix on
+    /// checked hex digits: the oracle for the fast path above.
+    fn oracle(s: &str, plus: Plus) -> Option<String> {
+        let mut out = Vec::new();
+        let mut it = s.bytes();
+        while let Some(c) = it.next() {
+            if c == b'%' {
+                let h: Vec<u8> = it.by_ref().take(2).collect();
+                if h.len() != 2 || !h.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                out.push(u8::from_str_radix(std::str::from_utf8(&h).ok()?, 16).ok()?);
+            } else if c == b'+' && plus == Plus::Space {
+                out.push(b' ');
+            } else {
+                out.push(c);
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    #[test]
+    fn decoding_is_strict_and_matches_the_oracle() {
+        // from_str_radix alone takes a sign: "%+1" must not become 0x01.
+        for bad in ["%+1", "%-1", "%1", "%", "%g0", "%%41", "%ff"] {
+            assert_eq!(percent_decode(bad, Plus::Literal), None, "{bad}");
+        }
+        assert_eq!(percent_decode("%41%2b%25+", Plus::Literal).unwrap(), "A+%+");
+        assert_eq!(percent_decode("a+b%3Ac", Plus::Space).unwrap(), "a b:c");
+        let alphabet = ["%", "4", "1", "+", "a", "F", "g", "%c3", "%a9", "z"];
+        let mut n = 0u32;
+        // Every string of up to four pieces from the alphabet.
+        for len in 0..=4u32 {
+            for i in 0..alphabet.len().pow(len) {
+                let mut s = String::new();
+                let mut k = i;
+                for _ in 0..len {
+                    s.push_str(alphabet[k % alphabet.len()]);
+                    k /= alphabet.len();
+                }
+                for plus in [Plus::Literal, Plus::Space] {
+                    assert_eq!(percent_decode(&s, plus), oracle(&s, plus), "{s:?}");
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 20_000);
+    }
+
+    #[test]
+    fn query_pairs_decode_values_in_order() {
+        let pairs: Vec<_> = query_pairs("all&label=team%3Apay+x&&window=1h&x=")
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("all", String::new()),
+                ("label", "team:pay x".into()),
+                ("window", "1h".into()),
+                ("x", String::new()),
+            ]
+        );
+        let e = query_pairs("a=1&since=%zz").find_map(Result::err).unwrap();
+        assert_eq!(e.to_string(), "since: bad percent-encoding");
+    }
+}

@@ -18,22 +18,23 @@ pub mod tls;
 pub mod url;
 pub mod watch;
 
-pub use file::parse_duration;
 pub use labels::Labels;
 pub use notify::{NotifyFormat, NotifySpec, NotifyUrl, DEFAULT_RETRY_FOR};
 pub use secret::Secret;
+pub use text::parse_duration;
 pub use thresholds::Thresholds;
 pub use tls::{TlsSettings, TlsTable, TlsTarget};
 pub use url::{
     parse_url, split_spec, validate_name, Endpoint, TargetUrl, DEFAULT_PORT, MAX_NAME_LEN,
 };
 
-use file::{line_of, read_bounded, shown, FileConfig, MAX_CONFIG_FILE};
+use file::FileConfig;
 use secret::PasswordSource;
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use text::{line_of, read_bounded, shown, MAX_CONFIG_FILE};
 use tls::TlsCache;
 
 /// Open HTTP connections at most, unless configured: past it new ones are

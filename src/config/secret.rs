@@ -2,7 +2,7 @@
 //! password comes from when its URL has none (a file or an environment
 //! variable, per target or as the default).
 
-use super::file::{read_bounded, shown};
+use super::text::{read_bounded, shown};
 use std::path::PathBuf;
 
 /// Largest password file read: a password is short, and this stops a

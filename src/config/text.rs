@@ -1,8 +1,74 @@
-//! Text helpers shared by every reader of user-written text: the one
+//! Text helpers shared by every reader of user-written text: durations,
+//! bounded file reads, paths and line numbers for one-line errors, the one
 //! percent decoder (target URLs' userinfo and paths, HTTP query strings)
 //! and the one query-string parser. Strict: a `%` must be followed by two
 //! hex digits and the result must be UTF-8, so a broken escape is an error
 //! the caller can name, never a silently different string.
+
+use std::path::Path;
+use std::time::Duration;
+
+/// Longest duration any setting accepts. Heartbeats of weekly jobs fit;
+/// anything longer is a typo, and bounding it here keeps every later sum
+/// and product of durations (stale limits, deadlines) far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+
+/// Parse `250ms`, `1s`, `2m`, `1h` (a whole number and a unit), at most
+/// [`MAX_DURATION`].
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let shape = || format!("duration {s:?}: expected a number and a unit, e.g. 250ms, 1s, 2m");
+    if num.is_empty() {
+        return Err(shape());
+    }
+    // A number too long for u64 is as much out of range as a large one.
+    let n: u64 = num.parse().unwrap_or(u64::MAX);
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("duration {s:?}: unit must be ms, s, m or h")),
+    };
+    let d = n
+        .checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("duration {s:?} is too long: at most 366 days"))?;
+    Ok(d)
+}
+
+/// Largest config or targets file: 100,000 targets take about 5 MB.
+pub(crate) const MAX_CONFIG_FILE: u64 = 64 << 20;
+
+/// Read a whole file of at most `max` bytes.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
+    Ok(text)
+}
+
+/// A path for a one-line message: control characters escaped.
+pub(crate) fn shown(path: &Path) -> String {
+    path.display().to_string().escape_debug().to_string()
+}
+
+/// Line number (1-based) of a byte offset.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
 
 /// How `+` reads in the text being decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,5 +207,31 @@ mod tests {
         );
         let e = query_pairs("a=1&since=%zz").find_map(Result::err).unwrap();
         assert_eq!(e.to_string(), "since: bad percent-encoding");
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "1", "s", "1.5s", "-1s", "1 d", "1sec"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_past_the_bound_are_errors_not_overflows() {
+        assert_eq!(parse_duration("8784h"), Ok(MAX_DURATION));
+        for long in [
+            "8785h",
+            "6148914691236517206s",
+            "18446744073709551615ms",
+            "99999999999999999999999s",
+            "307445734561825861m",
+        ] {
+            let e = parse_duration(long).unwrap_err();
+            assert!(e.contains("too long"), "{long}: {e}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! Lives in config because every level of the config (top level, per
 //! instance) overrides it key by key; `judge::rules` only reads it.
 
-use super::file::parse_duration;
+use super::text::parse_duration;
 use super::ConfigError;
 
 use serde::Deserialize;

@@ -8,7 +8,7 @@
 //! a reload; nothing about TLS files is discovered at poll time. One
 //! client configuration is built per distinct settings, not per target.
 
-use super::file::shown;
+use super::text::shown;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};

@@ -7,7 +7,7 @@
 //! wire: node counts and slot ranges are bounded, malformed entries are
 //! errors that name what was wrong, and no input panics.
 
-use super::info::for_each_field;
+use super::lines::for_each_field;
 use super::resp::Frame;
 
 /// Hash slots in a Redis Cluster.

@@ -18,7 +18,7 @@
 
 /// The fields `redis_instance_info` is made of, in its label order.
 use crate::config::labels::INSTANCE_INFO_KEYS as INSTANCE_INFO;
-use crate::wire::info::for_each_line;
+use crate::wire::lines::for_each_line;
 use memchr::memchr;
 use std::collections::HashMap;
 use std::io::Write;

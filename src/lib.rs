@@ -26,6 +26,7 @@
 //! - [`sim`]: a simulated fleet for `demo` and load tests.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod config;
 pub mod history;
 pub mod http;

@@ -57,6 +57,17 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     info_series(&mut b, &latest);
     header(
         &mut b,
+        "redpulse_metric_families_dropped",
+        "gauge",
+        "Families named by the server left out of this instance's last metrics fetch (past the per-instance bound).",
+    );
+    for (ident, _, e) in &latest {
+        if let Some(n) = e.as_ref().map(|e| e.families_dropped).filter(|&n| n > 0) {
+            sample(&mut b, "redpulse_metric_families_dropped", ident, b"", n);
+        }
+    }
+    header(
+        &mut b,
         "redpulse_health_status",
         "gauge",
         "1 for the instance's current health status, 0 for the others.",

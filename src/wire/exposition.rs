@@ -54,10 +54,16 @@ pub struct Family {
     pub header: bool,
 }
 
-/// At most this many families (fixed ones plus every distinct `cluster_*`
-/// or `db*` field name seen): a server inventing field names cannot grow
-/// the registry without bound.
-const MAX_FAMILIES: usize = 1024;
+/// At most this many families whose names a server chose (`cluster_*`,
+/// `db*` and the like, beyond the fixed table) in one instance's samples;
+/// a summary's `_sum` and `_count` count as families too. Past it the
+/// instance's new names are dropped and counted
+/// ([`Exposition::families_dropped`]), and are not registered, so a server
+/// inventing names cannot keep another instance's new families out.
+pub const MAX_DYNAMIC_FAMILIES: usize = 256;
+/// At most this many families in the process (ids are u16): reached only
+/// when hundreds of servers each invent their full share of names.
+const MAX_FAMILIES: usize = u16::MAX as usize;
 /// At most this many samples per instance (a server with thousands of
 /// command names, errors or databases is cut here).
 pub const MAX_SAMPLES: usize = 4096;
@@ -68,6 +74,8 @@ const MAX_LABEL_VALUE: usize = 256;
 struct Registry {
     families: Vec<&'static Family>,
     by_name: HashMap<&'static str, u16>,
+    /// Ids below this are the fixed table's.
+    fixed: u16,
 }
 
 fn registry() -> &'static RwLock<Registry> {
@@ -77,6 +85,7 @@ fn registry() -> &'static RwLock<Registry> {
         for &(name, kind, help) in FIXED {
             r.add(name, kind, help);
         }
+        r.fixed = r.families.len() as u16;
         RwLock::new(r)
     })
 }
@@ -119,16 +128,18 @@ pub fn families() -> Vec<&'static Family> {
         .clone()
 }
 
-/// The id of a family, registering it (as `kind`) on first sight.
-fn family_id(name: &str, kind: Kind) -> Option<u16> {
-    if let Some(&id) = registry()
+/// A family's id, if it is registered, and whether a server chose its
+/// name (it is not in the fixed table).
+fn lookup(name: &str) -> Option<(u16, bool)> {
+    let r = registry()
         .read()
-        .expect("registry lock is never held across a panic")
-        .by_name
-        .get(name)
-    {
-        return Some(id);
-    }
+        .expect("registry lock is never held across a panic");
+    r.by_name.get(name).map(|&id| (id, id >= r.fixed))
+}
+
+/// Register a family a server named (as `kind`); its id, or None when the
+/// process holds [`MAX_FAMILIES`] already.
+fn register(name: &str, kind: Kind) -> Option<u16> {
     let help = format!("{name} from INFO.");
     registry()
         .write()
@@ -471,6 +482,9 @@ pub struct Exposition {
     text: Box<[u8]>,
     /// (family id, end of its samples in `text`), ascending by id.
     families: Box<[(u16, u32)]>,
+    /// Server-named families left out: past [`MAX_DYNAMIC_FAMILIES`] for
+    /// this instance, or past the process's bound.
+    pub families_dropped: u32,
 }
 
 impl Exposition {
@@ -522,6 +536,10 @@ struct Pending {
 struct Builder {
     buf: Vec<u8>,
     samples: Vec<Pending>,
+    /// The server-named families this instance's samples use so far.
+    dynamic: Vec<u16>,
+    /// Server-named families refused (each counted once).
+    refused: std::collections::HashSet<Box<str>>,
 }
 
 impl Builder {
@@ -532,7 +550,7 @@ impl Builder {
         {
             return;
         }
-        let Some(family) = family_id(name, kind) else {
+        let Some(family) = self.family(name, kind) else {
             return;
         };
         let l0 = self.buf.len() as u32;
@@ -551,10 +569,32 @@ impl Builder {
 
     /// A summary family's `_sum` / `_count` sample (registered with it).
     fn push_part(&mut self, summary: &str, suffix: &str, labels: &[(&str, &[u8])], value: f64) {
-        if family_id(summary, Summary).is_none() {
+        if self.family(summary, Summary).is_none() {
             return;
         }
         self.push(&format!("{summary}{suffix}"), Summary, labels, value);
+    }
+
+    /// The id of family `name` for this instance: registered (as `kind`)
+    /// on first sight in the process, unless this instance already uses
+    /// [`MAX_DYNAMIC_FAMILIES`] server-named families; None when refused.
+    fn family(&mut self, name: &str, kind: Kind) -> Option<u16> {
+        let id = match lookup(name) {
+            Some((id, false)) => return Some(id),
+            Some((id, true)) if self.dynamic.contains(&id) => return Some(id),
+            Some((id, true)) if self.dynamic.len() < MAX_DYNAMIC_FAMILIES => Some(id),
+            None if self.dynamic.len() < MAX_DYNAMIC_FAMILIES => register(name, kind),
+            _ => None,
+        };
+        match id {
+            Some(id) => self.dynamic.push(id),
+            None => {
+                if !self.refused.contains(name) {
+                    self.refused.insert(name.into());
+                }
+            }
+        }
+        id
     }
 
     fn info(&mut self, text: &[u8], now_unix: u64) {
@@ -924,6 +964,7 @@ impl Builder {
         Exposition {
             text: text.into_boxed_slice(),
             families: families.into_boxed_slice(),
+            families_dropped: self.refused.len() as u32,
         }
     }
 }
@@ -1091,6 +1132,45 @@ master_last_io_seconds_ago:-1\r\nmaster_sync_in_progress:0\r\nslave_read_repl_of
             assert!(text.contains(want), "missing {want}in\n{text}");
         }
         assert!(!text.contains("slave_read_repl_offset"));
+    }
+
+    #[test]
+    fn a_server_inventing_families_cannot_keep_another_instances_new_one_out() {
+        // One server invents 5,000 db* fields (as gauges of their own name).
+        let mut invented = b"# Stats\r\n".to_vec();
+        for i in 0..5_000 {
+            invented.extend_from_slice(format!("dbinvented{i}:1\r\n").as_bytes());
+        }
+        let hostile = Exposition::from_info(&invented, None, 0);
+        let fams = families();
+        let named: Vec<&str> = hostile
+            .groups()
+            .map(|(id, _)| &*fams[id as usize].name)
+            .filter(|n| n.starts_with("redis_dbinvented"))
+            .collect();
+        assert_eq!(named.len(), MAX_DYNAMIC_FAMILIES);
+        assert_eq!(
+            hostile.families_dropped,
+            5_000 - MAX_DYNAMIC_FAMILIES as u32
+        );
+        // What it was refused was never registered.
+        assert!(!fams.iter().any(|f| &*f.name == "redis_dbinvented4999"));
+        // A good server gains a cluster field after that: it gets its family.
+        let good = Exposition::from_info(
+            b"# Server\r\nredis_version:7.0.15\r\n",
+            Some(b"cluster_gained_after_the_flood:7\r\n"),
+            0,
+        );
+        assert_eq!(good.families_dropped, 0);
+        let text = render(&good);
+        assert!(
+            text.contains("redis_cluster_gained_after_the_flood{instance=\"x\"} 7\n"),
+            "{text}"
+        );
+        // The hostile server again: its own share, no more, and the same one.
+        let again = Exposition::from_info(&invented, None, 0);
+        assert_eq!(again.families_dropped, hostile.families_dropped);
+        assert_eq!(render(&again), render(&hostile));
     }
 
     #[test]

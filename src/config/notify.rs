@@ -74,16 +74,6 @@ impl NotifyUrl {
             tls,
         })
     }
-
-    /// The Host header.
-    pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!("{host}:{}", self.port)
-    }
 }
 
 /// One receiver.

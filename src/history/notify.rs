@@ -15,9 +15,11 @@
 use super::{now_ms, rfc3339_ms, History};
 use crate::config::{Labels, NotifyFormat, NotifySpec};
 use crate::judge::outcome::Status;
+use crate::net::http_client::{Client, Origin};
 use crate::state::record::Kind;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, CONTENT_TYPE, USER_AGENT};
+use hyper::Method;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -42,22 +44,41 @@ pub struct Event {
 /// First retry delay; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// One attempt's deadline: connect, send, and the status line.
+/// One attempt's deadline: connect, send, and the answer.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often an idle sender looks for work it was not woken for.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
-/// Every receiver, and how to wake their senders.
+/// Every receiver, how to wake their senders, and a kept-alive client of
+/// each (a receiver's connection is its own).
 #[derive(Debug)]
 pub struct Notifier {
     receivers: Vec<NotifySpec>,
     wake: Vec<Arc<Notify>>,
+    clients: Vec<Client>,
 }
 
 impl Notifier {
+    /// A notifier for `receivers`; nothing is sent before [`Notifier::start`].
     pub fn new(receivers: Vec<NotifySpec>) -> Notifier {
         let wake = receivers.iter().map(|_| Arc::new(Notify::new())).collect();
-        Notifier { receivers, wake }
+        let clients = receivers
+            .iter()
+            .map(|r| {
+                let origin = Origin {
+                    host: r.url.host.clone(),
+                    port: r.url.port,
+                    tls: r.url.tls.clone(),
+                };
+                // One delivery at a time per receiver, in order.
+                Client::new(origin, 1)
+            })
+            .collect();
+        Notifier {
+            receivers,
+            wake,
+            clients,
+        }
     }
 
     /// Store a pending delivery for every receiver that wants `e`.
@@ -235,18 +256,14 @@ async fn send_loop(n: Arc<Notifier>, i: usize, history: Arc<History>) {
             let _ = tokio::time::timeout(wait, std::future::pending::<()>()).await;
             continue;
         }
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, post(r, p.payload.clone())).await {
-            Ok(Ok(())) => {
+        match post(&n.clients[i], r, p.payload.clone()).await {
+            Ok(()) => {
                 debug!(receiver = %r.name, id = %p.id, "notification sent");
                 history.notifications_sent.fetch_add(1, Ordering::Relaxed);
                 mark(&history, &p.id, 1, p.attempts + 1, now).await;
                 backoff = FIRST_BACKOFF;
             }
-            failed => {
-                let why = match failed {
-                    Ok(Err(e)) => e,
-                    _ => "timed out".to_string(),
-                };
+            Err(why) => {
                 let next = now + backoff.as_millis() as i64;
                 if p.attempts == 0 || (p.attempts + 1) % 10 == 0 {
                     info!(receiver = %r.name, id = %p.id, attempts = p.attempts + 1, error = %why, "notification failed; will retry");
@@ -304,56 +321,39 @@ async fn mark(history: &Arc<History>, id: &str, done: i64, attempts: i64, next_m
     }
 }
 
-/// One POST of `body` to the receiver; Ok on a 2xx answer.
-async fn post(r: &NotifySpec, body: String) -> Result<(), String> {
-    let url = &r.url;
+/// Largest answer read from a receiver: its body is only drained, so the
+/// kept-alive connection can serve the next delivery.
+const MAX_RECEIVER_ANSWER: usize = 1 << 20;
+
+/// One POST of `body` to the receiver over its client; Ok on a 2xx answer.
+/// Errors name the receiver's host and port only: its path may hold a
+/// token.
+async fn post(client: &Client, r: &NotifySpec, body: String) -> Result<(), String> {
     let path = match r.format {
-        NotifyFormat::Alertmanager => format!("{}/api/v2/alerts", url.path.trim_end_matches('/')),
-        _ => url.path.clone(),
-    };
-    let tcp = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| format!("connect {}:{}: {e}", url.host, url.port))?;
-    let _ = tcp.set_nodelay(true);
-    let req = hyper::Request::post(if path.is_empty() { "/" } else { &path })
-        .header(hyper::header::HOST, url.host_header())
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(hyper::header::USER_AGENT, "redpulse")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let status = match &url.tls {
-        None => send(hyper_util::rt::TokioIo::new(tcp), req).await?,
-        Some(tls) => {
-            let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
-            let stream = connector
-                .connect(tls.server_name.clone(), tcp)
-                .await
-                .map_err(|e| format!("TLS with {}: {e}", url.host))?;
-            send(hyper_util::rt::TokioIo::new(stream), req).await?
+        NotifyFormat::Alertmanager => {
+            format!("{}/api/v2/alerts", r.url.path.trim_end_matches('/'))
         }
+        _ => r.url.path.clone(),
     };
-    if status.is_success() {
+    let headers = [
+        (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (USER_AGENT, HeaderValue::from_static("redpulse")),
+    ];
+    let answer = client
+        .call(
+            &Method::POST,
+            if path.is_empty() { "/" } else { &path },
+            &headers,
+            Bytes::from(body),
+            ATTEMPT_TIMEOUT,
+            MAX_RECEIVER_ANSWER,
+        )
+        .await?;
+    if answer.status.is_success() {
         Ok(())
     } else {
-        Err(format!("answered {status}"))
+        Err(format!("answered {}", answer.status))
     }
-}
-
-async fn send<T>(io: T, req: hyper::Request<Full<Bytes>>) -> Result<hyper::StatusCode, String>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    // Read (and drop) a bounded body so the connection ends cleanly.
-    let _ = tokio::time::timeout(Duration::from_secs(1), resp.into_body().collect()).await;
-    Ok(status)
 }
 
 #[cfg(test)]

@@ -329,7 +329,6 @@ pub fn history_series(b: &mut Vec<u8>, h: &crate::history::History, dropped: u64
 /// This process's shard and how its calls to other shards and regions
 /// went; nothing without `shard` or `[consensus]`.
 pub fn peer_series(b: &mut Vec<u8>, p: &super::peers::Peering) {
-    use std::sync::atomic::Ordering::Relaxed;
     if let Some(s) = &p.shards {
         header(
             b,
@@ -369,11 +368,11 @@ pub fn peer_series(b: &mut Vec<u8>, p: &super::peers::Peering) {
         let mut url = Vec::new();
         crate::wire::exposition::escape_label_value(&mut url, peer.url.to_string().as_bytes());
         let url = String::from_utf8_lossy(&url);
-        for (result, n) in [("answered", &peer.answered), ("failed", &peer.failed)] {
+        let (answered, failed) = peer.outcomes();
+        for (result, n) in [("answered", answered), ("failed", failed)] {
             let _ = writeln!(
                 b,
-                "redpulse_peer_requests_total{{peer=\"{url}\",kind=\"{kind}\",result=\"{result}\"}} {}",
-                n.load(Relaxed)
+                "redpulse_peer_requests_total{{peer=\"{url}\",kind=\"{kind}\",result=\"{result}\"}} {n}"
             );
         }
     }

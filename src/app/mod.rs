@@ -43,17 +43,16 @@ pub async fn serve(
 ) -> ExitCode {
     // One redpulse per data_dir; one that cannot be written means history
     // in memory, not a refusal to start.
-    let _data_lock = match config.data_dir.as_deref().map(history::lock::lock) {
-        Some(Ok(l)) => Some(l),
-        Some(Err(history::lock::LockError::InUse(e))) => {
+    let _data_lock = match history::lock::lock(&config.data_dir) {
+        Ok(l) => Some(l),
+        Err(history::lock::LockError::InUse(e)) => {
             eprintln!("redpulse: {e}");
             return ExitCode::from(2);
         }
-        Some(Err(history::lock::LockError::Unavailable(e))) => {
+        Err(history::lock::LockError::Unavailable(e)) => {
             warn!(error = %e, "cannot lock data_dir");
             None
         }
-        None => None,
     };
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
@@ -80,7 +79,7 @@ pub async fn serve(
     // Without the lock the database still gets a try: a read-only or full
     // data_dir then fails to open, and the writer says so loudly.
     let history = history::writer::start(
-        config.data_dir.as_deref(),
+        Some(&config.data_dir),
         config.history_retention,
         store.clone(),
         samples,

@@ -1,6 +1,10 @@
 //! Configuration, first in the flow: the TOML file ([`file`]), command-line
-//! [`Overrides`], target URLs ([`url`]), passwords ([`secret`]) and
-//! [`thresholds`], validated into a [`Config`] before anything starts.
+//! [`Overrides`], validated into a [`Config`] before anything starts.
+//! [`load`] reads the file and the process-wide settings here and leaves
+//! each topic to its own file: [`targets`] (instances, targets files,
+//! `--target`), [`topology`] (clusters, Sentinels, groups), [`heartbeats`],
+//! [`peering`] (shards and consensus), over [`url`], [`secret`],
+//! [`thresholds`], [`tls`], [`labels`] and the text helpers in [`text`].
 //!
 //! Every error is one line naming what and where (file:line for TOML), and
 //! makes the process exit 2. Unknown keys are errors, so typos never pass
@@ -8,32 +12,39 @@
 
 pub mod file;
 pub mod file_sd;
+pub mod heartbeats;
 pub mod labels;
 pub mod notify;
+pub mod peering;
 pub mod secret;
 pub mod shard;
+pub mod targets;
 pub mod text;
 pub mod thresholds;
 pub mod tls;
+pub mod topology;
 pub mod url;
 pub mod watch;
 
+pub use heartbeats::Heartbeat;
 pub use labels::Labels;
 pub use notify::{NotifyFormat, NotifySpec, NotifyUrl, DEFAULT_RETRY_FOR};
 pub use secret::Secret;
+pub use targets::Target;
 pub use text::parse_duration;
 pub use thresholds::Thresholds;
 pub use tls::{TlsSettings, TlsTable, TlsTarget};
+pub use topology::{ClusterSpec, GroupSpec, SentinelSpec, DEFAULT_REFRESH};
 pub use url::{
     parse_url, split_spec, validate_name, Endpoint, TargetUrl, DEFAULT_PORT, MAX_NAME_LEN,
 };
 
 use file::FileConfig;
 use secret::PasswordSource;
-use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use targets::Defaults;
 use text::{line_of, read_bounded, shown, MAX_CONFIG_FILE};
 use tls::TlsCache;
 
@@ -71,62 +82,8 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(msg.into()))
-}
-
-/// One Redis or Valkey server to watch.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Target {
-    /// Unique, URL-safe.
-    pub name: String,
-    pub endpoint: Endpoint,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    /// The `/db` of the URL. INFO is server-wide, so it only gets validated.
-    pub db: u32,
-    pub thresholds: Thresholds,
-    /// Set for `rediss://` targets.
-    pub tls: Option<TlsTarget>,
-    /// A node discovered in a `[[cluster]]`: polls add CLUSTER INFO.
-    pub cluster: bool,
-    /// Operator labels, on the JSON and every series of the instance.
-    pub labels: Labels,
-}
-
-impl Target {
-    /// `host:port` (`[v6]:port`) or `unix:/path`, as shown to operators.
-    pub fn addr(&self) -> String {
-        self.endpoint.display()
-    }
-
-    /// A plaintext TCP target (tests, benches, the simulator's fleets).
-    pub fn plain(name: &str, host: &str, port: u16) -> Target {
-        Target {
-            name: name.to_string(),
-            endpoint: Endpoint::Tcp {
-                host: host.to_string(),
-                port,
-            },
-            username: None,
-            password: None,
-            db: 0,
-            thresholds: Thresholds::default(),
-            tls: None,
-            cluster: false,
-            labels: Labels::new(),
-        }
-    }
-
-    /// Whether `other` is this target with, at most, other labels: then
-    /// only the labels are swapped and the connection is kept.
-    pub fn same_but_labels(&self, other: &Target) -> bool {
-        let strip = |t: &Target| Target {
-            labels: Labels::new(),
-            ..t.clone()
-        };
-        strip(self) == strip(other)
-    }
 }
 
 /// How often a poll fetches the metrics-only INFO sections unless
@@ -141,93 +98,6 @@ pub const DEFAULT_DATA_DIR: &str = "redpulse-data";
 /// How often watched files are checked unless configured, and at most.
 pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_WATCH_INTERVAL: Duration = Duration::from_secs(5);
-
-/// How often a cluster's topology is read again unless configured.
-pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
-
-/// A static replication group: configured instances, one of which should
-/// be the master and the rest its replicas.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GroupSpec {
-    pub name: String,
-    pub members: Vec<String>,
-    /// From `[thresholds]`: fewer online replicas is degraded.
-    pub min_replicas: u32,
-    pub labels: Labels,
-}
-
-/// A Sentinel deployment: its masters' groups are discovered from the
-/// sentinels.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SentinelSpec {
-    pub name: String,
-    /// The configured sentinels, asked in order.
-    pub sentinels: Vec<Target>,
-    /// The masters to watch; empty: every master the sentinels monitor.
-    pub masters: Vec<String>,
-    pub refresh: Duration,
-    /// What every discovered data node inherits.
-    data: Target,
-    pub labels: Labels,
-}
-
-impl SentinelSpec {
-    /// A data node of `master`: `{sentinel}/{master}/{host}:{port}`.
-    pub fn data_node(&self, master: &str, host: &str, port: u16) -> Result<Target, String> {
-        discovered(&self.data, &format!("{}/{master}", self.name), host, port)
-    }
-
-    /// A sentinel, polled as an instance: `{sentinel}/sentinel/{host}:{port}`.
-    pub fn sentinel_node(&self, host: &str, port: u16) -> Result<Target, String> {
-        discovered(
-            &self.sentinels[0],
-            &format!("{}/sentinel", self.name),
-            host,
-            port,
-        )
-    }
-}
-
-/// A discovered node: `template`'s credentials, thresholds and TLS (the
-/// verified name following the node's host unless `server_name` is set),
-/// at `host:port`, named `{prefix}/{host}:{port}`.
-fn discovered(template: &Target, prefix: &str, host: &str, port: u16) -> Result<Target, String> {
-    let endpoint = Endpoint::Tcp {
-        host: host.to_string(),
-        port,
-    };
-    let tls = match &template.tls {
-        Some(t) => Some(t.for_host(host)?),
-        None => None,
-    };
-    Ok(Target {
-        name: format!("{prefix}/{}", endpoint.display()),
-        endpoint,
-        tls,
-        ..template.clone()
-    })
-}
-
-/// A Redis Cluster to discover from its seeds.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClusterSpec {
-    pub name: String,
-    /// Where discovery starts (after the nodes it already knows).
-    pub seeds: Vec<Target>,
-    pub refresh: Duration,
-    /// What every discovered node inherits: credentials, TLS, thresholds.
-    template: Target,
-    pub labels: Labels,
-}
-
-impl ClusterSpec {
-    /// The target of a discovered node: named `{cluster}/{host}:{port}`,
-    /// polled with CLUSTER INFO in the same write.
-    pub fn node(&self, host: &str, port: u16) -> Result<Target, String> {
-        // The template is a seed, already marked as a cluster node.
-        discovered(&self.template, &self.name, host, port)
-    }
-}
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -246,14 +116,6 @@ impl std::str::FromStr for LogFormat {
             _ => Err(format!("log format {s:?}: expected text or json")),
         }
     }
-}
-
-/// An expected periodic ping from a worker.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Heartbeat {
-    pub name: String,
-    pub interval: Duration,
-    pub grace: Duration,
 }
 
 /// Everything redpulse needs to run, validated.
@@ -284,8 +146,8 @@ pub struct Config {
     /// The files this config was read from (config, targets file), watched
     /// for changes.
     pub files: Vec<PathBuf>,
-    /// Where the history database lives; None: memory only (`demo`).
-    pub data_dir: Option<PathBuf>,
+    /// Where the history database lives (one redpulse per directory).
+    pub data_dir: PathBuf,
     /// How long transitions and minutes are kept.
     pub history_retention: Duration,
     /// `[[notify]]` receivers.
@@ -324,100 +186,6 @@ pub struct Overrides {
     pub shard: Option<String>,
     /// The `--tls-*` flags: over the file's top-level `[tls]`, key by key.
     pub tls: TlsTable,
-}
-
-/// What every target inherits unless it says otherwise, and the TLS client
-/// configurations built so far in this load.
-struct Defaults {
-    password: PasswordSource,
-    tls: TlsTable,
-    tls_cache: TlsCache,
-}
-
-/// A target's own settings beside its URL.
-#[derive(Default)]
-struct Own<'a> {
-    password: PasswordSource,
-    tls: Option<&'a TlsTable>,
-    labels: Labels,
-}
-
-fn make_target(
-    spec_name: Option<&str>,
-    url: &str,
-    own: Own<'_>,
-    thresholds: Thresholds,
-    d: &mut Defaults,
-) -> Result<Target, String> {
-    let u = parse_url(url)?;
-    // Unnamed targets are called host:port (IPv6 without brackets, which
-    // are not URL-safe).
-    let name = match (spec_name, &u.endpoint) {
-        (Some(name), _) => name.to_string(),
-        (None, Endpoint::Tcp { host, port }) => format!("{host}:{port}"),
-        (None, Endpoint::Unix { .. }) => {
-            return Err("a unix socket target needs a name: NAME=unix:///path".into())
-        }
-    };
-    validate_name(&name)?;
-    labels::validate(&own.labels)?;
-    let password = match u.password {
-        Some(p) => Some(p),
-        None => match own.password.read()? {
-            Some(p) => Some(p),
-            None => d.password.read()?,
-        },
-    };
-    let tls = match (&u.endpoint, u.tls) {
-        (Endpoint::Tcp { host, .. }, true) => {
-            let table = own.tls.map_or_else(|| d.tls.clone(), |t| t.over(&d.tls));
-            Some(d.tls_cache.target(&table, host)?)
-        }
-        _ if own.tls.is_some() => {
-            return Err(
-                "has [instance.tls] settings but a plaintext URL: use rediss:// for TLS".into(),
-            )
-        }
-        _ => None,
-    };
-    Ok(Target {
-        name,
-        endpoint: u.endpoint,
-        username: u.username,
-        password,
-        db: u.db,
-        thresholds,
-        tls,
-        cluster: false,
-        labels: own.labels,
-    })
-}
-
-/// A `[[cluster]]`'s or `[[sentinel]]`'s thresholds (over the global ones)
-/// and its topology `refresh` (default 30 s, at most 1 day).
-fn topology_settings(
-    own: &Option<thresholds::ThresholdOverrides>,
-    refresh: &Option<String>,
-    global: &Thresholds,
-    where_: &str,
-) -> Result<(Thresholds, Duration), ConfigError> {
-    let t = match own {
-        Some(over) => over.apply(global, where_)?,
-        None => global.clone(),
-    };
-    let refresh = match refresh {
-        None => DEFAULT_REFRESH,
-        Some(r) => match parse_duration(r) {
-            Err(e) => return err(format!("{where_}: refresh: {e}")),
-            Ok(d) if d.is_zero() || d > MAX_POLL_DURATION => {
-                return err(format!(
-                    "{where_}: refresh must be above 0 and at most 1 day"
-                ))
-            }
-            Ok(d) => d,
-        },
-    };
-    Ok((t, refresh))
 }
 
 /// Read the config file (if any), apply the command line, and validate.
@@ -522,297 +290,17 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         tls_cache: TlsCache::default(),
     };
 
-    let mut targets = Vec::new();
-    for (i, inst) in file.instance.iter().enumerate() {
-        let where_ = at(&format!(
-            "[[instance]] #{} ({})",
-            i + 1,
-            inst.name.as_deref().unwrap_or("unnamed")
-        ));
-        let t = match &inst.thresholds {
-            Some(over) => over.apply(&global, &where_)?,
-            None => global.clone(),
-        };
-        let own_tls = inst.tls.clone().map(|t| t.relative_to(&base_dir));
-        let own = Own {
-            password: PasswordSource {
-                file: inst.password_file.clone().map(|p| base_dir.join(p)),
-                env: inst.password_env.clone(),
-            },
-            tls: own_tls.as_ref(),
-            labels: inst.labels.clone(),
-        };
-        let target = make_target(inst.name.as_deref(), &inst.url, own, t, &mut defaults)
-            .map_err(|e| ConfigError(format!("{where_}: {e}")))?;
-        targets.push(target);
-    }
-    let targets_file = o
-        .targets_file
-        .clone()
-        .or_else(|| file.targets_file.as_ref().map(|p| base_dir.join(p)));
-    if let Some(path) = &targets_file {
-        let text = read_bounded(path, MAX_CONFIG_FILE)
-            .map_err(|e| ConfigError(format!("targets file {}: {e}", shown(path))))?;
-        if let Some(yaml) = file_sd::format_of(path) {
-            let entries = file_sd::parse(&text, yaml)
-                .map_err(|e| ConfigError(format!("targets file {}: {e}", shown(path))))?;
-            for sd in entries {
-                let own = Own {
-                    labels: sd.labels,
-                    ..Own::default()
-                };
-                let target = make_target(
-                    sd.name.as_deref(),
-                    &sd.url,
-                    own,
-                    global.clone(),
-                    &mut defaults,
-                )
-                .map_err(|e| {
-                    ConfigError(format!(
-                        "targets file {}: group #{}: {e}",
-                        shown(path),
-                        sd.group
-                    ))
-                })?;
-                targets.push(target);
-            }
-        } else {
-            for (i, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                let (name, url) = split_spec(line);
-                let target = make_target(name, url, Own::default(), global.clone(), &mut defaults)
-                    .map_err(|e| {
-                        ConfigError(format!("targets file {}:{}: {e}", shown(path), i + 1))
-                    })?;
-                targets.push(target);
-            }
-        }
-    }
-    for spec in &o.targets {
-        let (name, url) = split_spec(spec);
-        let target = make_target(name, url, Own::default(), global.clone(), &mut defaults)
-            .map_err(|e| {
-                let name = name.unwrap_or("(unnamed)").escape_debug();
-                ConfigError(format!("--target {name}: {e}"))
-            })?;
-        targets.push(target);
-    }
-    if targets.is_empty() && o.config.is_none() {
-        targets.push(
-            make_target(
-                None,
-                DEFAULT_TARGET,
-                Own::default(),
-                global.clone(),
-                &mut defaults,
-            )
-            .map_err(ConfigError)?,
-        );
-    }
-    let mut seen = HashSet::with_capacity(targets.len());
-    for t in &targets {
-        if !seen.insert(t.name.as_str()) {
-            return err(format!(
-                "instance name {:?} is used twice; names must be unique",
-                t.name
-            ));
-        }
-    }
-
-    let mut clusters: Vec<ClusterSpec> = Vec::new();
-    for (i, c) in file.cluster.iter().enumerate() {
-        let where_ = at(&format!("[[cluster]] #{} ({})", i + 1, c.name));
-        let fail = |e: String| ConfigError(format!("{where_}: {e}"));
-        validate_name(&c.name).map_err(fail)?;
-        if clusters.iter().any(|k| k.name == c.name) {
-            return err(format!("{where_}: cluster name used twice"));
-        }
-        if c.seeds.is_empty() {
-            return err(format!("{where_}: seeds must name at least one node"));
-        }
-        let (thresholds, refresh) = topology_settings(&c.thresholds, &c.refresh, &global, &where_)?;
-        let own_tls = c.tls.clone().map(|t| t.relative_to(&base_dir));
-        let mut seeds = Vec::new();
-        for url in &c.seeds {
-            let own = Own {
-                password: PasswordSource {
-                    file: c.password_file.clone().map(|p| base_dir.join(p)),
-                    env: c.password_env.clone(),
-                },
-                tls: own_tls.as_ref(),
-                labels: c.labels.clone(),
-            };
-            let mut seed = make_target(Some("seed"), url, own, thresholds.clone(), &mut defaults)
-                .map_err(|e| fail(format!("seed: {e}")))?;
-            if !matches!(seed.endpoint, Endpoint::Tcp { .. }) {
-                return err(format!(
-                    "{where_}: seeds are host:port URLs, not unix sockets"
-                ));
-            }
-            seed.name = format!("{}/seed:{}", c.name, seed.addr());
-            seed.cluster = true;
-            seeds.push(seed);
-        }
-        clusters.push(ClusterSpec {
-            name: c.name.clone(),
-            template: seeds[0].clone(),
-            seeds,
-            refresh,
-            labels: c.labels.clone(),
-        });
-    }
-
-    let mut sentinels: Vec<SentinelSpec> = Vec::new();
-    for (i, c) in file.sentinel.iter().enumerate() {
-        let where_ = at(&format!("[[sentinel]] #{} ({})", i + 1, c.name));
-        let fail = |e: String| ConfigError(format!("{where_}: {e}"));
-        validate_name(&c.name).map_err(fail)?;
-        if sentinels.iter().any(|k| k.name == c.name) || clusters.iter().any(|k| k.name == c.name) {
-            return err(format!(
-                "{where_}: the name is used by another cluster or sentinel"
-            ));
-        }
-        if c.sentinels.is_empty() {
-            return err(format!(
-                "{where_}: sentinels must name at least one sentinel"
-            ));
-        }
-        for m in &c.masters {
-            validate_name(m).map_err(|e| fail(format!("master {m:?}: {e}")))?;
-        }
-        let (thresholds, refresh) = topology_settings(&c.thresholds, &c.refresh, &global, &where_)?;
-        let own_tls = c.tls.clone().map(|t| t.relative_to(&base_dir));
-        let source = |file: &Option<PathBuf>, env: &Option<String>| PasswordSource {
-            file: file.clone().map(|p| base_dir.join(p)),
-            env: env.clone(),
-        };
-        let mut nodes = Vec::new();
-        for url in &c.sentinels {
-            let own = Own {
-                password: source(&c.sentinel_password_file, &c.sentinel_password_env),
-                tls: own_tls.as_ref(),
-                labels: c.labels.clone(),
-            };
-            let mut s = make_target(
-                Some("sentinel"),
-                url,
-                own,
-                thresholds.clone(),
-                &mut defaults,
-            )
-            .map_err(|e| fail(format!("sentinel: {e}")))?;
-            if !matches!(s.endpoint, Endpoint::Tcp { .. }) {
-                return err(format!("{where_}: sentinels are host:port URLs"));
-            }
-            // Sentinels use their own password, or none: not the default.
-            if c.sentinel_password_file.is_none()
-                && c.sentinel_password_env.is_none()
-                && !url.contains('@')
-            {
-                s.password = None;
-            }
-            s.name = format!("{}/sentinel/{}", c.name, s.addr());
-            nodes.push(s);
-        }
-        let own = Own {
-            password: source(&c.password_file, &c.password_env),
-            tls: own_tls.as_ref(),
-            labels: c.labels.clone(),
-        };
-        let data = make_target(
-            Some("data"),
-            &c.sentinels[0],
-            own,
-            thresholds,
-            &mut defaults,
-        )
-        .map_err(|e| fail(format!("data nodes: {e}")))?;
-        let data = Target {
-            username: None,
-            password: match data.password {
-                // The URL's password is the sentinel's, not the data nodes'.
-                Some(_) if c.password_file.is_none() && c.password_env.is_none() => {
-                    defaults.password.read().map_err(fail)?
-                }
-                p => p,
-            },
-            ..data
-        };
-        sentinels.push(SentinelSpec {
-            name: c.name.clone(),
-            sentinels: nodes,
-            masters: c.masters.clone(),
-            refresh,
-            data,
-            labels: c.labels.clone(),
-        });
-    }
-
-    let mut groups: Vec<GroupSpec> = Vec::new();
-    for (i, g) in file.group.iter().enumerate() {
-        let where_ = at(&format!("[[group]] #{} ({})", i + 1, g.name));
-        validate_name(&g.name).map_err(|e| ConfigError(format!("{where_}: {e}")))?;
-        if groups.iter().any(|k| k.name == g.name) || clusters.iter().any(|c| c.name == g.name) {
-            return err(format!(
-                "{where_}: the name is used by another group or cluster"
-            ));
-        }
-        if g.members.is_empty() {
-            return err(format!("{where_}: members must name at least one instance"));
-        }
-        for m in &g.members {
-            if !targets.iter().any(|t| &t.name == m) {
-                return err(format!(
-                    "{where_}: member {m:?} is not a configured instance"
-                ));
-            }
-        }
-        labels::validate(&g.labels).map_err(|e| ConfigError(format!("{where_}: {e}")))?;
-        // Members inherit the group's labels; their own win.
-        for t in targets.iter_mut().filter(|t| g.members.contains(&t.name)) {
-            t.labels = labels::merged(&g.labels, &t.labels);
-        }
-        groups.push(GroupSpec {
-            name: g.name.clone(),
-            members: g.members.clone(),
-            min_replicas: global.min_replicas,
-            labels: g.labels.clone(),
-        });
-    }
-
-    let mut heartbeats = Vec::new();
-    for hb in &file.heartbeat {
-        let where_ = at(&format!("[[heartbeat]] {}", hb.name));
-        validate_name(&hb.name).map_err(|e| ConfigError(format!("{where_}: {e}")))?;
-        let interval = parse_duration(&hb.interval)
-            .map_err(|e| ConfigError(format!("{where_}: interval: {e}")))?;
-        let grace = match &hb.grace {
-            Some(g) => {
-                parse_duration(g).map_err(|e| ConfigError(format!("{where_}: grace: {e}")))?
-            }
-            None => interval,
-        };
-        if interval.is_zero() {
-            return err(format!("{where_}: interval must be above 0"));
-        }
-        if heartbeats.iter().any(|h: &Heartbeat| h.name == hb.name) {
-            return err(format!("{where_}: heartbeat name used twice"));
-        }
-        heartbeats.push(Heartbeat {
-            name: hb.name.clone(),
-            interval,
-            grace,
-        });
-    }
-
+    let (mut targets, targets_file) =
+        targets::targets(o, &file, &base_dir, &at, &global, &mut defaults)?;
+    let mut clusters = topology::clusters(&file, &base_dir, &at, &global, &mut defaults)?;
+    let mut sentinels =
+        topology::sentinels(&file, &base_dir, &at, &global, &mut defaults, &clusters)?;
+    let mut groups = topology::groups(&file, &at, &global, &mut targets, &clusters)?;
+    let mut heartbeats = heartbeats::heartbeats(&file, &at)?;
     let data_dir = match (&o.data_dir, &file.data_dir) {
-        (Some(d), _) => Some(d.clone()),
-        (None, Some(d)) => Some(base_dir.join(d)),
-        (None, None) => Some(PathBuf::from(DEFAULT_DATA_DIR)),
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => base_dir.join(d),
+        (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
     };
     let history_retention = match &file.history_retention {
         None => DEFAULT_HISTORY_RETENTION,
@@ -843,7 +331,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         return err(at("max_http_connections must be at least 1"));
     }
 
-    let (shard, consensus) = peering(o, &file, &at, &groups)?;
+    let (shard, consensus) = peering::peering(o, &file, &at, &groups)?;
     if let Some(m) = &shard {
         // A shard polls only what it owns.
         targets.retain(|t| m.is_mine(&t.name));
@@ -874,83 +362,6 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         shard,
         consensus,
     })
-}
-
-/// What `peering` reads: the shard map and the consensus settings.
-type Peering = (
-    Option<std::sync::Arc<shard::ShardMap>>,
-    Option<std::sync::Arc<shard::ConsensusSpec>>,
-);
-
-/// `shard`, `peers`, `peer_timeout` and `[consensus]`, checked.
-fn peering(
-    o: &Overrides,
-    file: &FileConfig,
-    at: &dyn Fn(&str) -> String,
-    groups: &[GroupSpec],
-) -> Result<Peering, ConfigError> {
-    let budget = |key: &str, v: &Option<String>| -> Result<Duration, ConfigError> {
-        match v {
-            None => Ok(shard::DEFAULT_PEER_TIMEOUT),
-            Some(s) => match parse_duration(s) {
-                Ok(d) if !d.is_zero() && d <= Duration::from_secs(10) => Ok(d),
-                Ok(_) => err(at(&format!("{key} must be above 0 and at most 10s"))),
-                Err(e) => err(at(&format!("{key}: {e}"))),
-            },
-        }
-    };
-    let peers = |key: &str, list: &[String]| -> Result<Vec<shard::PeerUrl>, ConfigError> {
-        list.iter()
-            .map(|u| shard::PeerUrl::parse(u).map_err(|e| ConfigError(at(&format!("{key}: {e}")))))
-            .collect()
-    };
-    let spec = o.shard.as_ref().or(file.shard.as_ref());
-    let shard = match spec {
-        None if !file.peers.is_empty() => {
-            return err(at(
-                "peers is set but shard is not: add shard = \"I/N\" or --shard",
-            ))
-        }
-        None => None,
-        Some(s) => {
-            let spec = shard::parse_shard(s, shard::host_name).map_err(|e| ConfigError(at(&e)))?;
-            let timeout = budget("peer_timeout", &file.peer_timeout)?;
-            let groups: Vec<(String, Vec<String>)> = groups
-                .iter()
-                .map(|g| (g.name.clone(), g.members.clone()))
-                .collect();
-            let map = shard::ShardMap::new(spec, peers("peers", &file.peers)?, timeout, &groups)
-                .map_err(|e| ConfigError(at(&e)))?;
-            Some(std::sync::Arc::new(map))
-        }
-    };
-    let consensus = match &file.consensus {
-        None => None,
-        Some(c) => {
-            validate_name(&c.region)
-                .map_err(|e| ConfigError(at(&format!("[consensus] region: {e}"))))?;
-            let list = peers("[consensus] peers", &c.peers)?;
-            if list.is_empty() || list.len() > shard::MAX_CONSENSUS_PEERS {
-                return err(at(&format!(
-                    "[consensus] peers must list 1 to {} other regions",
-                    shard::MAX_CONSENSUS_PEERS
-                )));
-            }
-            let voters = list.len() as u32 + 1;
-            if c.quorum == 0 || c.quorum > voters {
-                return err(at(&format!(
-                    "[consensus] quorum must be 1 to {voters} (the peers plus this region)"
-                )));
-            }
-            Some(std::sync::Arc::new(shard::ConsensusSpec {
-                peers: list,
-                region: c.region.clone(),
-                quorum: c.quorum,
-                timeout: budget("[consensus] timeout", &c.timeout)?,
-            }))
-        }
-    };
-    Ok((shard, consensus))
 }
 
 #[cfg(test)]

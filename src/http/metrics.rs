@@ -8,7 +8,8 @@
 use crate::judge::outcome::Status;
 use crate::state::counters::POLL_BUCKETS;
 use crate::state::store::{Current, Ident, Store};
-use crate::wire::exposition::{self, escape_label_value, Exposition};
+use crate::wire::exposition::{self, Exposition};
+use crate::wire::prom_text::{escape_label_value, header, push_label};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -273,7 +274,7 @@ fn sample(b: &mut Vec<u8>, name: &str, ident: &Ident, extra: &[u8], value: impl 
 /// `,k="v"` for every label.
 fn push_labels(b: &mut Vec<u8>, labels: &crate::config::Labels) {
     for (k, v) in labels {
-        exposition::push_label(b, k.as_bytes(), v.as_bytes());
+        push_label(b, k.as_bytes(), v.as_bytes());
     }
 }
 
@@ -366,7 +367,7 @@ pub fn peer_series(b: &mut Vec<u8>, p: &super::peers::Peering) {
             any = true;
         }
         let mut url = Vec::new();
-        crate::wire::exposition::escape_label_value(&mut url, peer.url.to_string().as_bytes());
+        escape_label_value(&mut url, peer.url.to_string().as_bytes());
         let url = String::from_utf8_lossy(&url);
         let (answered, failed) = peer.outcomes();
         for (result, n) in [("answered", answered), ("failed", failed)] {
@@ -393,10 +394,6 @@ pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
 fn single(b: &mut Vec<u8>, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
     header(b, name, kind, help);
     let _ = writeln!(b, "{name} {value}");
-}
-
-fn header(b: &mut Vec<u8>, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(b, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 #[cfg(test)]

@@ -116,14 +116,9 @@ fn help_explains_the_flags() {
 #[test]
 fn demo_serves_a_simulated_fleet_with_healthy_and_unhealthy_instances() {
     use std::process::Stdio;
-    let http = free_port();
-    // A free block below the ephemeral range, so outgoing connections never
-    // take these ports.
-    let start = std::process::id() as usize % 90;
-    let base = (0..90)
-        .map(|i| 21_000 + ((start + i) % 90) as u16 * 100)
-        .find(|&b| (b..b + 40).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()))
-        .expect("no free block of 40 ports below 30000");
+    let http = held_port();
+    // Held for the simulated fleet, which binds them too.
+    let base = held_block(40);
     let log = temp_dir("demo").join("stderr.log");
     let child = Command::new(env!("CARGO_BIN_EXE_redpulse"))
         .args(["demo", "--instances", "40", "--interval", "200ms"])
@@ -263,7 +258,7 @@ fn json_logs_are_one_object_per_line() {
             "--log-format",
             "json",
             "--listen",
-            &format!("127.0.0.1:{}", free_port()),
+            &format!("127.0.0.1:{}", held_port()),
         ])
         .args(["--target", "gone=redis://127.0.0.1:1"])
         .arg("--data-dir")

@@ -108,7 +108,7 @@ fn replica_disconnected_on_every_server() {
         let lonely = RedisServer::start_kind(kind, &[]);
         lonely
             .client()
-            .cmd(&["REPLICAOF", "127.0.0.1", &free_port().to_string()]);
+            .cmd(&["REPLICAOF", "127.0.0.1", &held_port().to_string()]);
         // A replica whose master dies after the sync.
         let mut master = RedisServer::start_kind(kind, &[]);
         let orphan = RedisServer::start_kind(kind, &[]);

@@ -90,7 +90,7 @@ fn every_info_series_of_redis_exporter_is_in_redpulse_with_the_same_shape_and_va
     let get_calls = cmdstat_calls(&stats, "get");
     assert_eq!((set_calls, get_calls), (7, 4), "{stats}");
 
-    let port = free_port();
+    let port = held_port();
     let _exporter = Guard(
         Command::new("prometheus-redis-exporter")
             .arg(format!("--redis.addr=redis://127.0.0.1:{}", master.port))

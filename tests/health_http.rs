@@ -87,7 +87,7 @@ fn gets_of_missing_keys_are_low_hit_rate() {
 #[test]
 fn replica_of_a_closed_port_is_replica_disconnected() {
     let redis = RedisServer::start(&[]);
-    let closed = free_port();
+    let closed = held_port();
     let mut c = redis.client();
     c.cmd(&["REPLICAOF", "127.0.0.1", &closed.to_string()]);
     let rp = start_redpulse(&[format!("replica={}", redis.url())]);

@@ -74,6 +74,8 @@ fn transitions_and_minutes_survive_a_restart_and_uptime_adds_up() {
     let a = args(&data);
     let mut rp = Redpulse::start(&a.iter().map(String::as_str).collect::<Vec<_>>());
     rp.wait_status("cache", "ok", None);
+    // The scenario's own durations (not readiness): half a second up, an
+    // outage of at least 0.7 s, half a second up again.
     std::thread::sleep(Duration::from_millis(500));
     server.kill();
     rp.wait_status("cache", "down", Some("connection_refused"));
@@ -85,7 +87,7 @@ fn transitions_and_minutes_survive_a_restart_and_uptime_adds_up() {
     let out = Command::new(env!("CARGO_BIN_EXE_redpulse"))
         .args([
             "--listen",
-            &format!("127.0.0.1:{}", free_port()),
+            &format!("127.0.0.1:{}", held_port()),
             "--data-dir",
         ])
         .arg(&data)
@@ -103,9 +105,15 @@ fn transitions_and_minutes_survive_a_restart_and_uptime_adds_up() {
     assert_eq!(rp.wait_exit(Duration::from_secs(10)), Some(0));
     let mut rp = Redpulse::start(&a.iter().map(String::as_str).collect::<Vec<_>>());
     rp.wait_status("cache", "ok", None);
-    std::thread::sleep(Duration::from_millis(1200));
-
-    let v = history(&rp, "/history/redis/cache?window=1h");
+    // The second run's first verdict, once the writer has committed it.
+    let v = wait_for(
+        WAIT,
+        "the second run's first verdict in the history",
+        || {
+            let v = history(&rp, "/history/redis/cache?window=1h");
+            (v["transitions"].as_array()?.len() == 4).then_some(v)
+        },
+    );
     let moves: Vec<(Value, Value)> = v["transitions"]
         .as_array()
         .unwrap()
@@ -210,11 +218,8 @@ fn kill_9_during_heavy_writes_keeps_the_database_whole_and_loses_at_most_2_s() {
     let db = data.join("history.db");
     // Ready when every simulator accepts on its first and last port.
     for first in (0..n).step_by(5000) {
-        for port in [base + first as u16, base + first as u16 + 4999] {
-            wait_for(WAIT, "the simulated fleet to listen", || {
-                std::net::TcpStream::connect((ip, port)).ok()
-            });
-        }
+        wait_listening(ip, base + first as u16);
+        wait_listening(ip, base + first as u16 + 4999);
     }
     for round in 0..3 {
         let rp = Redpulse::start(&[
@@ -233,6 +238,8 @@ fn kill_9_during_heavy_writes_keeps_the_database_whole_and_loses_at_most_2_s() {
                 body.contains("\"status\":\"ready\"").then_some(())
             },
         );
+        // How long it writes before the kill (not readiness): a different
+        // moment of the writer's work each round.
         std::thread::sleep(Duration::from_millis(1500 + round * 700));
         let killed_at = now_ms();
         signal(rp.pid(), "KILL");
@@ -289,7 +296,7 @@ fn kill_9_during_heavy_writes_keeps_the_database_whole_and_loses_at_most_2_s() {
 /// Run redpulse with its data_dir on a tmpfs mounted (in a private mount
 /// namespace, gone with the process) with `options`.
 fn in_tmpfs(options: &str, dir: &Path, args: &[String]) -> (Guard, u16, std::path::PathBuf) {
-    let port = free_port();
+    let port = held_port();
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let log = dir.join("redpulse.log");
@@ -365,7 +372,8 @@ fn a_read_only_or_full_data_dir_keeps_history_in_memory_and_health_answers_flowi
         .collect();
     let dir2 = temp_dir("history-full");
     let targets = write_file(&dir2, "fleet.txt", &fleet);
-    std::thread::sleep(Duration::from_secs(1));
+    wait_listening(ip, 20_000);
+    wait_listening(ip, 21_999);
     let args2 = vec!["--targets-file".to_string(), targets.display().to_string()];
     let (_rp2, port2, log2) = in_tmpfs("size=1m", &dir2, &args2);
     let started = Instant::now();

@@ -13,7 +13,7 @@ use support::*;
 /// free port: the process (killed on drop) and the port.
 fn prometheus(dir: &std::path::Path, config: &str) -> (Guard, u16) {
     let config_path = write_file(dir, "prometheus.yml", config);
-    let port = free_port();
+    let port = held_port();
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config_path.display()))
         .arg(format!(
@@ -64,7 +64,7 @@ fn query(port: u16, q: &str) -> Option<Vec<(String, String)>> {
 fn prometheus_scrapes_every_instance_under_its_own_name() {
     need("prometheus");
     let redis = RedisServer::start(&[]);
-    let closed = free_port();
+    let closed = held_port();
     let rp = Redpulse::start(&[
         "--interval",
         "200ms",
@@ -134,8 +134,8 @@ fn status_page_renders_the_fleet_worst_first() {
     let replica = RedisServer::start(&[]);
     replica
         .client()
-        .cmd(&["REPLICAOF", "127.0.0.1", &free_port().to_string()]);
-    let closed = free_port();
+        .cmd(&["REPLICAOF", "127.0.0.1", &held_port().to_string()]);
+    let closed = held_port();
     let dir = temp_dir("status-page");
     let fleet_file = write_file(
         &dir,
@@ -244,11 +244,32 @@ fn status_page_renders_the_fleet_worst_first() {
         ],
         &profile,
     );
-    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
     assert!(
-        size > 1000,
-        "no screenshot ({size} bytes): {}",
+        png.exists(),
+        "no screenshot: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // The page as a person sees it: the degraded and down rows' tints and
+    // the down badge (status.html's colours), and no critical row's tint,
+    // as no instance is critical.
+    let shot = support::png::Image::read(&png);
+    assert_eq!((shot.width, shot.height), (1100, 500));
+    for (what, colour) in [
+        ("degraded row", "#fff8e1"),
+        ("down row", "#ffd7d5"),
+        ("down badge", "#cf222e"),
+    ] {
+        assert!(
+            shot.count(colour) > 200,
+            "no {what} ({colour}) in {}",
+            png.display()
+        );
+    }
+    assert_eq!(
+        shot.count("#ffebe9"),
+        0,
+        "a critical row's tint in {}",
+        png.display()
     );
 }
 
@@ -338,7 +359,7 @@ fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_
     let cert = ca.leaf(&dir, "replica", &["localhost", "127.0.0.1"], -1, 365);
     let master = RedisServer::start(&[]);
     // The replica also serves TLS, so the TLS series have data.
-    let tls_port = free_port();
+    let tls_port = held_port();
     let mut replica = RedisServer::start(&[
         "--replicaof",
         "127.0.0.1",
@@ -546,7 +567,7 @@ fn status_page_shows_history_bars_uptime_and_a_detail_view_after_an_incident() {
         "--target",
         &format!("cache={}", server.url()),
         "--target",
-        &format!("gone=redis://127.0.0.1:{}", free_port()),
+        &format!("gone=redis://127.0.0.1:{}", held_port()),
     ]);
     rp.wait_status("cache", "ok", None);
     std::thread::sleep(Duration::from_millis(800));
@@ -645,12 +666,23 @@ fn status_page_shows_history_bars_uptime_and_a_detail_view_after_an_incident() {
             ],
             &profile,
         );
-        let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
         assert!(
-            size > 1000,
+            png.exists(),
             "no screenshot {file}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         println!("screenshot: {}", png.display());
+        let shot = support::png::Image::read(&png);
+        assert_eq!((shot.width, shot.height), (1300, 700), "{file}");
+        // The outage in red (the current bar cell, the event line); the
+        // fleet's down row; the detail view's chart areas.
+        let mut want = vec![("down cells or event", "#cf222e")];
+        match file {
+            "detail.png" => want.push(("chart area", "#fcfcfc")),
+            _ => want.push(("down row", "#ffd7d5")),
+        }
+        for (what, colour) in want {
+            assert!(shot.count(colour) > 20, "{file}: no {what} ({colour})");
+        }
     }
 }

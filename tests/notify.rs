@@ -86,7 +86,7 @@ impl Receiver {
 fn a_failing_receiver_gets_every_transition_once_in_order_across_a_restart() {
     let mut server = RedisServer::start(&[]);
     let flaky = Receiver::start(true);
-    let dead_port = free_port();
+    let dead_port = held_port();
     let dir = temp_dir("notify");
     let config = write_file(
         &dir,
@@ -100,8 +100,8 @@ fn a_failing_receiver_gets_every_transition_once_in_order_across_a_restart() {
              [[notify]]\nname = \"flaky\"\nurl = \"http://127.0.0.1:{}/hook?token=t0k\"\nmin_status = \"down\"\n\
              labels = {{ team = \"a\" }}\nretry_for = \"10m\"\n",
             server.url(),
-            free_port(),
-            free_port(),
+            held_port(),
+            held_port(),
             flaky.port
         ),
     );
@@ -213,7 +213,7 @@ fn alertmanager_receives_an_alert_and_its_resolution() {
         "alertmanager.yml",
         "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n",
     );
-    let am_port = free_port();
+    let am_port = held_port();
     let _am = Guard(
         Command::new("prometheus-alertmanager")
             .arg(format!("--config.file={}", am_config.display()))

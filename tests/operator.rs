@@ -23,7 +23,7 @@ fn raw(port: u16, request: &str) -> String {
 #[test]
 fn fleet_tcp_readiness_and_http_conventions() {
     let up = RedisServer::start(&[]);
-    let closed = free_port();
+    let closed = held_port();
     let rp = Redpulse::start(&[
         "--interval",
         "100ms",

@@ -69,7 +69,7 @@ impl Namespaced {
         config: &std::path::Path,
         log: &std::path::Path,
     ) -> Namespaced {
-        let port = free_port();
+        let port = held_port();
         let child = Command::new("unshare")
             .args([
                 "--mount",
@@ -124,7 +124,7 @@ fn every_address_is_tried_and_a_moved_name_is_followed_without_a_reload() {
     let dir = temp_dir("dns");
     // Two servers on one port at two loopback addresses: the name moves
     // from the first to the second.
-    let port = free_port();
+    let port = held_port();
     let first = RedisServer::start_at(Kind::Redis70, [127, 0, 0, 2].into(), port, &[]);
     let second = RedisServer::start_at(Kind::Redis70, [127, 0, 0, 3].into(), port, &[]);
     // Listens on 127.0.0.1 only, while its name resolves to ::1 first.

@@ -19,7 +19,7 @@ struct Sentinel {
 
 impl Sentinel {
     fn start(master_port: u16) -> Sentinel {
-        let port = free_port();
+        let port = held_port();
         let dir = temp_dir(&format!("sentinel-{port}"));
         let conf = write_file(
             &dir,

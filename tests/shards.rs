@@ -335,7 +335,7 @@ fn three_shards_cover_300_instances_and_answer_for_each_other() {
         .map(|i| format!("{}=redis://{SIM_IP}:{}\n", name(i), SIM_BASE + i as u16))
         .collect();
     write_file(&dir, "fleet.txt", &fleet);
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..4).map(|_| held_port()).collect();
     let three = &ports[..3];
     let mut shards: Vec<Redpulse> = (0..3).map(|k| start_shard(&dir, k, three)).collect();
     shards.iter().for_each(wait_ready);
@@ -453,7 +453,7 @@ fn a_sharded_region_votes_through_its_front() {
         .map(|i| format!("{}=redis://127.0.0.79:{}\n", name(i), 24_000 + i))
         .collect();
     write_file(&dir, "fleet.txt", &fleet);
-    let (a0, a1, b) = (free_port(), free_port(), free_port());
+    let (a0, a1, b) = (held_port(), held_port(), held_port());
     let consensus = |region: &str, peer: u16| {
         format!("\n[consensus]\npeers = [\"http://127.0.0.1:{peer}\"]\nregion = \"{region}\"\nquorum = 2\n")
     };

@@ -19,7 +19,7 @@ fn tls_server(
     require_clients: bool,
     extra: &[&str],
 ) -> (RedisServer, u16) {
-    let tls_port = free_port().to_string();
+    let tls_port = held_port().to_string();
     let mut args = vec![
         "--tls-port",
         &tls_port,

@@ -10,25 +10,15 @@ use std::process::Command;
 use std::time::Duration;
 use support::*;
 
-/// A free port below 22700 whose cluster bus port (+10000) is free too,
-/// both below the ephemeral range, and never handed out twice in this
+/// A port below 22700 held with its cluster bus port (+10000), both below
+/// the ephemeral range; a held port is never handed out twice in this
 /// process (tests run in parallel; two clusters sharing a port would meet).
 fn cluster_port() -> u16 {
-    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut taken = TAKEN.lock().unwrap();
     let start = std::process::id() as u16 % 2700;
-    for i in 0..2700u16 {
-        let p = 20000 + (start + i * 7) % 2700;
-        if taken.contains(&p) {
-            continue;
-        }
-        let free = |q: u16| std::net::TcpListener::bind(("127.0.0.1", q)).is_ok();
-        if free(p) && free(p + 10000) {
-            taken.push(p);
-            return p;
-        }
-    }
-    panic!("no free port pair for a cluster node");
+    (0..2700u16)
+        .map(|i| 20000 + (start + i * 7) % 2700)
+        .find(|&p| hold_all([p, p + 10000]))
+        .expect("no port pair to hold for a cluster node")
 }
 
 /// A cluster node with a short node timeout, whose replica may always take

@@ -1,15 +1,16 @@
 //! Test harness: real redis-server processes and the redpulse binary on
-//! free loopback ports, a small blocking RESP client, a raw HTTP GET, and
-//! bounded waits. Every process started here is killed by PID on drop.
+//! loopback ports held for the test process, a small blocking RESP client,
+//! a raw HTTP GET, a PNG reader for screenshots, and bounded waits. Every process started here is killed by PID on drop.
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod png;
 pub mod prom;
 
 use bytes::BytesMut;
 use redpulse::wire::resp::{encode_command, Decoder, Frame};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,13 +80,51 @@ impl Kind {
     }
 }
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Sockets holding this test process's ports until it exits.
+static HELD: std::sync::Mutex<Vec<socket2::Socket>> = std::sync::Mutex::new(Vec::new());
+
+/// Bind (never listen on) 127.0.0.1:`port` with SO_REUSEADDR and keep the
+/// socket for the life of the test process; None if the port is taken.
+fn hold(port: u16) -> Option<u16> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+    s.set_reuse_address(true).ok()?;
+    s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .ok()?;
+    let port = s.local_addr().ok()?.as_socket()?.port();
+    HELD.lock().unwrap().push(s);
+    Some(port)
+}
+
+/// A loopback port held for this test process: bound with SO_REUSEADDR
+/// but never listening, until the process exits. The kernel gives a bound
+/// port to no one else (not even as an outgoing connection's source), a
+/// server started on it binds it too (redis-server, redpulse, Prometheus
+/// and every listener here set SO_REUSEADDR), and while none listens a
+/// connection to it is refused: a closed target that stays closed.
+pub fn held_port() -> u16 {
+    hold(0).expect("a loopback port to hold")
+}
+
+/// Hold every one of `ports` as [`held_port`] holds one, or none of them
+/// (false) when one is taken.
+pub fn hold_all(ports: impl IntoIterator<Item = u16>) -> bool {
+    let before = HELD.lock().unwrap().len();
+    if ports.into_iter().all(|p| hold(p).is_some()) {
+        return true;
+    }
+    HELD.lock().unwrap().truncate(before);
+    false
+}
+
+/// `n` consecutive loopback ports below the ephemeral range, all held;
+/// returns the first.
+pub fn held_block(n: u16) -> u16 {
+    let start = std::process::id() as u16 % 90;
+    (0..90u16)
+        .map(|i| 21_000 + ((start + i) % 90) * 100)
+        .find(|&base| hold_all(base..base + n))
+        .unwrap_or_else(|| panic!("no block of {n} ports below 30000 to hold"))
 }
 
 /// A fresh temporary directory under the target dir.
@@ -96,6 +135,37 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// What a peer sent until it closed the connection (EOF, or a reset after
+/// it stopped reading), within `timeout`; an error of kind `TimedOut`
+/// when it kept the connection open that long, so a hanging server fails.
+pub fn read_until_closed(s: &mut TcpStream, timeout: Duration) -> std::io::Result<Vec<u8>> {
+    s.set_read_timeout(Some(timeout))?;
+    let mut got = Vec::new();
+    match s.read_to_end(&mut got) {
+        Ok(_) => Ok(got),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(got),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("still open after {timeout:?}, {} bytes read", got.len()),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Wait until something accepts connections at `ip:port`.
+pub fn wait_listening(ip: &str, port: u16) {
+    wait_for(WAIT, &format!("{ip}:{port} to accept connections"), || {
+        TcpStream::connect((ip, port)).ok()
+    });
 }
 
 /// Retry `f` every 50 ms until it returns Some or `timeout` passes.
@@ -132,7 +202,7 @@ impl RedisServer {
 
     /// Start the given server software.
     pub fn start_kind(kind: Kind, extra: &[&str]) -> RedisServer {
-        Self::start_at(kind, [127, 0, 0, 1].into(), free_port(), extra)
+        Self::start_at(kind, [127, 0, 0, 1].into(), held_port(), extra)
     }
 
     /// Start on a chosen loopback address and port.
@@ -381,7 +451,7 @@ pub struct Redpulse {
 impl Redpulse {
     /// Start `redpulse --listen 127.0.0.1:PORT <args>` and wait for /healthz.
     pub fn start(args: &[&str]) -> Redpulse {
-        Redpulse::start_at(free_port(), args)
+        Redpulse::start_at(held_port(), args)
     }
 
     /// Start on a port chosen beforehand (peers must know it).

@@ -286,7 +286,8 @@ mod tests {
         let t = Instant::now();
         assert!(matches!(c.vote(0, "a").await, Vote::Missing(_)));
         assert!(t.elapsed() >= Duration::from_millis(200));
-        // Other names within the interval: no new call, no wait.
+        // Other names within the interval: no new call, so none of them
+        // waits a budget (200 ms) for the silent peer.
         let t = Instant::now();
         for name in ["b", "c", "d"] {
             match c.vote(0, name).await {
@@ -294,7 +295,11 @@ mod tests {
                 v => panic!("{v:?}"),
             }
         }
-        assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            t.elapsed()
+        );
         assert_eq!(total.load(Ordering::SeqCst), 1);
         // After the interval it is asked again.
         tokio::time::sleep(Duration::from_millis(700)).await;

@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use redpulse::config;
-use redpulse::net::conn::Conn;
+use redpulse::net::conn::{Conn, Plan};
 use redpulse::shutdown::Shutdown;
 use redpulse::sim::{self, SimConfig};
 use std::time::Duration;
@@ -69,7 +69,14 @@ fn bench_poll_cycle(c: &mut Criterion) {
                 for mut conn in conns.drain(..) {
                     set.spawn(async move {
                         let deadline = Instant::now() + Duration::from_secs(5);
-                        let snap = conn.poll(deadline, false).await.unwrap().snapshot;
+                        let snap = conn
+                            .poll(Plan {
+                                deadline,
+                                metrics: false,
+                            })
+                            .await
+                            .unwrap()
+                            .snapshot;
                         assert!(snap.used_memory.is_some() && snap.role.is_some());
                         conn
                     });

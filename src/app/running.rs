@@ -6,7 +6,7 @@
 use super::topology;
 use crate::config::{ClusterSpec, Config, ConfigError, Target};
 use crate::http::peers;
-use crate::poll::discovery::{self, Discovery};
+use crate::poll::discovery::{self, Discovery, Found};
 use crate::poll::fleet::{log_first_verdicts, Changes, Fleet, PollSettings};
 use crate::shutdown::ShutdownSignal;
 use crate::state::heartbeat::Heartbeats;
@@ -192,18 +192,9 @@ impl Running {
 
     /// A cluster's topology was read: poll exactly its nodes.
     pub fn apply_discovery(&mut self, found: Discovery) {
-        match found.groups {
-            Some(groups) => self.store.set_groups(Some(&found.cluster), groups),
-            None => self.store.set_cluster(
-                &found.cluster,
-                Some(ClusterView {
-                    shards: found.shards,
-                    nodes: found.nodes.iter().map(|t| t.name.clone()).collect(),
-                    min_replicas: found.min_replicas,
-                    error: found.error,
-                    labels: found.labels,
-                }),
-            ),
+        match found.found {
+            Found::Sentinel(groups) => self.store.set_groups(Some(&found.cluster), groups),
+            Found::Cluster(view) => self.store.set_cluster(&found.cluster, Some(view)),
         }
         if self.discovered.get(&found.cluster) == Some(&found.nodes) {
             return;

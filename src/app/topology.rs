@@ -4,7 +4,7 @@
 
 use crate::config::{Config, Labels};
 use crate::http;
-use crate::judge::outcome::Status;
+use crate::judge::outcome::{Reason, Status};
 use crate::shutdown::ShutdownSignal;
 use crate::state::heartbeat::Heartbeats;
 use crate::state::record::{Kind, Sample};
@@ -57,7 +57,7 @@ pub async fn record_topology(
                 let (status, reason) = if b.alive {
                     (Status::Ok, None)
                 } else {
-                    (Status::Down, Some("heartbeat_missed"))
+                    (Status::Down, Some(Reason::HeartbeatMissed.as_str()))
                 };
                 recorder.record(sample(
                     Kind::Heartbeat,

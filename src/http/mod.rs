@@ -213,7 +213,7 @@ async fn with_peers<B>(
                     history_answer(state.clone(), route, query.clone()).await
                 }
             };
-            return Some(peers::gather(s, view, local, path_and_query).await);
+            return Some(peers::gather(s, view, local, path_and_query, query).await);
         }
     }
     let c = peering.consensus.as_ref()?;

@@ -1,18 +1,139 @@
 //! The JSON of the less frequent endpoints: the fleet, the TCP view,
-//! readiness and heartbeats, plus the HTML status page. Each returns the
-//! HTTP status and body; `http.rs` only routes.
+//! readiness, heartbeats, clusters and groups, plus the HTML status page.
+//! Each returns the HTTP status and body; `mod.rs` only routes. The fleet
+//! and list views are typed ([`FleetView`], [`ClusterList`],
+//! [`GroupList`]): the same types are read back when shards' views are
+//! merged (`peers/gather.rs`).
 
+use crate::config::Labels;
 use crate::judge::groups::{
     judge_cluster, judge_group, judge_sentinel_group, slots_text, ClusterVerdict, GroupVerdict,
     MemberState, NodeState,
 };
-use crate::judge::outcome::Status;
+use crate::judge::outcome::{Reason, Status};
 use crate::state::heartbeat::Heartbeats;
 use crate::state::render::rfc3339_millis;
 use crate::state::store::Store;
 use hyper::StatusCode;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::time::Instant;
+
+/// `/health/redis`: counts per status, the instances that are not ok
+/// (worst first), and with `?all=1` every instance.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FleetView<'a> {
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub all: Option<Vec<Every<'a>>>,
+    pub counts: Counts,
+    pub instances: u64,
+    #[serde(borrow)]
+    pub not_ok: Vec<Listed<'a>>,
+    pub status: Status,
+}
+
+/// Instances per status.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub critical: u64,
+    pub degraded: u64,
+    pub down: u64,
+    pub ok: u64,
+}
+
+impl Counts {
+    /// One more instance of `s`.
+    pub fn add(&mut self, s: Status, n: u64) {
+        *match s {
+            Status::Ok => &mut self.ok,
+            Status::Degraded => &mut self.degraded,
+            Status::Critical => &mut self.critical,
+            Status::Down => &mut self.down,
+        } += n;
+    }
+
+    /// Every instance counted.
+    pub fn total(&self) -> u64 {
+        self.ok + self.degraded + self.critical + self.down
+    }
+
+    /// The worst status with an instance (ok when none).
+    pub fn worst(&self) -> Status {
+        let n = [self.ok, self.degraded, self.critical, self.down];
+        Status::ALL
+            .into_iter()
+            .rev()
+            .find(|s| n[*s as usize] > 0)
+            .unwrap_or(Status::Ok)
+    }
+}
+
+/// An instance in a fleet view's `not_ok` list.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Listed<'a> {
+    #[serde(borrow)]
+    pub instance: Cow<'a, str>,
+    #[serde(borrow)]
+    pub reason: Option<Cow<'a, str>>,
+    pub status: Status,
+}
+
+/// An instance in a fleet view's `all` list.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Every<'a> {
+    pub age_ms: Option<u64>,
+    #[serde(borrow)]
+    pub instance: Cow<'a, str>,
+    pub labels: Option<Cow<'a, Labels>>,
+    pub latency_ms: Option<f64>,
+    #[serde(borrow)]
+    pub reason: Option<Cow<'a, str>>,
+    pub status: Status,
+}
+
+/// `/health/clusters`: every cluster, worst first.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ClusterList<'a> {
+    #[serde(borrow)]
+    pub clusters: Vec<ClusterEntry<'a>>,
+}
+
+/// A cluster in [`ClusterList`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ClusterEntry<'a> {
+    #[serde(borrow)]
+    pub cluster: Cow<'a, str>,
+    #[serde(borrow)]
+    pub reason: Option<Cow<'a, str>>,
+    pub status: Status,
+}
+
+/// `/health/groups`: every replication group, worst first.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct GroupList<'a> {
+    #[serde(borrow)]
+    pub groups: Vec<GroupEntry<'a>>,
+}
+
+/// A group in [`GroupList`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GroupEntry<'a> {
+    #[serde(borrow)]
+    pub group: Cow<'a, str>,
+    #[serde(borrow)]
+    pub reason: Option<Cow<'a, str>>,
+    pub status: Status,
+}
+
+/// Sort key of a listed subject: worst status first, then by name.
+pub fn worst_first_key(status: Status, name: &str) -> (std::cmp::Reverse<Status>, &str) {
+    (std::cmp::Reverse(status), name)
+}
+
+fn typed(v: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(v).expect("serialising a view cannot fail")
+}
 
 fn body(v: Value) -> Vec<u8> {
     serde_json::to_vec(&v).expect("serialising a Value cannot fail")
@@ -40,9 +161,13 @@ pub fn fleet(
     all: bool,
     labels: &[(String, String)],
 ) -> (StatusCode, Vec<u8>) {
-    let mut counts = [0usize; 4];
-    let mut not_ok = Vec::new();
-    let mut every = Vec::new();
+    let mut v = FleetView {
+        all: all.then(Vec::new),
+        counts: Counts::default(),
+        instances: 0,
+        not_ok: Vec::new(),
+        status: Status::Ok,
+    };
     for slot in store.slots() {
         let ident = slot.ident();
         let matches = labels.iter().all(|(k, v)| ident.labels.get(k) == Some(v));
@@ -50,42 +175,33 @@ pub fn fleet(
             continue;
         }
         let c = store.current(&slot, now);
-        counts[c.status as usize] += 1;
-        if all {
+        v.counts.add(c.status, 1);
+        let reason = c.reason.map(|r| Cow::Borrowed(r.as_str()));
+        if let Some(every) = &mut v.all {
             let latency = c.published.as_ref().and_then(|p| p.health.latency);
-            every.push(json!({
-                "instance": &*slot.name,
-                "status": c.status.as_str(),
-                "reason": c.reason.map(|r| r.as_str()),
-                "age_ms": c.age.map(|a| a.as_millis() as u64),
-                "latency_ms": latency.map(|l| (l.as_secs_f64() * 1e6).round() / 1e3),
-                "labels": (!ident.labels.is_empty()).then_some(&*ident.labels),
-            }));
+            every.push(Every {
+                age_ms: c.age.map(|a| a.as_millis() as u64),
+                instance: Cow::Owned(slot.name.to_string()),
+                labels: (!ident.labels.is_empty()).then(|| Cow::Owned((*ident.labels).clone())),
+                latency_ms: latency.map(|l| (l.as_secs_f64() * 1e6).round() / 1e3),
+                reason: reason.clone(),
+                status: c.status,
+            });
         }
         if c.status != Status::Ok {
-            not_ok.push((c.status, slot.name.clone(), c.reason.map(|r| r.as_str())));
+            v.not_ok.push(Listed {
+                instance: Cow::Owned(slot.name.to_string()),
+                reason,
+                status: c.status,
+            });
         }
     }
-    not_ok.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let worst = Status::ALL
-        .into_iter()
-        .rev()
-        .find(|s| counts[*s as usize] > 0)
-        .unwrap_or(Status::Ok);
-    let list: Vec<Value> = not_ok
-        .iter()
-        .map(|(status, name, reason)| json!({"instance": &**name, "status": status.as_str(), "reason": reason}))
-        .collect();
-    let mut v = json!({
-        "status": worst.as_str(),
-        "instances": counts.iter().sum::<usize>(),
-        "counts": {"ok": counts[0], "degraded": counts[1], "critical": counts[2], "down": counts[3]},
-        "not_ok": list,
+    v.not_ok.sort_by(|a, b| {
+        worst_first_key(a.status, &a.instance).cmp(&worst_first_key(b.status, &b.instance))
     });
-    if all {
-        v["all"] = Value::Array(every);
-    }
-    (ok_or_503(worst == Status::Ok), body(v))
+    v.instances = v.counts.total();
+    v.status = v.counts.worst();
+    (ok_or_503(v.status == Status::Ok), typed(&v))
 }
 
 /// `GET /health/tcp/{name}`: did the poller's last connection attempt get
@@ -161,7 +277,7 @@ pub fn heartbeat(heartbeats: &Heartbeats, name: &str, now: Instant) -> (StatusCo
         "age_ms": b.last_ping.map(|(_, age)| age.as_millis() as u64),
     });
     if !b.alive {
-        v["reason"] = json!("heartbeat_missed");
+        v["reason"] = json!(Reason::HeartbeatMissed.as_str());
     }
     (ok_or_503(b.alive), body(v))
 }
@@ -238,28 +354,23 @@ pub fn cluster(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>)
 
 /// `GET /health/clusters`: every cluster with its status, worst first.
 pub fn clusters(store: &Store, now: Instant) -> (StatusCode, Vec<u8>) {
-    let judged = store.clusters().into_iter().map(|(name, view)| {
-        let v = cluster_verdict(store, &view, now);
-        (v.status, name, v.reasons.first().map(|r| r.as_str()))
-    });
-    worst_first("clusters", "cluster", judged)
-}
-
-/// `{"<list>":[{"<key>":NAME,"status":...,"reason":...}]}`, worst first,
-/// 200 only when every entry is ok.
-fn worst_first(
-    list: &str,
-    key: &str,
-    judged: impl Iterator<Item = (Status, String, Option<&'static str>)>,
-) -> (StatusCode, Vec<u8>) {
-    let mut all: Vec<_> = judged.collect();
-    all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let worst = all.first().map_or(Status::Ok, |e| e.0);
-    let entries: Vec<Value> = all
-        .iter()
-        .map(|(status, name, reason)| json!({key: name, "status": status.as_str(), "reason": reason}))
+    let mut clusters: Vec<ClusterEntry> = store
+        .clusters()
+        .into_iter()
+        .map(|(name, view)| {
+            let v = cluster_verdict(store, &view, now);
+            ClusterEntry {
+                cluster: Cow::Owned(name),
+                reason: v.reasons.first().map(|r| Cow::Borrowed(r.as_str())),
+                status: v.status,
+            }
+        })
         .collect();
-    (ok_or_503(worst == Status::Ok), body(json!({list: entries})))
+    clusters.sort_by(|a, b| {
+        worst_first_key(a.status, &a.cluster).cmp(&worst_first_key(b.status, &b.cluster))
+    });
+    let ok = clusters.first().is_none_or(|c| c.status == Status::Ok);
+    (ok_or_503(ok), typed(&ClusterList { clusters }))
 }
 
 /// Judge one static group from its members' current verdicts.
@@ -338,11 +449,23 @@ pub fn group(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
 
 /// `GET /health/groups`: every group with its status, worst first.
 pub fn groups(store: &Store, now: Instant) -> (StatusCode, Vec<u8>) {
-    let judged = store.groups().into_iter().map(|(name, view)| {
-        let v = group_verdict(store, &view, now);
-        (v.status, name, v.reasons.first().map(|r| r.as_str()))
+    let mut groups: Vec<GroupEntry> = store
+        .groups()
+        .into_iter()
+        .map(|(name, view)| {
+            let v = group_verdict(store, &view, now);
+            GroupEntry {
+                group: Cow::Owned(name),
+                reason: v.reasons.first().map(|r| Cow::Borrowed(r.as_str())),
+                status: v.status,
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        worst_first_key(a.status, &a.group).cmp(&worst_first_key(b.status, &b.group))
     });
-    worst_first("groups", "group", judged)
+    let ok = groups.first().is_none_or(|g| g.status == Status::Ok);
+    (ok_or_503(ok), typed(&GroupList { groups }))
 }
 
 /// `GET /`: the fleet, worst first, refreshed every 2 s from

@@ -8,8 +8,11 @@
 use crate::wire::info::Snapshot;
 use std::time::Duration;
 
-/// Ordered from best to worst.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Ordered from best to worst. In JSON, its [`Status::as_str`] name.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
     Degraded,
@@ -50,6 +53,8 @@ pub enum Reason {
     ProtocolError,
     Loading,
     Busy,
+    /// A heartbeat's pings stopped arriving within interval + grace.
+    HeartbeatMissed,
     PersistenceFailing,
     MemoryPressure,
     SystemMemoryPressure,
@@ -71,7 +76,7 @@ impl Reason {
         use Reason::*;
         match self {
             Stale | ConnectionRefused | Timeout | ConnectionClosed | TlsError | AuthFailed
-            | ProtocolError | Loading | Busy => Status::Down,
+            | ProtocolError | Loading | Busy | HeartbeatMissed => Status::Down,
             PersistenceFailing | MemoryPressure | SystemMemoryPressure | SlowResponseCritical => {
                 Status::Critical
             }
@@ -95,6 +100,7 @@ impl Reason {
             ProtocolError => "protocol_error",
             Loading => "loading",
             Busy => "busy",
+            HeartbeatMissed => "heartbeat_missed",
             PersistenceFailing => "persistence_failing",
             MemoryPressure => "memory_pressure",
             SystemMemoryPressure => "system_memory_pressure",

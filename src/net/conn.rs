@@ -47,6 +47,16 @@ const YIELD_EVERY: usize = 256 * 1024;
 /// Longest server error text kept in a failure message.
 const MAX_ERROR_TEXT: usize = 200;
 
+/// What one poll does: by when it must be done, and what it asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    /// The whole poll's deadline: connect (if needed), write and read.
+    pub deadline: Instant,
+    /// Ask for what `/metrics` needs (`INFO ALL`, CLUSTER INFO on a cluster
+    /// node) rather than the health sections alone, and keep the samples.
+    pub metrics: bool,
+}
+
 /// What one successful poll read.
 #[derive(Debug)]
 pub struct Polled {
@@ -311,14 +321,14 @@ impl Conn {
         self.replies_per_poll
     }
 
-    /// One poll: one write of every INFO, then all replies, before
-    /// `deadline`. Returns the merged snapshot and the round trip. A
-    /// `metrics` poll asks for `INFO ALL` instead (still one write and one
-    /// reply per command) and also returns the instance's Prometheus
-    /// samples.
-    pub async fn poll(&mut self, deadline: Instant, metrics: bool) -> Result<Polled, Failure> {
+    /// One poll as `plan` says: one write of every INFO, then all
+    /// replies, before its deadline. Returns the merged snapshot and the
+    /// round trip. A metrics poll asks for `INFO ALL` instead (still one
+    /// write and one reply per command) and also returns the instance's
+    /// Prometheus samples.
+    pub async fn poll(&mut self, plan: Plan) -> Result<Polled, Failure> {
         // One timer for the whole poll, not one per write and read.
-        match timeout_at(deadline, self.poll_inner(metrics)).await {
+        match timeout_at(plan.deadline, self.poll_inner(plan.metrics)).await {
             Ok(result) => result,
             Err(_) => {
                 self.broken = true;

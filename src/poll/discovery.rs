@@ -16,8 +16,8 @@ use crate::judge::groups::SentinelFacts;
 use crate::judge::groups::Shard;
 use crate::net::conn::Conn;
 use crate::shutdown::ShutdownSignal;
-use crate::state::store::GroupView;
 use crate::state::store::Store;
+use crate::state::store::{ClusterView, GroupView};
 use crate::wire::cluster::{parse_cluster_nodes, parse_cluster_shards, ClusterNode, NodeRole};
 use crate::wire::cluster::{parse_sentinel_table, quorum_reachable};
 use crate::wire::info::{info_text, Role};
@@ -30,21 +30,22 @@ use tracing::{info, warn};
 /// One topology read's result for a cluster.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Discovery {
+    /// The `[[cluster]]`'s or `[[sentinel]]`'s name.
     pub cluster: String,
     /// The nodes to poll: the new topology, or the last known one when
     /// this read failed.
     pub nodes: Vec<Target>,
-    /// Its shards, by node name.
-    pub shards: Vec<Shard>,
-    /// The cluster's `min_replicas` threshold.
-    pub min_replicas: u32,
-    /// For a `[[sentinel]]`: its masters' groups (then `shards` is empty
-    /// and `cluster` names the sentinel deployment).
-    pub groups: Option<Vec<(String, GroupView)>>,
-    /// Why this read failed, when it did.
-    pub error: Option<String>,
-    /// The `[[cluster]]`'s or `[[sentinel]]`'s labels.
-    pub labels: crate::config::Labels,
+    /// What the read found, by kind of topology.
+    pub found: Found,
+}
+
+/// A topology read's result, by what was read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Found {
+    /// A Redis Cluster: its shards, threshold, labels and the read's error.
+    Cluster(ClusterView),
+    /// A Sentinel deployment: its masters' replication groups.
+    Sentinel(Vec<(String, GroupView)>),
 }
 
 /// How often the nodes' verdicts are checked for a change that calls for
@@ -85,11 +86,13 @@ pub async fn run(
         let discovery = Discovery {
             cluster: spec.name.clone(),
             nodes: known.clone(),
-            shards: shards.clone(),
-            min_replicas,
-            groups: None,
-            error,
-            labels: spec.labels.clone(),
+            found: Found::Cluster(ClusterView {
+                shards: shards.clone(),
+                nodes: known.iter().map(|t| t.name.clone()).collect(),
+                min_replicas,
+                error,
+                labels: spec.labels.clone(),
+            }),
         };
         if tx.send(discovery).await.is_err() {
             return;
@@ -230,27 +233,21 @@ pub async fn run_sentinel(
         .first()
         .map_or(1, |s| s.thresholds.min_replicas);
     loop {
-        let error = match read_sentinels(&spec, timeout, min_replicas).await {
+        match read_sentinels(&spec, timeout, min_replicas).await {
             Ok(found) => {
                 if found.0 != known.0 {
                     info!(sentinel = %spec.name, nodes = found.0.len(), groups = found.1.len(), "sentinel topology read");
                 }
                 known = found;
-                None
             }
             Err(e) => {
                 warn!(sentinel = %spec.name, error = %e, "sentinel read failed; keeping the last known nodes");
-                Some(e)
             }
-        };
+        }
         let discovery = Discovery {
             cluster: spec.name.clone(),
             nodes: known.0.clone(),
-            shards: Vec::new(),
-            min_replicas,
-            groups: Some(known.1.clone()),
-            error,
-            labels: spec.labels.clone(),
+            found: Found::Sentinel(known.1.clone()),
         };
         if tx.send(discovery).await.is_err() {
             return;

@@ -11,7 +11,7 @@ use super::ticks;
 use crate::config::Target;
 use crate::judge::outcome::{Outcome, Status};
 use crate::judge::rules::{Health, Tracker};
-use crate::net::conn::Conn;
+use crate::net::conn::{Conn, Plan};
 use crate::shutdown::ShutdownSignal;
 use crate::state::record::{Kind, Sample};
 use crate::state::store::{Slot, Store};
@@ -236,10 +236,11 @@ async fn run(
         // Settings may have changed while this poller slept.
         let s = *settings.borrow();
         let started = Instant::now();
-        let deadline = started + s.timeout;
-        let metrics = started >= metrics_due;
-        let (outcome, exposition) =
-            poll_once(&target, &mut conn, deadline, s.dns_refresh, metrics).await;
+        let plan = Plan {
+            deadline: started + s.timeout,
+            metrics: started >= metrics_due,
+        };
+        let (outcome, exposition) = poll_once(&target, &mut conn, plan, s.dns_refresh).await;
         let ok = matches!(outcome, Outcome::Polled { .. });
         let took = started.elapsed();
         polls.record(ok, took);
@@ -327,15 +328,15 @@ fn sample_of(slot: &Slot, h: &Health) -> Sample {
     }
 }
 
-/// One poll: reuse the connection, or make one first. A connection that
-/// failed mid-poll is dropped.
+/// One poll as `plan` says: reuse the connection, or make one first. A
+/// connection that failed mid-poll is dropped.
 pub async fn poll_once(
     target: &Target,
     conn: &mut Option<Conn>,
-    deadline: Instant,
+    plan: Plan,
     dns_refresh: Duration,
-    metrics: bool,
 ) -> (Outcome, Option<Exposition>) {
+    let deadline = plan.deadline;
     if let Some(c) = conn {
         if !c
             .still_where_the_name_points(target, deadline, dns_refresh)
@@ -366,7 +367,7 @@ pub async fn poll_once(
         }
     }
     let c = conn.as_mut().expect("connection made above");
-    let result = c.poll(deadline, metrics).await;
+    let result = c.poll(plan).await;
     let tls_peer = c.tls_peer();
     let usable = c.is_usable();
     if !usable {

@@ -9,11 +9,12 @@
 //!   [`shutdown`]: the one process-wide stop signal.
 //! - [`wire`]: RESP decoding (`resp`), INFO text into a `Snapshot`
 //!   (`info`) and into redis_exporter's samples (`exposition`), topology
-//!   replies (`cluster`), sans I/O.
+//!   replies (`cluster`), the Prometheus text writer (`prom_text`), sans
+//!   I/O.
 //! - [`judge::outcome`]: statuses, reasons, failures: the words `net` and
 //!   the rules share.
 //! - [`net`]: one pooled connection per instance; a poll is one pipelined
-//!   write and one read.
+//!   write and one read. The one HTTP client (`http_client`).
 //! - [`judge::rules`]: snapshots and failures into damped `Health` verdicts.
 //! - [`state`]: the latest verdict per instance with its JSON pre-rendered,
 //!   poll counters, heartbeats, and what the history is handed (`record`).
@@ -21,9 +22,13 @@
 //!   uptime, notifications.
 //! - [`poll`]: one task per instance on the poller thread; reloads apply as
 //!   a diff.
-//! - [`http`]: hyper server; every answer is a lookup in `state`, never a
-//!   wait on Redis. `/metrics`, fleet views and the status page live here.
+//! - [`http`]: hyper server; one route table, every answer a lookup in
+//!   `state`, never a wait on Redis. `/metrics`, fleet views, the status
+//!   page, and the calls to other shards and regions live here.
 //! - [`sim`]: a simulated fleet for `demo` and load tests.
+//! - [`app`]: the running service wired together (config to poller,
+//!   history and HTTP), its reloads, and the command line; `main.rs` keeps
+//!   only the runtime, signals and exit codes.
 #![forbid(unsafe_code)]
 
 pub mod app;

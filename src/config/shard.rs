@@ -20,7 +20,9 @@ pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_millis(800);
 /// `I/N`: this process is shard I (0-based) of N.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardSpec {
+    /// This process's shard, 0-based.
     pub index: u32,
+    /// How many shards the fleet is split into.
     pub count: u32,
 }
 
@@ -97,13 +99,16 @@ fn mix(mut z: u64) -> u64 {
 /// A peer's base URL: `http://host:port[/prefix]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerUrl {
+    /// Host name or IP literal (without brackets).
     pub host: String,
+    /// TCP port.
     pub port: u16,
     /// Prepended to forwarded paths; empty or starting with `/`.
     pub prefix: String,
 }
 
 impl PeerUrl {
+    /// Parse `http://host:port[/prefix]`; peers speak plain HTTP.
     pub fn parse(s: &str) -> Result<PeerUrl, String> {
         let rest = s.strip_prefix("http://").ok_or_else(|| {
             format!("peer {s:?}: expected http://host:port (peers speak plain HTTP)")
@@ -153,16 +158,21 @@ impl std::fmt::Display for PeerUrl {
 /// Who owns which name, and where the other shards answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShardMap {
+    /// This process's shard.
     pub me: u32,
+    /// How many shards there are.
     pub count: u32,
     /// Index = shard; this shard's own entry is never called.
     pub peers: Vec<PeerUrl>,
+    /// The budget of one call to another shard (`peer_timeout`).
     pub timeout: Duration,
     /// Group member → group name.
     member_of: HashMap<String, String>,
 }
 
 impl ShardMap {
+    /// The map of shard `spec` with its `peers` (one URL per shard, index
+    /// = shard); `groups` keep each group's members on the group's shard.
     pub fn new(
         spec: ShardSpec,
         peers: Vec<PeerUrl>,
@@ -200,10 +210,12 @@ impl ShardMap {
         self.member_of.get(name).map_or(name, String::as_str)
     }
 
+    /// The shard that owns `name` (rendezvous hashing).
     pub fn owner_of(&self, name: &str) -> u32 {
         owner(self.key(name), self.count)
     }
 
+    /// Whether this shard owns `name`.
     pub fn is_mine(&self, name: &str) -> bool {
         self.owner_of(name) == self.me
     }
@@ -212,7 +224,9 @@ impl ShardMap {
 /// `[consensus]`: other regions watching the same fleet.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConsensusSpec {
+    /// The other regions' redpulse, asked for their own verdicts.
     pub peers: Vec<PeerUrl>,
+    /// This region's name, in votes and `x-redpulse-region`.
     pub region: String,
     /// Pollers (self included) that must see a status for it to be
     /// reported.

@@ -54,9 +54,13 @@ pub enum Route<'a> {
 /// pings), and peer calls come from other shards and regions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {
+    /// Liveness and readiness probes.
     Probe,
+    /// Views of the fleet, its history and metrics.
     Read,
+    /// Requests that change state (heartbeat pings).
     Write,
+    /// Calls from other shards and regions.
     Peer,
 }
 
@@ -65,10 +69,15 @@ pub enum Class {
 /// `/history/bars`, `/events`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shared {
+    /// `/health/redis`.
     Fleet,
+    /// `/health/clusters`.
     Clusters,
+    /// `/health/groups`.
     Groups,
+    /// `/history/bars`.
     Bars,
+    /// `/events`.
     Events,
 }
 

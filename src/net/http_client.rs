@@ -24,7 +24,9 @@ type Sender = SendRequest<Full<Bytes>>;
 /// Where a [`Client`] connects.
 #[derive(Clone)]
 pub struct Origin {
+    /// Host name or IP literal.
     pub host: String,
+    /// TCP port.
     pub port: u16,
     /// None for plain HTTP.
     pub tls: Option<TlsTarget>,
@@ -55,8 +57,11 @@ impl Origin {
 /// An answer: status, headers, and a body of at most the call's cap.
 #[derive(Debug)]
 pub struct Answer {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The answer's headers.
     pub headers: HeaderMap,
+    /// The body, at most the call's cap.
     pub body: Bytes,
 }
 
@@ -69,6 +74,7 @@ pub struct Client {
     in_flight: Semaphore,
     /// Calls answered, and calls that failed (refused, timed out, cut off).
     pub answered: AtomicU64,
+    /// Calls that failed (refused, timed out, cut off, too large).
     pub failed: AtomicU64,
 }
 

@@ -15,15 +15,21 @@ use std::time::SystemTime;
 /// What a history subject is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// A polled instance.
     Instance = 0,
+    /// A Redis Cluster, judged from its nodes.
     Cluster = 1,
+    /// A replication group (static or Sentinel-managed).
     Group = 2,
+    /// A worker's heartbeat.
     Heartbeat = 3,
 }
 
 impl Kind {
+    /// Every kind, in their stored order.
     pub const ALL: [Kind; 4] = [Kind::Instance, Kind::Cluster, Kind::Group, Kind::Heartbeat];
 
+    /// The name used in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Instance => "instance",
@@ -33,6 +39,7 @@ impl Kind {
         }
     }
 
+    /// The kind stored as `v` in the database.
     pub fn from_i64(v: i64) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| *k as i64 == v)
     }
@@ -41,9 +48,13 @@ impl Kind {
 /// One verdict of one subject.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
+    /// What the subject is.
     pub kind: Kind,
+    /// Its name.
     pub name: Arc<str>,
+    /// When the verdict was made.
     pub at: SystemTime,
+    /// The verdict.
     pub status: Status,
     /// The most severe reason's name.
     pub reason: Option<&'static str>,
@@ -61,13 +72,18 @@ pub struct Sample {
 /// writer takes it when the minute is over.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct MinuteAcc {
+    /// The worst status seen in the minute.
     pub worst: Option<Status>,
+    /// Polls folded in.
     pub polls: u32,
+    /// The slowest poll's round trip, in microseconds.
     pub latency_us_max: Option<u32>,
+    /// The highest used_memory / maxmemory seen.
     pub mem_ratio: Option<f32>,
 }
 
 impl MinuteAcc {
+    /// Fold one poll in.
     pub fn add(&mut self, status: Status, latency_us: Option<u32>, mem_ratio: Option<f32>) {
         self.worst = Some(self.worst.map_or(status, |w| w.max(status)));
         self.polls += 1;

@@ -21,7 +21,9 @@ use tokio::sync::OnceCell;
 /// This region's peers and the votes they cast.
 #[derive(Debug)]
 pub struct Consensus {
+    /// The `[consensus]` settings.
     pub spec: Arc<ConsensusSpec>,
+    /// The other regions, in `spec.peers` order.
     pub peers: Vec<Peer>,
     /// How long a peer's answer is reused: the poll interval.
     pub fresh_for: Duration,
@@ -49,11 +51,16 @@ type Asked = (Instant, Arc<OnceCell<Vote>>);
 /// One peer's view of one instance.
 #[derive(Clone, Debug)]
 pub enum Vote {
+    /// The peer's verdict: its region, status and its JSON body.
     Cast {
+        /// The region that voted.
         region: String,
+        /// What it sees.
         status: Status,
+        /// Its instance JSON.
         body: Bytes,
     },
+    /// No vote, and why (unreachable, not polled yet, not a verdict).
     Missing(String),
 }
 

@@ -83,6 +83,7 @@ impl PeerReason {
 /// client with kept-alive connections.
 #[derive(Debug)]
 pub struct Peer {
+    /// Where the peer answers.
     pub url: PeerUrl,
     client: Client,
 }
@@ -99,11 +100,13 @@ pub enum Hop {
 /// A peer's answer.
 #[derive(Debug)]
 pub struct Reply {
+    /// The peer's HTTP status.
     pub status: StatusCode,
     /// The region whose verdict this is (`x-redpulse-region`).
     pub region: Option<String>,
     /// The peer has not polled the instance yet.
     pub pending: bool,
+    /// The answer's body, at most the call's cap.
     pub body: Bytes,
 }
 
@@ -172,13 +175,16 @@ impl Peer {
 /// changes them.
 #[derive(Debug, Default)]
 pub struct Peering {
+    /// This process as a shard, with the shards it forwards to.
     pub shards: Option<Sharding>,
+    /// The regions that vote on verdicts.
     pub consensus: Option<Consensus>,
 }
 
 /// This process as one shard of a fleet, and the shards it forwards to.
 #[derive(Debug)]
 pub struct Sharding {
+    /// Which shard owns which name.
     pub map: Arc<ShardMap>,
     /// Index = shard; this shard's own entry is unused.
     pub peers: Vec<Peer>,
@@ -248,6 +254,7 @@ impl PeeringCell {
         *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
         self.active.store(active, Ordering::Release);
     }
+    /// Whether there is any peer to ask (shards or regions).
     pub fn active(&self) -> bool {
         self.active.load(Ordering::Acquire)
     }

@@ -13,11 +13,14 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests run for real: the server, and the tools
 # operators read redpulse with (Prometheus, Chromium for the status page),
-# and ip (iproute2) for the consensus test's network namespaces.
+# ip (iproute2) for the consensus test's network namespaces, and the
+# tools the web config tests are clients with (htpasswd for bcrypt
+# hashes, openssl s_client and curl over TLS).
 missing=()
 for pair in redis-server:redis-server prometheus:prometheus chromium:chromium \
     ip:iproute2 prometheus-alertmanager:prometheus-alertmanager \
-    prometheus-redis-exporter:prometheus-redis-exporter; do
+    prometheus-redis-exporter:prometheus-redis-exporter \
+    htpasswd:apache2-utils openssl:openssl curl:curl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -8,7 +8,7 @@
 use clap::Parser;
 use redpulse::app::cli::{Cli, Command, RunArgs};
 use redpulse::app::{self, modes};
-use redpulse::config::{self, LogFormat};
+use redpulse::config::{self, web, LogFormat};
 use redpulse::limits;
 use redpulse::shutdown::{Shutdown, ShutdownSignal};
 use std::process::ExitCode;
@@ -70,10 +70,14 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_usage(e),
     };
+    let web = match config.web_config_file.as_deref().map(web::load).transpose() {
+        Ok(w) => w,
+        Err(e) => return bad_usage(e),
+    };
     let files = config.targets.len() as u64 + limits::SPARE_DESCRIPTORS;
     let format = config.log_format;
     on_runtime(files, format, move |hup, stop| {
-        app::serve(config, None, Some(reload), hup, stop)
+        app::serve(config, web, None, Some(reload), hup, stop)
     })
 }
 

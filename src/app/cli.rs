@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// the host name's last `-` (a StatefulSet's redpulse-2 is shard 2).
     #[arg(long, value_name = "I/N", env = "REDPULSE_SHARD")]
     pub shard: Option<String>,
+    /// Web configuration for redpulse's own HTTP, in the Prometheus exporter-toolkit format:
+    /// TLS, client certificates, basic auth users, headers, rate limit. Watched for changes.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
     /// Log format on stderr [default: text].
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
@@ -135,6 +139,7 @@ impl RunArgs {
             max_http_connections: a.max_http_connections,
             data_dir: a.data_dir,
             shard: a.shard,
+            web_config_file: a.web_config_file,
             tls: config::TlsTable {
                 ca_file: a.tls_ca_file,
                 cert_file: a.tls_cert_file,

@@ -9,8 +9,10 @@ pub mod modes;
 pub mod running;
 pub mod topology;
 
+use crate::config::web::{self, WebConfig};
 use crate::config::{watch, Config, ConfigError, Overrides};
 use crate::history;
+use crate::http::auth::{Gate, Web};
 use crate::http::{self, AppState};
 use crate::poll::fleet::{Fleet, PollSettings};
 use crate::shutdown::ShutdownSignal;
@@ -28,7 +30,8 @@ use tracing::{error, info, warn};
 /// to notice it, so this is generous.
 pub const POLLER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Poll every target and serve HTTP until `shutdown` fires (which stops
+/// Poll every target and serve HTTP (applying `web`, the web config read
+/// at start) until `shutdown` fires (which stops
 /// the pollers, the server and anything else the caller gave a signal
 /// to), then drain. `banner` is printed once the listener is up. With
 /// `reload`, a message on `hup` (SIGHUP) or a change of a watched file
@@ -36,6 +39,7 @@ pub const POLLER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// the difference.
 pub async fn serve(
     config: Config,
+    web: Option<WebConfig>,
     banner: Option<String>,
     reload: Option<Overrides>,
     mut hup: mpsc::Receiver<()>,
@@ -98,11 +102,18 @@ pub async fn serve(
         config.consensus.as_ref(),
         config.interval,
     )));
+    let gate = Arc::new(Gate::new(web.as_ref().map(Web::new).unwrap_or_default()));
+    if let Some(w) = &web {
+        for warning in &w.warnings {
+            warn!(file = %w.path.display(), "web config: {warning}");
+        }
+    }
     let state = Arc::new(AppState {
         store: store.clone(),
         heartbeats: heartbeats.clone(),
         history: Some(history.clone()),
         peering: peering.clone(),
+        gate: gate.clone(),
     });
     let server = tokio::spawn(http::serve(
         listener,
@@ -130,7 +141,7 @@ pub async fn serve(
     // At most one reload loads at a time, on its own thread: reading a
     // config can block (a password_file that is a FIFO, a hung network
     // mount), and neither the runtime's workers nor a stop may wait on it.
-    let mut loading: Option<oneshot::Receiver<Result<Config, ConfigError>>> = None;
+    let mut loading: Option<oneshot::Receiver<Loaded>> = None;
     state.store.reload.record(true);
     // The config and targets files are watched only when SIGHUP could
     // reload them: a change then applies the same way.
@@ -158,12 +169,13 @@ pub async fn serve(
                 }
                 (None, _) => {}
             },
-            loaded = reload_result(&mut loading) => {
+            (loaded, web) = reload_result(&mut loading) => {
                 loading = None;
                 if let Ok(c) = &loaded {
                     *watched.lock().expect("watch list lock is never held across a panic") =
                         c.files.clone();
                 }
+                apply_web(&gate, loaded.is_ok(), web);
                 running.apply_reload(loaded);
                 if std::mem::take(&mut again) {
                     if let Some(o) = &reload {
@@ -194,33 +206,63 @@ pub async fn serve(
 }
 
 /// Load the config on a thread of its own and hand the result back.
-fn load_in_background(o: Overrides) -> oneshot::Receiver<Result<Config, ConfigError>> {
+/// A reload's result: the config, and its web config when it names one
+/// (each may fail on its own).
+type Loaded = (
+    Result<Config, ConfigError>,
+    Option<Result<WebConfig, String>>,
+);
+
+fn load_in_background(o: Overrides) -> oneshot::Receiver<Loaded> {
     let (tx, rx) = oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("redpulse-reload".into())
         .spawn(move || {
-            let _ = tx.send(crate::config::load(&o));
+            let config = crate::config::load(&o);
+            let web = config
+                .as_ref()
+                .ok()
+                .and_then(|c| c.web_config_file.as_deref().map(web::load));
+            let _ = tx.send((config, web));
         });
     if let Err(e) = spawned {
         let (tx, rx) = oneshot::channel();
-        let _ = tx.send(Err(ConfigError(format!(
-            "cannot start the reload thread: {e}"
-        ))));
+        let _ = tx.send((
+            Err(ConfigError(format!("cannot start the reload thread: {e}"))),
+            None,
+        ));
         return rx;
     }
     rx
 }
 
 /// The pending reload's result; never returns while none is pending.
-async fn reload_result(
-    loading: &mut Option<oneshot::Receiver<Result<Config, ConfigError>>>,
-) -> Result<Config, ConfigError> {
+async fn reload_result(loading: &mut Option<oneshot::Receiver<Loaded>>) -> Loaded {
     match loading {
         Some(rx) => rx.await.unwrap_or_else(|_| {
-            Err(ConfigError(
-                "the reload thread ended without a result".into(),
-            ))
+            (
+                Err(ConfigError(
+                    "the reload thread ended without a result".into(),
+                )),
+                None,
+            )
         }),
         None => std::future::pending().await,
+    }
+}
+
+/// Apply a reload's web config: a new one for new requests, a broken one
+/// keeps the running one (and says so), none means no web config.
+fn apply_web(gate: &Gate, config_ok: bool, web: Option<Result<WebConfig, String>>) {
+    match (config_ok, web) {
+        (false, _) => {}
+        (true, Some(Ok(w))) => {
+            for warning in &w.warnings {
+                warn!(file = %w.path.display(), "web config: {warning}");
+            }
+            gate.reload(Ok(&w));
+        }
+        (true, Some(Err(e))) => gate.reload(Err(&e)),
+        (true, None) => gate.clear(),
     }
 }

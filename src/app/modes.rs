@@ -32,6 +32,25 @@ pub fn check_config(path: &Path) -> Result<String, ConfigError> {
         c.listen,
         c.interval,
         c.timeout
+    ) + &web_summary(c.web_config_file.as_deref())?)
+}
+
+/// `; web config F: TLS on, N user(s)` when the config names a web config,
+/// which must load.
+fn web_summary(path: Option<&Path>) -> Result<String, ConfigError> {
+    let Some(path) = path else {
+        return Ok(String::new());
+    };
+    let w = crate::config::web::load(path).map_err(ConfigError)?;
+    Ok(format!(
+        "; web config {}: TLS {}, {} user(s){}",
+        path.display(),
+        if w.tls.is_some() { "on" } else { "off" },
+        w.users.len(),
+        w.warnings
+            .iter()
+            .map(|x| format!("; warning: {x}"))
+            .collect::<String>()
     ))
 }
 
@@ -119,7 +138,7 @@ impl Demo {
             Err(code) => return code,
         };
         let banner = self.banner();
-        let code = serve(self.config, Some(banner), None, hup, shutdown).await;
+        let code = serve(self.config, None, Some(banner), None, hup, shutdown).await;
         let _ = tokio::time::timeout(POLLER_STOP_TIMEOUT, fleet).await;
         let _ = std::fs::remove_dir_all(&self.data_dir);
         code

@@ -32,6 +32,8 @@ pub(crate) struct FileConfig {
     pub sentinel: Vec<FileSentinel>,
     pub metrics_interval: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// The exporter-toolkit web configuration for redpulse's own HTTP.
+    pub web_config_file: Option<PathBuf>,
     pub history_retention: Option<String>,
     #[serde(default)]
     pub notify: Vec<super::notify::FileNotify>,

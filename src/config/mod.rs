@@ -25,6 +25,7 @@ pub mod tls;
 pub mod topology;
 pub mod url;
 pub mod watch;
+pub mod web;
 
 pub use heartbeats::Heartbeat;
 pub use labels::Labels;
@@ -143,9 +144,12 @@ pub struct Config {
     pub metrics_interval: Duration,
     /// How often the config and targets files are checked for changes.
     pub watch_interval: Duration,
-    /// The files this config was read from (config, targets file), watched
-    /// for changes.
+    /// The files this config was read from (config, targets file, web
+    /// config), watched for changes.
     pub files: Vec<PathBuf>,
+    /// The web configuration for redpulse's own HTTP (TLS, basic auth),
+    /// read by `web::load` at start and on every reload.
+    pub web_config_file: Option<PathBuf>,
     /// Where the history database lives (one redpulse per directory).
     pub data_dir: PathBuf,
     /// How long transitions and minutes are kept.
@@ -184,6 +188,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--shard I/N` (or `REDPULSE_SHARD`).
     pub shard: Option<String>,
+    /// `--web.config.file`.
+    pub web_config_file: Option<PathBuf>,
     /// The `--tls-*` flags: over the file's top-level `[tls]`, key by key.
     pub tls: TlsTable,
 }
@@ -323,6 +329,10 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         );
     }
 
+    let web_config_file = o
+        .web_config_file
+        .clone()
+        .or_else(|| file.web_config_file.as_ref().map(|p| base_dir.join(p)));
     let max_http_connections = o
         .max_http_connections
         .or(file.max_http_connections)
@@ -355,7 +365,14 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         dns_refresh,
         metrics_interval,
         watch_interval,
-        files: o.config.iter().chain(&targets_file).cloned().collect(),
+        files: o
+            .config
+            .iter()
+            .chain(&targets_file)
+            .chain(&web_config_file)
+            .cloned()
+            .collect(),
+        web_config_file,
         data_dir,
         history_retention,
         notify,

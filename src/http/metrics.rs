@@ -391,6 +391,25 @@ pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// A family of one sample without labels.
+/// The web config's series: refusals and whether its last load worked.
+pub fn web_series(b: &mut Vec<u8>, gate: &super::auth::Gate) {
+    use std::sync::atomic::Ordering::Relaxed;
+    single(
+        b,
+        "redpulse_http_auth_failures_total",
+        "counter",
+        "HTTP requests refused: no or wrong credentials (401), or past the rate limit (429).",
+        gate.failures.load(Relaxed),
+    );
+    single(
+        b,
+        "redpulse_web_config_last_reload_successful",
+        "gauge",
+        "1 when the latest web config load (start or reload) succeeded; 0 keeps the previous one.",
+        gate.last_reload_ok.load(Relaxed),
+    );
+}
+
 fn single(b: &mut Vec<u8>, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
     header(b, name, kind, help);
     let _ = writeln!(b, "{name} {value}");

@@ -32,6 +32,7 @@
 //! `x-redpulse-pending` a region's answer for an instance it has not polled
 //! yet. Answers come from the store and never wait on Redis.
 
+pub mod auth;
 pub mod history;
 pub mod metrics;
 pub mod peers;
@@ -45,12 +46,14 @@ use crate::state::store::Store;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use route::{Query, Route, Shared};
+use route::{Class, Query, Route, Shared};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +79,8 @@ pub struct AppState {
     pub history: Option<Arc<crate::history::History>>,
     /// Other shards and regions.
     pub peering: Arc<peers::PeeringCell>,
+    /// The web config's users, rate limit and headers.
+    pub gate: Arc<auth::Gate>,
 }
 
 type Body = Full<Bytes>;
@@ -140,10 +145,42 @@ pub async fn serve(
 /// (400), the caller's class decided, then other shards and regions where
 /// the route belongs to them, then one match over the routes.
 pub async fn answer<B>(state: &Arc<AppState>, req: &Request<B>) -> Response<Body> {
-    let method = req.method();
-    let Some(route) = Route::parse(req.uri().path()) else {
-        return not_found();
+    let route = Route::parse(req.uri().path());
+    let forwarded = req.headers().contains_key(peers::FORWARDED);
+    // Access control decides here, once, per class of caller; an unknown
+    // path is a read (401 before 404, so paths cannot be probed).
+    let class = route.map_or(Class::Read, |r| r.class(forwarded));
+    let mut r = match state.gate.check(class, auth::authorization(req)).await {
+        Ok(()) => match route {
+            Some(route) => routed(state, req, route, forwarded).await,
+            None => not_found(),
+        },
+        Err(refusal) => {
+            let (code, body, header) = auth::refusal_body(&refusal);
+            let mut r = json(code, body);
+            if let Some((k, v)) = header {
+                r.headers_mut().insert(k, v);
+            }
+            r
+        }
     };
+    let h = r.headers_mut();
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    for (k, v) in state.gate.web().headers() {
+        h.insert(k.clone(), v.clone());
+    }
+    r
+}
+
+/// Answer a request for a known route that may be answered.
+async fn routed<B>(
+    state: &Arc<AppState>,
+    req: &Request<B>,
+    route: Route<'_>,
+    forwarded: bool,
+) -> Response<Body> {
+    let method = req.method();
     if !route.allows(method) {
         return method_not_allowed(route.allow());
     }
@@ -154,9 +191,6 @@ pub async fn answer<B>(state: &Arc<AppState>, req: &Request<B>) -> Response<Body
             return json(StatusCode::BAD_REQUEST, body.into());
         }
     };
-    let forwarded = req.headers().contains_key(peers::FORWARDED);
-    // Access control decides here, once, per class of caller.
-    let _class = route.class(forwarded || query.local);
     if let Some(r) = with_peers(state, req, route, &query, forwarded).await {
         return r;
     }
@@ -353,6 +387,7 @@ fn metrics(state: &AppState, now: std::time::Instant, gzip: bool) -> Response<Bo
         metrics::history_series(&mut body, h, dropped);
     }
     metrics::peer_series(&mut body, &state.peering.get());
+    metrics::web_series(&mut body, &state.gate);
     let (body, encoded) = if gzip {
         match metrics::gzip(&body) {
             Ok(z) => (z, true),
@@ -401,7 +436,32 @@ fn html(page: &'static str) -> Response<Body> {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        status_page_policy().clone(),
+    );
     r
+}
+
+/// The status page's content security policy: nothing from elsewhere,
+/// no framing, and only its own inline script and style, by hash.
+fn status_page_policy() -> &'static HeaderValue {
+    static POLICY: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        let page = views::STATUS_PAGE;
+        let hash_of = |open: &str, close: &str| {
+            let start = page.find(open).map_or(0, |i| i + open.len());
+            let end = page[start..].find(close).map_or(start, |i| start + i);
+            let digest = ring::digest::digest(&ring::digest::SHA256, &page.as_bytes()[start..end]);
+            format!("'sha256-{}'", auth::base64_encode(digest.as_ref()))
+        };
+        let policy = format!(
+            "default-src 'self'; frame-ancestors 'none'; script-src {}; style-src {}",
+            hash_of("<script>", "</script>"),
+            hash_of("<style>", "</style>")
+        );
+        HeaderValue::try_from(policy).expect("a policy of ASCII text")
+    })
 }
 
 fn not_found() -> Response<Body> {
@@ -444,6 +504,7 @@ mod tests {
             heartbeats: Arc::new(Heartbeats::default()),
             history: None,
             peering: Arc::default(),
+            gate: Arc::default(),
         }
     }
 

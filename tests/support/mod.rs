@@ -585,11 +585,25 @@ pub fn http_full(
     method: &str,
     path: &str,
 ) -> std::io::Result<(u16, Vec<String>, String)> {
+    http_with(addr, method, path, &[])
+}
+
+/// [`http_full`] with extra request headers.
+pub fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, Vec<String>, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
@@ -725,4 +739,35 @@ pub fn need(bin: &str) {
         found,
         "{bin} is missing: scripts/test.sh installs it from Debian's packages"
     );
+}
+
+/// `Basic base64(user:password)`, for an `Authorization` header.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let data = format!("{user}:{password}").into_bytes();
+    let mut out = String::from("Basic ");
+    for chunk in data.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, &b| n << 8 | b as u32) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                A[(n >> (18 - 6 * i)) as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// A bcrypt hash of `password` made by Apache's htpasswd (an independent
+/// implementation: the one operators use).
+pub fn htpasswd_hash(password: &str) -> String {
+    need("htpasswd");
+    let out = Command::new("htpasswd")
+        .args(["-nbB", "-C", "4", "user", password])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    line.trim().strip_prefix("user:").unwrap().to_string()
 }

@@ -1,0 +1,244 @@
+//! redpulse's own door, from outside: a web config (the exporter-toolkit
+//! format) with basic auth users hashed by htpasswd, extra headers and a
+//! rate limit, applied to a real process; reloaded on change (a broken
+//! file keeps the running one); refused at start and by check-config with
+//! one line naming the file and the key.
+
+mod support;
+
+use std::process::Command;
+use support::*;
+
+fn get(rp: &Redpulse, path: &str, auth: Option<&str>) -> (u16, Vec<String>, String) {
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+    http_with(([127, 0, 0, 1], rp.port).into(), "GET", path, &headers).unwrap()
+}
+
+#[test]
+fn basic_auth_guards_everything_but_the_probes_and_reloads_with_the_file() {
+    let server = RedisServer::start(&[]);
+    let dir = temp_dir("web-auth");
+    let hash = htpasswd_hash("correct horse");
+    let web = write_file(
+        &dir,
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  prometheus: {hash}\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+        ),
+    );
+    let toml = format!(
+        "interval = \"100ms\"\nwatch_interval = \"100ms\"\nweb_config_file = \"{}\"\n\n\
+         [[instance]]\nname = \"cache\"\nurl = \"{}\"\n\n[[heartbeat]]\nname = \"job\"\ninterval = \"1h\"\n",
+        web.display(),
+        server.url()
+    );
+    let rp = Redpulse::start_with_config(&toml, &[]);
+    let good = basic_auth("prometheus", "correct horse");
+    wait_for(WAIT, "cache to be ok", || {
+        let (code, _, body) = get(&rp, "/health/redis/cache", Some(&good));
+        (code == 200 && body.contains("\"status\":\"ok\"")).then_some(())
+    });
+    // Probes: open.
+    for path in ["/healthz", "/-/healthy", "/readyz", "/-/ready"] {
+        assert_eq!(get(&rp, path, None).0, 200, "{path}");
+    }
+    // Everything else: 401 without a valid credential, unknown paths too.
+    for (path, auth) in [
+        ("/health/redis/cache", None),
+        (
+            "/health/redis/cache",
+            Some(basic_auth("prometheus", "wrong")),
+        ),
+        (
+            "/health/redis/cache",
+            Some(basic_auth("nobody", "correct horse")),
+        ),
+        (
+            "/health/redis/cache",
+            Some("Bearer correct horse".to_string()),
+        ),
+        ("/metrics", None),
+        ("/", None),
+        ("/events", None),
+        ("/no/such/path", None),
+    ] {
+        let (code, headers, body) = get(&rp, path, auth.as_deref());
+        assert_eq!(code, 401, "{path} {auth:?}");
+        assert!(
+            headers.contains(&"www-authenticate: basic realm=\"redpulse\"".to_string()),
+            "{headers:?}"
+        );
+        assert_eq!(body, "{\"error\":\"unauthorized\"}");
+    }
+    assert_eq!(get(&rp, "/no/such/path", Some(&good)).0, 404);
+    // A ping without auth is refused and not recorded.
+    let addr = ([127, 0, 0, 1], rp.port).into();
+    assert_eq!(
+        http_with(addr, "POST", "/heartbeat/job", &[]).unwrap().0,
+        401
+    );
+    let (code, _, body) = get(&rp, "/health/heartbeat/job", Some(&good));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"last_ping\":null"), "recorded: {body}");
+    // Claiming to be a peer does not help.
+    let forged = http_with(
+        addr,
+        "GET",
+        "/health/redis/cache",
+        &[("x-redpulse-forwarded", "1")],
+    )
+    .unwrap();
+    assert_eq!(forged.0, 401);
+    // Every answer carries the security headers and the file's own.
+    let (_, headers, _) = get(&rp, "/healthz", None);
+    for h in [
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+        "x-frame-options: deny",
+    ] {
+        assert!(headers.contains(&h.to_string()), "{h}: {headers:?}");
+    }
+    let (code, _, metrics) = get(&rp, "/metrics", Some(&good));
+    assert_eq!(code, 200);
+    // Counted by hand: the 8 refusals above, the ping, the forged peer.
+    assert_eq!(
+        metric_value(&metrics, "redpulse_http_auth_failures_total"),
+        10.0
+    );
+    assert_eq!(
+        metric_value(&metrics, "redpulse_web_config_last_reload_successful"),
+        1.0
+    );
+
+    // A broken file: the running config stays, the metric says so.
+    std::fs::write(&web, "basic_auth_users:\n  prometheus: not-a-hash\n").unwrap();
+    wait_for(WAIT, "the broken web config to be noticed", || {
+        let (_, _, m) = get(&rp, "/metrics", Some(&good));
+        (metric_value(&m, "redpulse_web_config_last_reload_successful") == 0.0).then_some(())
+    });
+    assert_eq!(get(&rp, "/health/redis/cache", Some(&good)).0, 200);
+    // A new user: new requests use it, the old credential is refused.
+    let other = htpasswd_hash("battery staple");
+    std::fs::write(&web, format!("basic_auth_users:\n  grafana: {other}\n")).unwrap();
+    let new = basic_auth("grafana", "battery staple");
+    wait_for(WAIT, "the new web config to apply", || {
+        (get(&rp, "/health/redis/cache", Some(&new)).0 == 200).then_some(())
+    });
+    assert_eq!(get(&rp, "/health/redis/cache", Some(&good)).0, 401);
+    let (_, _, m) = get(&rp, "/metrics", Some(&new));
+    assert_eq!(
+        metric_value(&m, "redpulse_web_config_last_reload_successful"),
+        1.0
+    );
+    // No secret in the log.
+    let log = rp.log_text();
+    for secret in ["correct horse", "battery staple", &hash, &other] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+}
+
+#[test]
+fn the_rate_limit_answers_429_but_never_to_probes() {
+    let dir = temp_dir("web-rate");
+    let web = write_file(&dir, "web.yml", "rate_limit:\n  interval: 1h\n  burst: 3\n");
+    let rp = Redpulse::start(&[
+        "--web.config.file",
+        web.to_str().unwrap(),
+        "--target",
+        "x=redis://127.0.0.1:1",
+    ]);
+    let codes: Vec<u16> = (0..5).map(|_| get(&rp, "/health/redis", None).0).collect();
+    assert_eq!(&codes[3..], [429, 429], "{codes:?}");
+    assert!(codes[..3].iter().all(|&c| c != 429), "{codes:?}");
+    assert_eq!(get(&rp, "/-/healthy", None).0, 200);
+}
+
+#[test]
+fn a_bad_web_config_is_one_line_naming_file_and_key_at_start_and_in_check_config() {
+    let dir = temp_dir("web-bad");
+    for (name, text, key) in [
+        (
+            "unknown.yml",
+            "tls_server_config:\n  cert_filse: a\n",
+            "cert_filse",
+        ),
+        (
+            "hash.yml",
+            "basic_auth_users:\n  john: doe\n",
+            "basic_auth_users",
+        ),
+        (
+            "header.yml",
+            "http_server_config:\n  headers:\n    Content-Type: x\n",
+            "Content-Type",
+        ),
+        (
+            "version.yml",
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS111\n",
+            "min_version",
+        ),
+    ] {
+        let web = write_file(&dir, name, text);
+        let held = held_port();
+        let out = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{held}"),
+                "--target",
+                "x=redis://127.0.0.1:1",
+            ])
+            .args(["--web.config.file", web.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(name) && err.contains(key), "{name}: {err}");
+        let config = write_file(
+            &dir,
+            &format!("{name}.toml"),
+            &format!("web_config_file = \"{name}\"\n"),
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+            .args(["check-config", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(key), "{err}");
+    }
+    // A missing file, the same.
+    let out = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+        .args([
+            "--web.config.file",
+            "/nonexistent/web.yml",
+            "--target",
+            "x=redis://127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/web.yml"));
+    // A good one is summarised.
+    let hash = htpasswd_hash("x");
+    write_file(
+        &dir,
+        "good.yml",
+        &format!("basic_auth_users:\n  a: {hash}\n  b: {hash}\n"),
+    );
+    let config = write_file(&dir, "good.toml", "web_config_file = \"good.yml\"\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("TLS off, 2 user(s)"), "{said}");
+}
+
+/// A sample's value in exposition text (0 when absent is never assumed).
+fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series}"))
+}

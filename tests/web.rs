@@ -156,7 +156,21 @@ fn the_rate_limit_answers_429_but_never_to_probes() {
 #[test]
 fn a_bad_web_config_is_one_line_naming_file_and_key_at_start_and_in_check_config() {
     let dir = temp_dir("web-bad");
+    // A key that belongs to another certificate.
+    let ca = support::pki::Ca::new(&dir, "ca");
+    ca.leaf(&dir, "one", &["localhost"], -1, 30);
+    ca.leaf(&dir, "two", &["localhost"], -1, 30);
     for (name, text, key) in [
+        (
+            "mismatch.yml",
+            "tls_server_config:\n  cert_file: one.crt\n  key_file: two.key\n",
+            "does not match",
+        ),
+        (
+            "nocert.yml",
+            "tls_server_config:\n  cert_file: missing.crt\n  key_file: two.key\n",
+            "missing.crt",
+        ),
         (
             "unknown.yml",
             "tls_server_config:\n  cert_filse: a\n",
@@ -241,4 +255,220 @@ fn metric_value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {series}"))
+}
+
+/// `curl` over TLS trusting `ca`, with a client certificate when given:
+/// the HTTP status, or None when the handshake failed.
+fn curl_tls(
+    port: u16,
+    path: &str,
+    ca: &std::path::Path,
+    client: Option<(&std::path::Path, &std::path::Path)>,
+) -> Option<u16> {
+    need("curl");
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "5",
+        "--cacert",
+    ])
+    .arg(ca)
+    .arg(format!("https://127.0.0.1:{port}{path}"));
+    if let Some((cert, key)) = client {
+        cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    let out = cmd.output().unwrap();
+    let code: u16 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (out.status.success() && code != 0).then_some(code)
+}
+
+#[test]
+fn tls_serves_https_only_verifies_client_certificates_and_picks_up_a_renewal() {
+    use support::pki::{self_signed, Ca};
+    let dir = temp_dir("web-tls");
+    let ca = Ca::new(&dir, "server-ca");
+    let (crt, key) = ca.leaf(&dir, "server", &["localhost", "127.0.0.1"], -1, 30);
+    let clients = Ca::new(&dir, "client-ca");
+    let (good_crt, good_key) = clients.leaf(&dir, "good-client", &["scraper"], -1, 30);
+    let stranger = Ca::new(&dir, "other-ca");
+    let (bad_crt, bad_key) = stranger.leaf(&dir, "stranger", &["scraper"], -1, 30);
+    // A self-signed client certificate listed in the client CA file, as the
+    // exporter-toolkit's own tests use (Go accepts it).
+    let (selfie_crt, selfie_key) = self_signed(&dir, "selfie");
+    let client_cas = write_file(
+        &dir,
+        "client-cas.pem",
+        &(std::fs::read_to_string(&clients.pem_path).unwrap()
+            + &std::fs::read_to_string(&selfie_crt).unwrap()),
+    );
+    let web = write_file(
+        &dir,
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+             client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n  min_version: TLS13\n",
+            client_cas.display()
+        ),
+    );
+    let rp = Redpulse::start_tls(&[
+        "--web.config.file",
+        web.to_str().unwrap(),
+        "--target",
+        "x=redis://127.0.0.1:1",
+    ]);
+    let port = rp.port;
+    let good = Some((good_crt.as_path(), good_key.as_path()));
+    assert_eq!(curl_tls(port, "/healthz", &ca.pem_path, good), Some(200));
+    assert_eq!(
+        curl_tls(
+            port,
+            "/healthz",
+            &ca.pem_path,
+            Some((selfie_crt.as_path(), selfie_key.as_path()))
+        ),
+        Some(200),
+        "a self-signed certificate listed as a client CA"
+    );
+    assert_eq!(
+        curl_tls(port, "/healthz", &ca.pem_path, None),
+        None,
+        "no client certificate"
+    );
+    assert_eq!(
+        curl_tls(
+            port,
+            "/healthz",
+            &ca.pem_path,
+            Some((bad_crt.as_path(), bad_key.as_path()))
+        ),
+        None,
+        "a certificate from another CA"
+    );
+    // TLS 1.2 only: refused under min_version TLS13.
+    need("openssl");
+    let s_client = |extra: &[&str]| {
+        let out = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                "-CAfile",
+            ])
+            .arg(&ca.pem_path)
+            .arg("-cert")
+            .arg(&good_crt)
+            .arg("-key")
+            .arg(&good_key)
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok12, _) = s_client(&["-tls1_2"]);
+    assert!(!ok12, "a TLS 1.2-only client was served");
+    let (ok13, said) = s_client(&["-tls1_3"]);
+    assert!(ok13 && said.contains("TLSv1.3"), "{said}");
+    // Plain HTTP to the TLS port: no answer at all.
+    let plain = http_get(port, "/healthz");
+    assert!(
+        plain.is_err() || plain.as_ref().is_ok_and(|(c, _)| *c == 0),
+        "{plain:?}"
+    );
+
+    // The certificate renewed on disk (by another CA): new connections
+    // use it within 5 s, same process.
+    let pid = rp.pid();
+    let renewed = Ca::new(&dir, "renewed-ca");
+    let (new_crt, new_key) = renewed.leaf(&dir, "renewed", &["localhost", "127.0.0.1"], -1, 30);
+    std::fs::copy(&new_key, dir.join("server.key")).unwrap();
+    std::fs::copy(&new_crt, dir.join("server.crt")).unwrap();
+    let t = std::time::Instant::now();
+    wait_for(
+        std::time::Duration::from_secs(5),
+        "the renewed certificate",
+        || (curl_tls(port, "/healthz", &renewed.pem_path, good) == Some(200)).then_some(()),
+    );
+    println!("renewal seen after {:?}", t.elapsed());
+    assert_eq!(
+        curl_tls(port, "/healthz", &ca.pem_path, good),
+        None,
+        "the old certificate"
+    );
+    assert_eq!(rp.pid(), pid);
+    let _ = crt;
+    let _ = key;
+}
+
+#[test]
+fn client_allowed_sans_and_request_only_modes_judge_as_go_does() {
+    use support::pki::{self_signed, Ca};
+    let dir = temp_dir("web-sans");
+    let ca = Ca::new(&dir, "server-ca");
+    ca.leaf(&dir, "server", &["localhost", "127.0.0.1"], -1, 30);
+    let clients = Ca::new(&dir, "client-ca");
+    let (one_crt, one_key) = clients.leaf(&dir, "one", &["one"], -1, 30);
+    let (bad_crt, bad_key) = clients.leaf(&dir, "bad", &["bad"], -1, 30);
+    let (any_crt, any_key) = self_signed(&dir, "any");
+    for (mode, extra, client, served) in [
+        (
+            "RequireAndVerifyClientCert",
+            "  client_allowed_sans: [one, test3]\n",
+            (&one_crt, &one_key),
+            true,
+        ),
+        (
+            "RequireAndVerifyClientCert",
+            "  client_allowed_sans: [one, test3]\n",
+            (&bad_crt, &bad_key),
+            false,
+        ),
+        ("RequireAnyClientCert", "", (&any_crt, &any_key), true),
+        ("RequestClientCert", "", (&any_crt, &any_key), true),
+        ("VerifyClientCertIfGiven", "", (&any_crt, &any_key), false),
+    ] {
+        let ca_line = if mode.contains("Verify") {
+            format!("  client_ca_file: {}\n", clients.pem_path.display())
+        } else {
+            String::new()
+        };
+        let web = write_file(
+            &dir,
+            "web.yml",
+            &format!(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: {mode}\n{ca_line}{extra}"
+            ),
+        );
+        let rp = Redpulse::start_tls(&[
+            "--web.config.file",
+            web.to_str().unwrap(),
+            "--target",
+            "x=redis://127.0.0.1:1",
+        ]);
+        let got = curl_tls(
+            rp.port,
+            "/healthz",
+            &ca.pem_path,
+            Some((client.0.as_path(), client.1.as_path())),
+        );
+        assert_eq!(got == Some(200), served, "{mode} {extra}: {got:?}");
+        if mode == "VerifyClientCertIfGiven" || mode == "RequestClientCert" {
+            assert_eq!(
+                curl_tls(rp.port, "/healthz", &ca.pem_path, None),
+                Some(200),
+                "{mode} without a certificate"
+            );
+        }
+    }
 }

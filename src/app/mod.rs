@@ -45,6 +45,14 @@ pub async fn serve(
     mut hup: mpsc::Receiver<()>,
     shutdown: ShutdownSignal,
 ) -> ExitCode {
+    // The web config's TLS, checked before anything starts.
+    let gate = match web.as_ref().map(Web::new).transpose() {
+        Ok(w) => Arc::new(Gate::new(w.unwrap_or_default())),
+        Err(e) => {
+            eprintln!("redpulse: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // One redpulse per data_dir; one that cannot be written means history
     // in memory, not a refusal to start.
     let _data_lock = match history::lock::lock(&config.data_dir) {
@@ -102,7 +110,6 @@ pub async fn serve(
         config.consensus.as_ref(),
         config.interval,
     )));
-    let gate = Arc::new(Gate::new(web.as_ref().map(Web::new).unwrap_or_default()));
     if let Some(w) = &web {
         for warning in &w.warnings {
             warn!(file = %w.path.display(), "web config: {warning}");

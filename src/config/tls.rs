@@ -254,7 +254,7 @@ impl TlsCache {
     }
 }
 
-fn read_pem(path: &Path, key: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn read_pem(path: &Path, key: &str) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let mut bytes = Vec::new();
     std::fs::File::open(path)
@@ -269,7 +269,7 @@ fn read_pem(path: &Path, key: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-fn certs_from_pem(
+pub(crate) fn certs_from_pem(
     pem: &[u8],
     path: &Path,
     key: &str,

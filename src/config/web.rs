@@ -9,9 +9,14 @@
 //! are loaded by the HTTP side, which watches them for rotation.
 
 use super::text::{read_bounded, shown};
+use super::tls::read_pem;
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest web config file: a few users and PEM blocks fit many times.
@@ -221,14 +226,67 @@ pub struct WebConfig {
     pub warnings: Vec<String>,
 }
 
-/// Read and check the web config at `path`. The error is one line naming
-/// the file and the key.
+/// Read and check the web config at `path`, with its certificate, key
+/// and client CAs. The error is one line naming the file and the key.
 pub fn load(path: &Path) -> Result<WebConfig, String> {
     let label = shown(path);
     let at = |what: String| format!("web config {label}: {what}");
     let text = read_bounded(path, MAX_WEB_CONFIG).map_err(|e| at(e.to_string()))?;
     let dir = path.parent().unwrap_or(Path::new(""));
-    parse(&text, dir, path).map_err(at)
+    let c = parse(&text, dir, path).map_err(at)?;
+    if let Some(t) = &c.tls {
+        t.keys().map_err(at)?;
+        t.client_roots().map_err(at)?;
+    }
+    Ok(c)
+}
+
+impl Pem {
+    /// The PEM text: the file's contents, or the inline block.
+    pub fn read(&self, key: &str) -> Result<Vec<u8>, String> {
+        match self {
+            Pem::File(path) => read_pem(path, key),
+            Pem::Inline(text) => Ok(text.as_bytes().to_vec()),
+        }
+    }
+}
+
+impl TlsServer {
+    /// The certificate chain and its private key, read now and checked to
+    /// belong together.
+    pub fn keys(&self) -> Result<Arc<CertifiedKey>, String> {
+        let cert_pem = self.cert.read("tls_server_config.cert_file")?;
+        let key_pem = self.key.read("tls_server_config.key_file")?;
+        let chain = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or("tls_server_config.cert: no PEM certificate in it")?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
+            "tls_server_config.key: no PEM private key in it (PKCS#8, PKCS#1 or SEC1)"
+        })?;
+        let provider = rustls::crypto::ring::default_provider();
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| format!("tls_server_config.key: {e}"))?;
+        let certified = CertifiedKey::new(chain, signing);
+        certified
+            .keys_match()
+            .map_err(|_| "tls_server_config: the key does not match the certificate".to_string())?;
+        Ok(Arc::new(certified))
+    }
+
+    /// The client CA certificates (empty when none is configured).
+    pub fn client_roots(&self) -> Result<Vec<CertificateDer<'static>>, String> {
+        let Some(ca) = &self.client_ca else {
+            return Ok(Vec::new());
+        };
+        let pem = ca.read("tls_server_config.client_ca_file")?;
+        CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("tls_server_config.client_ca: not valid PEM: {e}"))
+    }
 }
 
 /// Check the text of a web config whose relative paths resolve from `dir`.

@@ -49,11 +49,21 @@ pub struct Web {
     users: BTreeMap<String, String>,
     headers: Vec<(HeaderName, HeaderValue)>,
     limiter: Option<Mutex<Bucket>>,
+    /// None: plain HTTP.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Web {
-    /// The parts of `c` that apply per request.
-    pub fn new(c: &WebConfig) -> Web {
+    /// What `c` asks of the listener and of every request; fails when its
+    /// certificate, key or client CAs do not load.
+    pub fn new(c: &WebConfig) -> Result<Web, String> {
+        let tls =
+            match &c.tls {
+                Some(t) => Some(super::tls::server_config(t).map_err(|e| {
+                    format!("web config {}: {e}", crate::config::text::shown(&c.path))
+                })?),
+                None => None,
+            };
         let headers = c
             .headers
             .iter()
@@ -64,11 +74,17 @@ impl Web {
                 ))
             })
             .collect();
-        Web {
+        Ok(Web {
             users: c.users.clone(),
             headers,
             limiter: c.rate_limit.map(|r| Mutex::new(Bucket::new(r))),
-        }
+            tls,
+        })
+    }
+
+    /// The TLS configuration new connections use, if TLS is on.
+    pub fn tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
+        self.tls.as_ref()
     }
 
     /// Whether basic auth is on.
@@ -160,9 +176,13 @@ impl Gate {
     /// Apply a reloaded web config, or keep the running one when it failed
     /// to load (and say so in the metric).
     pub fn reload(&self, loaded: Result<&WebConfig, &str>) {
-        match loaded {
-            Ok(c) => {
-                *self.web.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Web::new(c));
+        let web = match loaded {
+            Ok(c) => Web::new(c),
+            Err(e) => Err(e.to_string()),
+        };
+        match web {
+            Ok(web) => {
+                *self.web.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(web);
                 self.last_reload_ok.store(1, Ordering::Relaxed);
             }
             Err(e) => {
@@ -374,7 +394,7 @@ mod tests {
 
     fn gate(yaml: &str) -> Gate {
         let c = web::parse(yaml, Path::new("/"), Path::new("/web.yml")).unwrap();
-        Gate::new(Web::new(&c))
+        Gate::new(Web::new(&c).unwrap())
     }
 
     fn basic(user: &str, pass: &str) -> HeaderValue {

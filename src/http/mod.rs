@@ -37,6 +37,7 @@ pub mod history;
 pub mod metrics;
 pub mod peers;
 pub mod route;
+pub mod tls;
 pub mod views;
 
 use crate::judge::outcome::Status;
@@ -113,19 +114,29 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let watcher = graceful.watcher();
+        // TLS as the web config says now: a reload applies to new
+        // connections.
+        let tls = state.gate.web().tls().cloned();
         let state = state.clone();
-        let service = service_fn(move |req: Request<Incoming>| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(answer(&state, &req).await) }
-        });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(MAX_REQUEST_HEAD)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let result = match tls {
+                None => serve_connection(TokioIo::new(stream), state, watcher).await,
+                Some(config) => {
+                    // A client that does not finish its handshake in time
+                    // (or speaks plain HTTP) gets no answer.
+                    let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, accept).await {
+                        Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), state, watcher).await,
+                        Ok(Err(e)) => {
+                            debug!(%peer, error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => Ok(()),
+                    }
+                }
+            };
+            if let Err(e) = result {
                 debug!(%peer, error = %e, "HTTP connection ended with an error");
             }
             drop(permit);
@@ -138,6 +149,28 @@ pub async fn serve(
     {
         warn!("HTTP connections still open after the drain timeout; closing them");
     }
+}
+
+/// Serve HTTP/1.1 on one connection (plain or TLS) until it ends or the
+/// shutdown's drain closes it.
+async fn serve_connection<IO>(
+    io: IO,
+    state: Arc<AppState>,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> Result<(), hyper::Error>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(answer(&state, &req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .serve_connection(io, service);
+    watcher.watch(conn).await
 }
 
 /// Answer one request: the path parsed into a [`Route`] (404 when none),

@@ -456,6 +456,24 @@ impl Redpulse {
 
     /// Start on a port chosen beforehand (peers must know it).
     pub fn start_at(port: u16, args: &[&str]) -> Redpulse {
+        let rp = Redpulse::spawn(port, args);
+        wait_for(WAIT, "redpulse /healthz", || {
+            (http_get(port, "/healthz").ok()?.0 == 200).then_some(())
+        });
+        rp
+    }
+
+    /// Start with TLS on (its web config in `args`): ready once its log
+    /// says it started (plain HTTP gets no answer there).
+    pub fn start_tls(args: &[&str]) -> Redpulse {
+        let rp = Redpulse::spawn(held_port(), args);
+        wait_for(WAIT, "redpulse to start", || {
+            rp.log_text().contains("redpulse started").then_some(())
+        });
+        rp
+    }
+
+    fn spawn(port: u16, args: &[&str]) -> Redpulse {
         let dir = temp_dir("redpulse");
         let log = dir.join("redpulse.log");
         let file = std::fs::File::create(&log).unwrap();
@@ -473,15 +491,11 @@ impl Redpulse {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        let rp = Redpulse {
+        Redpulse {
             port,
             child: Some(child),
             log,
-        };
-        wait_for(WAIT, "redpulse /healthz", || {
-            (http_get(port, "/healthz").ok()?.0 == 200).then_some(())
-        });
-        rp
+        }
     }
 
     /// GET a path: (status, body).

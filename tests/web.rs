@@ -472,3 +472,141 @@ fn client_allowed_sans_and_request_only_modes_judge_as_go_does() {
         }
     }
 }
+
+#[test]
+fn a_heartbeat_with_a_token_takes_pings_that_carry_it_and_no_secret_is_ever_shown() {
+    const TOKEN: &str = "tok-Zq7uniqueHEARTBEATsecret";
+    const PASSWORD: &str = "pw-Xk9uniqueBASICAUTHsecret";
+    let dir = temp_dir("web-token");
+    let token_file = write_file(&dir, "job.token", &format!("{TOKEN}\n"));
+    let hash = htpasswd_hash(PASSWORD);
+    let web = write_file(
+        &dir,
+        "web.yml",
+        &format!("basic_auth_users:\n  ops: {hash}\n"),
+    );
+    let toml = format!(
+        "web_config_file = \"{}\"\n\n[[heartbeat]]\nname = \"job\"\ninterval = \"1h\"\ntoken_file = \"{}\"\n\n\
+         [[heartbeat]]\nname = \"open\"\ninterval = \"1h\"\n\n[[instance]]\nname = \"x\"\nurl = \"redis://127.0.0.1:1\"\n",
+        web.display(),
+        token_file.display()
+    );
+    let config = write_file(&dir, "redpulse.toml", &toml);
+    let rp = {
+        // At trace level, so every line redpulse could write is written.
+        let port = held_port();
+        let log = dir.join("redpulse.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("RUST_LOG", "trace")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+            .spawn()
+            .unwrap();
+        wait_for(WAIT, "redpulse /healthz", || {
+            (http_get(port, "/healthz").ok()?.0 == 200).then_some(())
+        });
+        (Guard(child), port)
+    };
+    let addr = ([127, 0, 0, 1], rp.1).into();
+    let ops = basic_auth("ops", PASSWORD);
+    let last_ping = || {
+        let (_, _, body) = http_with(
+            addr,
+            "GET",
+            "/health/heartbeat/job",
+            &[("Authorization", &ops)],
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["last_ping"].clone()
+    };
+    // No token, a wrong one, and basic auth alone: 401, nothing recorded.
+    let bearer_wrong = format!("Bearer {TOKEN}x");
+    for headers in [
+        vec![],
+        vec![("Authorization", bearer_wrong.as_str())],
+        vec![("Authorization", ops.as_str())],
+    ] {
+        assert_eq!(
+            http_with(addr, "POST", "/heartbeat/job", &headers)
+                .unwrap()
+                .0,
+            401,
+            "{headers:?}"
+        );
+    }
+    assert_eq!(
+        http_with(addr, "POST", "/heartbeat/job?token=nope", &[])
+            .unwrap()
+            .0,
+        401
+    );
+    assert!(last_ping().is_null());
+    // The token as a bearer, and in the query (percent-encoding allowed).
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        http_with(
+            addr,
+            "POST",
+            "/heartbeat/job",
+            &[("Authorization", &bearer)]
+        )
+        .unwrap()
+        .0,
+        200
+    );
+    assert!(!last_ping().is_null());
+    let encoded = TOKEN.replace('-', "%2D");
+    assert_eq!(
+        http_with(addr, "GET", &format!("/heartbeat/job?token={encoded}"), &[])
+            .unwrap()
+            .0,
+        200
+    );
+    // A heartbeat without a token is a write like any other: basic auth.
+    assert_eq!(
+        http_with(addr, "POST", "/heartbeat/open", &[]).unwrap().0,
+        401
+    );
+    assert_eq!(
+        http_with(addr, "POST", "/heartbeat/open", &[("Authorization", &ops)])
+            .unwrap()
+            .0,
+        200
+    );
+    // Nothing anywhere shows a secret: answers, metrics, the trace log
+    // (once it has a poll's trace line).
+    wait_for(WAIT, "a trace line", || {
+        std::fs::read_to_string(dir.join("stderr.log"))
+            .ok()?
+            .contains("TRACE")
+            .then_some(())
+    });
+    let mut seen = String::new();
+    for path in [
+        "/health/heartbeat/job",
+        "/metrics",
+        "/health/redis?all=1",
+        "/events",
+        "/history/heartbeat/job",
+    ] {
+        seen.push_str(
+            &http_with(addr, "GET", path, &[("Authorization", &ops)])
+                .unwrap()
+                .2,
+        );
+    }
+    seen.push_str(&std::fs::read_to_string(dir.join("redpulse.log")).unwrap());
+    seen.push_str(&std::fs::read_to_string(dir.join("stderr.log")).unwrap());
+    assert!(
+        seen.contains("TRACE") && seen.contains("redpulse started"),
+        "the trace log is there"
+    );
+    for secret in [TOKEN, PASSWORD, &hash] {
+        assert!(!seen.contains(secret), "a secret was shown");
+    }
+}

@@ -53,6 +53,8 @@ pub async fn serve(
             return ExitCode::from(2);
         }
     };
+    gate.set_tokens(config.heartbeat_tokens.clone());
+    warn_open_heartbeats(&config, &gate);
     // One redpulse per data_dir; one that cannot be written means history
     // in memory, not a refusal to start.
     let _data_lock = match history::lock::lock(&config.data_dir) {
@@ -183,6 +185,10 @@ pub async fn serve(
                         c.files.clone();
                 }
                 apply_web(&gate, loaded.is_ok(), web);
+                if let Ok(c) = &loaded {
+                    gate.set_tokens(c.heartbeat_tokens.clone());
+                    warn_open_heartbeats(c, &gate);
+                }
                 running.apply_reload(loaded);
                 if std::mem::take(&mut again) {
                     if let Some(o) = &reload {
@@ -255,6 +261,21 @@ async fn reload_result(loading: &mut Option<oneshot::Receiver<Loaded>>) -> Loade
             )
         }),
         None => std::future::pending().await,
+    }
+}
+
+/// Say which heartbeats anyone who reaches a non-loopback listener can
+/// ping: no token, and no basic auth either.
+fn warn_open_heartbeats(config: &Config, gate: &Gate) {
+    if config.listen.ip().is_loopback() || gate.web().auth_on() {
+        return;
+    }
+    for h in config.heartbeats.iter().filter(|h| h.token.is_none()) {
+        warn!(
+            heartbeat = %h.name,
+            listen = %config.listen,
+            "this heartbeat takes pings from anyone who reaches the port: give it a token_file or turn on basic auth"
+        );
     }
 }
 

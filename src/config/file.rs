@@ -125,4 +125,6 @@ pub(crate) struct FileHeartbeat {
     pub name: String,
     pub interval: String,
     pub grace: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
 }

@@ -128,6 +128,8 @@ pub struct Config {
     pub timeout: Duration,
     pub targets: Vec<Target>,
     pub heartbeats: Vec<Heartbeat>,
+    /// The token of every heartbeat that has one, other shards' included.
+    pub heartbeat_tokens: std::sync::Arc<std::collections::BTreeMap<String, Secret>>,
     /// Redis Clusters whose nodes are discovered and polled.
     pub clusters: Vec<ClusterSpec>,
     /// Static replication groups of configured instances.
@@ -302,7 +304,13 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     let mut sentinels =
         topology::sentinels(&file, &base_dir, &at, &global, &mut defaults, &clusters)?;
     let mut groups = topology::groups(&file, &at, &global, &mut targets, &clusters)?;
-    let mut heartbeats = heartbeats::heartbeats(&file, &at)?;
+    let mut heartbeats = heartbeats::heartbeats(&file, &base_dir, &at)?;
+    // Every heartbeat's token, this shard's or not: the shard a ping lands
+    // on checks it before forwarding to the owner.
+    let heartbeat_tokens: std::collections::BTreeMap<String, Secret> = heartbeats
+        .iter()
+        .filter_map(|h| Some((h.name.clone(), h.token.clone()?)))
+        .collect();
     let data_dir = match (&o.data_dir, &file.data_dir) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => base_dir.join(d),
@@ -357,6 +365,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         timeout,
         targets,
         heartbeats,
+        heartbeat_tokens: std::sync::Arc::new(heartbeat_tokens),
         clusters,
         groups,
         sentinels,

@@ -39,21 +39,29 @@ pub(crate) struct PasswordSource {
 }
 
 impl PasswordSource {
+    /// The password, if a source is set.
     pub fn read(&self) -> Result<Option<Secret>, String> {
+        self.read_as("password")
+    }
+
+    /// The secret, if a source is set; errors name `{what}_file` or
+    /// `{what}_env`. One trailing newline of a file is not part of it
+    /// (`echo secret > file` writes one).
+    pub fn read_as(&self, what: &str) -> Result<Option<Secret>, String> {
         if let Some(path) = &self.file {
             let text = read_bounded(path, MAX_PASSWORD_FILE)
-                .map_err(|e| format!("password_file {}: {e}", shown(path)))?;
+                .map_err(|e| format!("{what}_file {}: {e}", shown(path)))?;
             let pass = text.strip_suffix('\n').unwrap_or(&text);
             let pass = pass.strip_suffix('\r').unwrap_or(pass);
             if pass.is_empty() {
-                return Err(format!("password_file {} is empty", shown(path)));
+                return Err(format!("{what}_file {} is empty", shown(path)));
             }
             return Ok(Some(Secret::new(pass)));
         }
         if let Some(var) = &self.env {
             return match std::env::var(var) {
                 Ok(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
-                _ => Err(format!("password_env {var}: variable is not set or empty")),
+                _ => Err(format!("{what}_env {var}: variable is not set or empty")),
             };
         }
         Ok(None)

@@ -14,6 +14,7 @@
 
 use super::route::Class;
 use crate::config::web::{RateLimit, WebConfig};
+use crate::config::Secret;
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use std::collections::{BTreeMap, HashMap};
@@ -133,6 +134,8 @@ impl Bucket {
 #[derive(Debug)]
 pub struct Gate {
     web: RwLock<Arc<Web>>,
+    /// Every heartbeat's ping token, by name (other shards' included).
+    tokens: RwLock<Arc<BTreeMap<String, Secret>>>,
     /// HMAC key of the cache, made at start.
     key: ring::hmac::Key,
     cache: Mutex<HashMap<[u8; 32], bool>>,
@@ -159,6 +162,7 @@ impl Gate {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Gate {
             web: RwLock::new(Arc::new(web)),
+            tokens: RwLock::default(),
             key,
             cache: Mutex::new(HashMap::new()),
             bcrypt: Semaphore::new(cores.saturating_sub(1).max(1)),
@@ -190,6 +194,67 @@ impl Gate {
                 self.last_reload_ok.store(0, Ordering::Relaxed);
             }
         }
+    }
+
+    /// The heartbeat tokens in force from now on (start, reload).
+    pub fn set_tokens(&self, tokens: Arc<BTreeMap<String, Secret>>) {
+        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = tokens;
+    }
+
+    /// A ping to heartbeat `name`: with a token configured, the request
+    /// must carry it (`Authorization: Bearer` or `?token=`), and nothing
+    /// else is asked, except that a peer that authenticated with basic
+    /// auth may pass a ping it checked; without one, the ping is a write
+    /// like any other.
+    pub async fn check_ping(
+        &self,
+        name: &str,
+        authorization: Option<&HeaderValue>,
+        query_token: Option<&str>,
+        forwarded: bool,
+    ) -> Result<(), Refusal> {
+        let token = self
+            .tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned();
+        let Some(token) = token else {
+            return self.check(Class::Write, authorization).await;
+        };
+        self.limit()?;
+        let bearer = authorization
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .map(<[u8]>::trim_ascii);
+        let given = bearer.or(query_token.map(str::as_bytes));
+        if given.is_some_and(|g| same(g, token.expose().as_bytes())) {
+            return Ok(());
+        }
+        let web = self.web();
+        if forwarded && web.auth_on() {
+            if let Some((user, password)) = authorization.and_then(basic_credentials) {
+                if self.verify(&web, &user, &password).await {
+                    return Ok(());
+                }
+            }
+        }
+        self.refused("heartbeat token");
+        Err(Refusal::Unauthorized)
+    }
+
+    /// The rate limit, for every request but the probes.
+    fn limit(&self) -> Result<(), Refusal> {
+        if let Some(l) = &self.web().limiter {
+            if !l
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .allow(Instant::now())
+            {
+                self.refused("rate limit");
+                return Err(Refusal::TooManyRequests);
+            }
+        }
+        Ok(())
     }
 
     /// No web config any more: no auth, no limit, no extra headers.
@@ -295,6 +360,12 @@ impl Gate {
             *last = (Some(now), 0);
         }
     }
+}
+
+/// Whether `a` and `b` are equal, in a time that depends on their lengths
+/// only (a token compared byte by byte would say how much of it matched).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The answer to a refused request.

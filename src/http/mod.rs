@@ -183,7 +183,19 @@ pub async fn answer<B>(state: &Arc<AppState>, req: &Request<B>) -> Response<Body
     // Access control decides here, once, per class of caller; an unknown
     // path is a read (401 before 404, so paths cannot be probed).
     let class = route.map_or(Class::Read, |r| r.class(forwarded));
-    let mut r = match state.gate.check(class, auth::authorization(req)).await {
+    let authorization = auth::authorization(req);
+    let allowed = match route {
+        Some(Route::HeartbeatPing(name)) => {
+            let query = req.uri().query().unwrap_or("");
+            let token = query_token(query);
+            state
+                .gate
+                .check_ping(name, authorization, token.as_deref(), forwarded)
+                .await
+        }
+        _ => state.gate.check(class, authorization).await,
+    };
+    let mut r = match allowed {
         Ok(()) => match route {
             Some(route) => routed(state, req, route, forwarded).await,
             None => not_found(),
@@ -204,6 +216,14 @@ pub async fn answer<B>(state: &Arc<AppState>, req: &Request<B>) -> Response<Body
         h.insert(k.clone(), v.clone());
     }
     r
+}
+
+/// A ping's `?token=`, decoded (None when absent or malformed).
+fn query_token(query: &str) -> Option<String> {
+    crate::config::text::query_pairs(query)
+        .filter_map(Result::ok)
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| v)
 }
 
 /// Answer a request for a known route that may be answered.
@@ -267,7 +287,10 @@ async fn with_peers<B>(
         .path_and_query()
         .map_or(req.uri().path(), |p| p.as_str());
     if let Some(s) = &peering.shards {
-        if let Some(r) = peers::forward(s, req.method(), route, path_and_query, forwarded).await {
+        let bearer = auth::authorization(req).filter(|v| v.as_bytes().starts_with(b"Bearer "));
+        if let Some(r) =
+            peers::forward(s, req.method(), route, path_and_query, forwarded, bearer).await
+        {
             return Some(r);
         }
         if let (false, Some(view)) = (forwarded, route.gathers()) {

@@ -138,6 +138,7 @@ mod tests {
             name: name.into(),
             interval: Duration::from_secs(interval),
             grace: Duration::from_secs(grace),
+            token: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub async fn forward(
     route: Route<'_>,
     path_and_query: &str,
     forwarded: bool,
+    bearer: Option<&HeaderValue>,
 ) -> Option<Response<Body>> {
     let name = route.owner_key()?;
     let owner = sharding.map.owner_of(name);
@@ -49,11 +50,14 @@ pub async fn forward(
     } else {
         MAX_ANSWER
     };
+    // Only a heartbeat's token travels on, for a ping: the owner checks it.
+    let bearer = bearer.filter(|_| matches!(route, Route::HeartbeatPing(_)));
     let reply = peer
-        .call(
+        .call_with(
             method,
             path_and_query,
             Hop::Shard,
+            bearer,
             sharding.map.timeout,
             limit,
         )
@@ -131,13 +135,13 @@ mod tests {
         let s = p.shards.as_ref().unwrap();
         let health = format!("/health/redis/{name}");
         let route = Route::parse(&health).unwrap();
-        let r = forward(s, &Method::GET, route, &health, false)
+        let r = forward(s, &Method::GET, route, &health, false, None)
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         let history = format!("/history/redis/{name}");
         let route = Route::parse(&history).unwrap();
-        let r = forward(s, &Method::GET, route, &history, false)
+        let r = forward(s, &Method::GET, route, &history, false, None)
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);

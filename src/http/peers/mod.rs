@@ -145,18 +145,35 @@ impl Peer {
         budget: Duration,
         max_body: usize,
     ) -> Result<Reply, String> {
-        let marker = [(
-            HeaderName::from_static(FORWARDED),
-            HeaderValue::from_static("1"),
-        )];
-        let headers: &[_] = match hop {
-            Hop::Shard => &marker,
-            Hop::Region => &[],
-        };
+        self.call_with(method, path_and_query, hop, None, budget, max_body)
+            .await
+    }
+
+    /// [`Peer::call`] passing a heartbeat's `Authorization: Bearer` token
+    /// on (the owner checks it too).
+    pub async fn call_with(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        hop: Hop,
+        bearer: Option<&HeaderValue>,
+        budget: Duration,
+        max_body: usize,
+    ) -> Result<Reply, String> {
+        let mut headers = Vec::with_capacity(2);
+        if hop == Hop::Shard {
+            headers.push((
+                HeaderName::from_static(FORWARDED),
+                HeaderValue::from_static("1"),
+            ));
+        }
+        if let Some(b) = bearer {
+            headers.push((hyper::header::AUTHORIZATION, b.clone()));
+        }
         let path = format!("{}{path_and_query}", self.url.prefix);
         let a = self
             .client
-            .call(method, &path, headers, Bytes::new(), budget, max_body)
+            .call(method, &path, &headers, Bytes::new(), budget, max_body)
             .await?;
         Ok(Reply {
             status: a.status,

@@ -294,7 +294,7 @@ fn shard_is_unavailable(ports: &[u16], owner: &BTreeMap<String, usize>, gone: us
     for (j, &port) in ports.iter().enumerate().filter(|(j, _)| *j != gone) {
         for name in theirs.iter().take(10) {
             let (code, headers, v, took) = get(port, &format!("/health/redis/{name}"));
-            assert_eq!(code, 503, "{v}");
+            assert_eq!(code, 503, "from shard {j}: {headers:?} {v}");
             assert_eq!(
                 (v["status"].as_str(), v["reason"].as_str()),
                 (Some("unknown"), Some("shard_unavailable")),

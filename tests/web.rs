@@ -610,3 +610,175 @@ fn a_heartbeat_with_a_token_takes_pings_that_carry_it_and_no_secret_is_ever_show
         assert!(!seen.contains(secret), "a secret was shown");
     }
 }
+
+#[test]
+fn shards_and_regions_talk_over_https_with_basic_auth_and_a_forged_peer_is_refused() {
+    use support::pki::Ca;
+    let dir = temp_dir("web-peers");
+    let ca = Ca::new(&dir, "ca");
+    ca.leaf(&dir, "server", &["localhost", "127.0.0.1"], -1, 30);
+    let ops_hash = htpasswd_hash("ops-password");
+    let peer_hash = htpasswd_hash("peer-password");
+    write_file(
+        &dir,
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             basic_auth_users:\n  ops: {ops_hash}\n  peer: {peer_hash}\n"
+        ),
+    );
+    write_file(&dir, "peer.password", "peer-password\n");
+    let names: Vec<String> = (0..12).map(|i| format!("n{i}")).collect();
+    let fleet: String = names
+        .iter()
+        .map(|n| format!("{n}=redis://127.0.0.1:{}\n", held_port()))
+        .collect();
+    write_file(&dir, "fleet.txt", &fleet);
+    let ports = [held_port(), held_port()];
+    let common = format!(
+        "interval = \"200ms\"\ntargets_file = \"fleet.txt\"\nweb_config_file = \"web.yml\"\n\
+         peers = [\"https://127.0.0.1:{}\", \"https://127.0.0.1:{}\"]\n\n\
+         [peer_client]\nca_file = \"{}\"\nusername = \"peer\"\npassword_file = \"peer.password\"\n",
+        ports[0],
+        ports[1],
+        ca.pem_path.display()
+    );
+    let shards: Vec<Redpulse> = (0..2)
+        .map(|k| {
+            let config = write_file(
+                &dir,
+                &format!("shard{k}.toml"),
+                &format!("shard = \"{k}/2\"\n{common}"),
+            );
+            Redpulse::start_tls_at(ports[k], &["--config", config.to_str().unwrap()])
+        })
+        .collect();
+    let ops = Some(("ops", "ops-password"));
+    // Every name answers from either shard, the other's through a forward.
+    let mut forwarded = 0;
+    for shard in &shards {
+        for n in &names {
+            let (code, headers, body) = wait_for(WAIT, "a verdict", || {
+                let r = curl_https(
+                    shard.port,
+                    &format!("/health/redis/{n}"),
+                    &ca.pem_path,
+                    ops,
+                    &[],
+                );
+                r.2.contains("\"status\":\"down\"").then_some(r)
+            });
+            assert_eq!(code, 503, "{n}: {body}");
+            assert!(body.contains(&format!("\"instance\":\"{n}\"")), "{body}");
+            forwarded += headers
+                .iter()
+                .filter(|h| h.starts_with("x-redpulse-shard:"))
+                .count();
+        }
+    }
+    assert_eq!(
+        forwarded,
+        names.len(),
+        "each name is forwarded from the shard that does not own it"
+    );
+    // The fleet view gathers both shards.
+    let (_, _, fleet_view) = curl_https(shards[0].port, "/health/redis", &ca.pem_path, ops, &[]);
+    assert!(
+        fleet_view.contains("\"instances\":12") && fleet_view.contains("\"shards\":2"),
+        "{fleet_view}"
+    );
+    // Claiming to be a peer without credentials: refused.
+    let (code, _, _) = curl_https(
+        shards[1].port,
+        "/health/redis/n0",
+        &ca.pem_path,
+        None,
+        &["x-redpulse-forwarded: 1"],
+    );
+    assert_eq!(code, 401);
+    // Two regions voting over https, each authenticating to the other.
+    let closed = held_port();
+    let region_ports = [held_port(), held_port()];
+    let regions: Vec<Redpulse> = (0..2)
+        .map(|k| {
+            let config = write_file(
+                &dir,
+                &format!("region{k}.toml"),
+                &format!(
+                    "interval = \"200ms\"\nweb_config_file = \"web.yml\"\n\n\
+                     [[instance]]\nname = \"c\"\nurl = \"redis://127.0.0.1:{closed}\"\n\n\
+                     [consensus]\npeers = [\"https://127.0.0.1:{}\"]\nregion = \"r{k}\"\nquorum = 2\n\n\
+                     [peer_client]\nca_file = \"{}\"\nusername = \"peer\"\npassword_file = \"peer.password\"\n",
+                    region_ports[1 - k],
+                    ca.pem_path.display()
+                ),
+            );
+            Redpulse::start_tls_at(region_ports[k], &["--config", config.to_str().unwrap()])
+        })
+        .collect();
+    let body = wait_for(WAIT, "both regions' votes", || {
+        let (_, _, b) = curl_https(regions[0].port, "/health/redis/c", &ca.pem_path, ops, &[]);
+        b.contains("\"votes\":{\"r0\":\"down\",\"r1\":\"down\"}")
+            .then_some(b)
+    });
+    assert!(body.contains("\"quorum\":2"), "{body}");
+    // The peer password is shown nowhere.
+    for s in shards.iter().chain(&regions) {
+        assert!(!s.log_text().contains("peer-password"));
+    }
+}
+
+#[test]
+fn the_readme_example_is_the_one_in_examples_and_check_config_accepts_it() {
+    need("openssl");
+    let readme = include_str!("../README.md");
+    let section = &readme[readme.find("### Securing redpulse").unwrap()..];
+    let section = &section[..section.find("### Heartbeats for queue workers").unwrap()];
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/secure");
+    let dir = temp_dir("web-readme");
+    for file in ["web.yml", "redpulse.toml", "prometheus.yml"] {
+        let text = std::fs::read_to_string(examples.join(file)).unwrap();
+        assert!(
+            section.contains(&text),
+            "README shows examples/secure/{file} as it is"
+        );
+        write_file(&dir, file, &text);
+    }
+    // The README's own certificate commands, run as written.
+    let script = section
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    write_file(&dir, "fleet.txt", "cache=redis://127.0.0.1:6379\n");
+    write_file(&dir, "payments-worker.token", "a-token\n");
+    write_file(&dir, "peer.password", "change-me\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+        .args(["check-config", "--config"])
+        .arg(dir.join("redpulse.toml"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("TLS on, 2 user(s)") && !said.contains("warning"),
+        "{said}"
+    );
+}

@@ -47,6 +47,21 @@ pub(crate) struct FileConfig {
     /// Budget of one forwarded request.
     pub peer_timeout: Option<String>,
     pub consensus: Option<FileConsensus>,
+    /// How this process reaches its shard and region peers.
+    pub peer_client: Option<FilePeerClient>,
+}
+
+/// `[peer_client]` as written.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FilePeerClient {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
 }
 
 /// `[consensus]` as written.

@@ -349,7 +349,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         return err(at("max_http_connections must be at least 1"));
     }
 
-    let (shard, consensus) = peering::peering(o, &file, &at, &groups)?;
+    let (shard, consensus) = peering::peering(o, &file, &base_dir, &at, &groups)?;
     if let Some(m) = &shard {
         // A shard polls only what it owns.
         targets.retain(|t| m.is_mine(&t.name));
@@ -447,8 +447,13 @@ mod tests {
                 "2 URL(s) but there are 3 shards",
             ),
             (
-                "shard = \"0/2\"\npeers = [\"https://a:1\", \"http://b:1\"]\n".to_string(),
-                "plain HTTP",
+                "shard = \"0/2\"\npeers = [\"ftp://a:1\", \"http://b:1\"]\n".to_string(),
+                "expected http://host:port or https://host:port",
+            ),
+            (
+                "shard = \"0/2\"\npeers = [\"http://a:1\", \"http://b:1\"]\n[peer_client]\nusername = \"p\"\n"
+                    .to_string(),
+                "[peer_client] username is set but password_file/password_env is not",
             ),
             (
                 "[consensus]\npeers = [\"http://a:1\"]\nregion = \"eu\"\nquorum = 3\n".to_string(),

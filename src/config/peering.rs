@@ -3,9 +3,13 @@
 //! checked into a shard map and a consensus spec.
 
 use super::file::FileConfig;
+use super::secret::PasswordSource;
 use super::shard;
+use super::text::base64_encode;
+use super::tls::TlsCache;
 use super::topology::GroupSpec;
-use super::{err, parse_duration, validate_name, ConfigError, Overrides};
+use super::{err, parse_duration, validate_name, ConfigError, Overrides, Secret, TlsTable};
+use std::path::Path;
 use std::time::Duration;
 
 /// What `peering` reads: the shard map and the consensus settings.
@@ -18,9 +22,13 @@ pub(super) type Peering = (
 pub(super) fn peering(
     o: &Overrides,
     file: &FileConfig,
+    base_dir: &Path,
     at: &dyn Fn(&str) -> String,
     groups: &[GroupSpec],
 ) -> Result<Peering, ConfigError> {
+    let client =
+        peer_client(file, base_dir).map_err(|e| ConfigError(at(&format!("[peer_client] {e}"))))?;
+    let mut tls = TlsCache::default();
     let budget = |key: &str, v: &Option<String>| -> Result<Duration, ConfigError> {
         match v {
             None => Ok(shard::DEFAULT_PEER_TIMEOUT),
@@ -31,9 +39,20 @@ pub(super) fn peering(
             },
         }
     };
-    let peers = |key: &str, list: &[String]| -> Result<Vec<shard::PeerUrl>, ConfigError> {
+    let mut peers = |key: &str, list: &[String]| -> Result<Vec<shard::PeerUrl>, ConfigError> {
         list.iter()
-            .map(|u| shard::PeerUrl::parse(u).map_err(|e| ConfigError(at(&format!("{key}: {e}")))))
+            .map(|u| {
+                let mut url = shard::PeerUrl::parse(u)
+                    .map_err(|e| ConfigError(at(&format!("{key}: {e}"))))?;
+                if url.https {
+                    url.tls =
+                        Some(tls.target(&client.0, &url.host).map_err(|e| {
+                            ConfigError(at(&format!("[peer_client] toward {u}: {e}")))
+                        })?);
+                }
+                url.authorization = client.1.clone();
+                Ok(url)
+            })
             .collect()
     };
     let spec = o.shard.as_ref().or(file.shard.as_ref());
@@ -83,4 +102,43 @@ pub(super) fn peering(
         }
     };
     Ok((shard, consensus))
+}
+
+/// `[peer_client]`: the TLS settings toward `https://` peers (paths from
+/// the config's directory) and the `Basic` credential sent to every peer.
+fn peer_client(file: &FileConfig, base_dir: &Path) -> Result<(TlsTable, Option<Secret>), String> {
+    let Some(c) = &file.peer_client else {
+        return Ok((TlsTable::default(), None));
+    };
+    let table = TlsTable {
+        ca_file: c.ca_file.clone(),
+        cert_file: c.cert_file.clone(),
+        key_file: c.key_file.clone(),
+        server_name: c.server_name.clone(),
+        insecure_skip_verify: None,
+    }
+    .relative_to(base_dir);
+    let password = PasswordSource {
+        file: c.password_file.as_ref().map(|p| base_dir.join(p)),
+        env: c.password_env.clone(),
+    }
+    .read()?;
+    let authorization = match (&c.username, password) {
+        (None, None) => None,
+        (Some(user), Some(p)) => {
+            if user.contains(':') {
+                return Err("username: a basic auth user name cannot hold ':'".into());
+            }
+            let pair = format!("{user}:{}", p.expose());
+            Some(Secret::new(format!(
+                "Basic {}",
+                base64_encode(pair.as_bytes())
+            )))
+        }
+        (Some(_), None) => {
+            return Err("username is set but password_file/password_env is not".into())
+        }
+        (None, Some(_)) => return Err("a password is set but username is not".into()),
+    };
+    Ok((table, authorization))
 }

@@ -7,6 +7,7 @@
 //! else by its own name. Every shard reads the same config, so every shard
 //! computes the same owner for any name without asking anyone.
 
+use super::{Secret, TlsTarget};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -96,8 +97,9 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A peer's base URL: `http://host:port[/prefix]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A peer's base URL, `http://` or `https://host:port[/prefix]`, and how
+/// this process reaches it (`[peer_client]`: TLS, basic auth).
+#[derive(Clone, Debug, PartialEq)]
 pub struct PeerUrl {
     /// Host name or IP literal (without brackets).
     pub host: String,
@@ -105,14 +107,28 @@ pub struct PeerUrl {
     pub port: u16,
     /// Prepended to forwarded paths; empty or starting with `/`.
     pub prefix: String,
+    /// `https://`.
+    pub https: bool,
+    /// For an `https://` peer: the client side of TLS (`[peer_client]`).
+    pub tls: Option<TlsTarget>,
+    /// `Basic ...` toward the peer (`[peer_client]` username and
+    /// password), sent with every call.
+    pub authorization: Option<Secret>,
 }
 
 impl PeerUrl {
-    /// Parse `http://host:port[/prefix]`; peers speak plain HTTP.
+    /// Parse `http://host:port[/prefix]` or `https://...`; TLS and
+    /// credentials are added from `[peer_client]` at load.
     pub fn parse(s: &str) -> Result<PeerUrl, String> {
-        let rest = s.strip_prefix("http://").ok_or_else(|| {
-            format!("peer {s:?}: expected http://host:port (peers speak plain HTTP)")
-        })?;
+        let (https, rest) = match (s.strip_prefix("http://"), s.strip_prefix("https://")) {
+            (Some(r), _) => (false, r),
+            (_, Some(r)) => (true, r),
+            _ => {
+                return Err(format!(
+                    "peer {s:?}: expected http://host:port or https://host:port"
+                ))
+            }
+        };
         let (authority, prefix) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
@@ -123,7 +139,7 @@ impl PeerUrl {
                 p.parse::<u16>()
                     .map_err(|_| format!("peer {s:?}: bad port {p:?}"))?,
             ),
-            _ => (authority, 80),
+            _ => (authority, if https { 443 } else { 80 }),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() || port == 0 {
@@ -136,6 +152,9 @@ impl PeerUrl {
             host: host.to_string(),
             port,
             prefix: prefix.to_string(),
+            https,
+            tls: None,
+            authorization: None,
         })
     }
 
@@ -151,7 +170,8 @@ impl PeerUrl {
 
 impl std::fmt::Display for PeerUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.prefix)
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.authority(), self.prefix)
     }
 }
 
@@ -330,8 +350,13 @@ mod tests {
         );
         assert_eq!(p.to_string(), "http://[::1]:9/x");
         assert_eq!(PeerUrl::parse("http://h").unwrap().port, 80);
+        let s = PeerUrl::parse("https://h").unwrap();
+        assert_eq!(
+            (s.port, s.https, s.to_string()),
+            (443, true, "https://h:443".to_string())
+        );
         for bad in [
-            "https://h:1",
+            "ftp://h:1",
             "h:1",
             "http://:1",
             "http://h:x",

@@ -1,7 +1,7 @@
 //! Text helpers shared by every reader of user-written text: durations,
 //! bounded file reads, paths and line numbers for one-line errors, the one
-//! percent decoder (target URLs' userinfo and paths, HTTP query strings)
-//! and the one query-string parser. Strict: a `%` must be followed by two
+//! percent decoder (target URLs' userinfo and paths, HTTP query strings),
+//! the one query-string parser, and base64 (basic auth, CSP hashes). Strict: a `%` must be followed by two
 //! hex digits and the result must be UTF-8, so a broken escape is an error
 //! the caller can name, never a silently different string.
 
@@ -136,6 +136,56 @@ pub fn query_pairs(q: &str) -> impl Iterator<Item = Result<(&str, String), BadEs
             .map(|v| (k, v))
             .ok_or(BadEscape(k))
     })
+}
+
+/// Standard base64 with padding (RFC 4648 §4); None when malformed.
+pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    if s.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for (i, chunk) in s.chunks(4).enumerate() {
+        let last = i == s.len() / 4 - 1;
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &chunk[..4 - pad] {
+            n = n << 6 | value(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
+/// Standard base64 with padding, for CSP hashes.
+pub fn base64_encode(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, &b| n << 8 | b as u32) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

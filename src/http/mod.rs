@@ -509,7 +509,10 @@ fn status_page_policy() -> &'static HeaderValue {
             let start = page.find(open).map_or(0, |i| i + open.len());
             let end = page[start..].find(close).map_or(start, |i| start + i);
             let digest = ring::digest::digest(&ring::digest::SHA256, &page.as_bytes()[start..end]);
-            format!("'sha256-{}'", auth::base64_encode(digest.as_ref()))
+            format!(
+                "'sha256-{}'",
+                crate::config::text::base64_encode(digest.as_ref())
+            )
         };
         let policy = format!(
             "default-src 'self'; frame-ancestors 'none'; script-src {}; style-src {}",

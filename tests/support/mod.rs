@@ -466,7 +466,12 @@ impl Redpulse {
     /// Start with TLS on (its web config in `args`): ready once its log
     /// says it started (plain HTTP gets no answer there).
     pub fn start_tls(args: &[&str]) -> Redpulse {
-        let rp = Redpulse::spawn(held_port(), args);
+        Redpulse::start_tls_at(held_port(), args)
+    }
+
+    /// [`Redpulse::start_tls`] on a port chosen beforehand.
+    pub fn start_tls_at(port: u16, args: &[&str]) -> Redpulse {
+        let rp = Redpulse::spawn(port, args);
         wait_for(WAIT, "redpulse to start", || {
             rp.log_text().contains("redpulse started").then_some(())
         });
@@ -784,4 +789,42 @@ pub fn htpasswd_hash(password: &str) -> String {
     assert!(out.status.success());
     let line = String::from_utf8(out.stdout).unwrap();
     line.trim().strip_prefix("user:").unwrap().to_string()
+}
+
+/// An HTTPS request with curl trusting `ca`: (status, lower-cased header
+/// lines, body); status 0 when the connection or handshake failed.
+pub fn curl_https(
+    port: u16,
+    path: &str,
+    ca: &Path,
+    user: Option<(&str, &str)>,
+    headers: &[&str],
+) -> (u16, Vec<String>, String) {
+    need("curl");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-D", "-", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .arg(format!("https://127.0.0.1:{port}{path}"));
+    if let Some((u, p)) = user {
+        cmd.arg("-u").arg(format!("{u}:{p}"));
+    }
+    for h in headers {
+        cmd.arg("-H").arg(h);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return (0, Vec::new(), String::new());
+    };
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = head
+        .lines()
+        .skip(1)
+        .map(|l| l.to_ascii_lowercase())
+        .collect();
+    (code, headers, body.to_string())
 }

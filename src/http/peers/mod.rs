@@ -116,7 +116,7 @@ impl Peer {
         let origin = Origin {
             host: url.host.clone(),
             port: url.port,
-            tls: None,
+            tls: url.tls.clone(),
         };
         Peer {
             url,
@@ -167,8 +167,19 @@ impl Peer {
                 HeaderValue::from_static("1"),
             ));
         }
-        if let Some(b) = bearer {
-            headers.push((hyper::header::AUTHORIZATION, b.clone()));
+        // This process's own credential toward its peers; without one, a
+        // ping's bearer token travels on so the owner can check it.
+        let own = self
+            .url
+            .authorization
+            .as_ref()
+            .and_then(|a| HeaderValue::try_from(a.expose()).ok())
+            .map(|mut v| {
+                v.set_sensitive(true);
+                v
+            });
+        if let Some(v) = own.or_else(|| bearer.cloned()) {
+            headers.push((hyper::header::AUTHORIZATION, v));
         }
         let path = format!("{}{path_and_query}", self.url.prefix);
         let a = self

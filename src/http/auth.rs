@@ -19,7 +19,7 @@ use crate::config::Secret;
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -89,6 +89,11 @@ impl Web {
         self.tls.as_ref()
     }
 
+    /// Whether requests are checked or changed at all.
+    fn asks_anything(&self) -> bool {
+        self.auth_on() || self.limiter.is_some() || !self.headers.is_empty()
+    }
+
     /// Whether basic auth is on.
     pub fn auth_on(&self) -> bool {
         !self.users.is_empty()
@@ -135,6 +140,10 @@ impl Bucket {
 #[derive(Debug)]
 pub struct Gate {
     web: RwLock<Arc<Web>>,
+    /// Whether the web config asks anything of requests (users, a limit,
+    /// headers): one load on the path of every request of a process
+    /// without one.
+    active: AtomicBool,
     /// Every heartbeat's ping token, by name (other shards' included).
     tokens: RwLock<Arc<BTreeMap<String, Secret>>>,
     /// HMAC key of the cache, made at start.
@@ -162,6 +171,7 @@ impl Gate {
             .expect("the system's random source works");
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Gate {
+            active: AtomicBool::new(web.asks_anything()),
             web: RwLock::new(Arc::new(web)),
             tokens: RwLock::default(),
             key,
@@ -171,6 +181,18 @@ impl Gate {
             last_reload_ok: AtomicU64::new(1),
             last_log: Mutex::new((None, 0)),
         }
+    }
+
+    /// Whether the web config asks anything of requests; when not, a
+    /// request needs no look at it (heartbeat tokens aside).
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    fn install(&self, web: Web) {
+        let active = web.asks_anything();
+        *self.web.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(web);
+        self.active.store(active, Ordering::Release);
     }
 
     /// The web config in force.
@@ -187,7 +209,7 @@ impl Gate {
         };
         match web {
             Ok(web) => {
-                *self.web.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(web);
+                self.install(web);
                 self.last_reload_ok.store(1, Ordering::Relaxed);
             }
             Err(e) => {
@@ -260,7 +282,7 @@ impl Gate {
 
     /// No web config any more: no auth, no limit, no extra headers.
     pub fn clear(&self) {
-        *self.web.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Web::default());
+        self.install(Web::default());
         self.last_reload_ok.store(1, Ordering::Relaxed);
     }
 
@@ -270,7 +292,7 @@ impl Gate {
         class: Class,
         authorization: Option<&HeaderValue>,
     ) -> Result<(), Refusal> {
-        if class == Class::Probe {
+        if class == Class::Probe || !self.active() {
             return Ok(());
         }
         let web = self.web();

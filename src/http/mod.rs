@@ -212,8 +212,10 @@ pub async fn answer<B>(state: &Arc<AppState>, req: &Request<B>) -> Response<Body
     let h = r.headers_mut();
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    for (k, v) in state.gate.web().headers() {
-        h.insert(k.clone(), v.clone());
+    if state.gate.active() {
+        for (k, v) in state.gate.web().headers() {
+            h.insert(k.clone(), v.clone());
+        }
     }
     r
 }

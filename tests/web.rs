@@ -782,3 +782,67 @@ fn the_readme_example_is_the_one_in_examples_and_check_config_accepts_it() {
         "{said}"
     );
 }
+
+#[test]
+fn a_flood_of_wrong_passwords_does_not_stop_anyone_elses_answers() {
+    let dir = temp_dir("web-flood");
+    // Cost 10, as htpasswd makes by default: each wrong password is a
+    // real bcrypt check.
+    let hash = htpasswd_hash_cost("right", 10);
+    let web = write_file(
+        &dir,
+        "web.yml",
+        &format!("basic_auth_users:\n  ops: {hash}\n"),
+    );
+    let rp = Redpulse::start(&[
+        "--web.config.file",
+        web.to_str().unwrap(),
+        "--target",
+        "x=redis://127.0.0.1:1",
+    ]);
+    let port = rp.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooders: Vec<_> = (0..8)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut refused = 0u32;
+                // Bounded: at most 10,000 requests or until told to stop.
+                for n in 0..10_000 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    // Never the same password twice: no cache helps.
+                    let auth = basic_auth("ops", &format!("wrong-{t}-{n}"));
+                    let addr = ([127, 0, 0, 1], port).into();
+                    if let Ok((401, _, _)) =
+                        http_with(addr, "GET", "/health/redis", &[("Authorization", &auth)])
+                    {
+                        refused += 1;
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    let good = basic_auth("ops", "right");
+    let addr = ([127, 0, 0, 1], port).into();
+    let mut answered = 0;
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(4) {
+        // Every answer arrives (each request has the helper's 5 s read
+        // budget); the first pays bcrypt once, the rest are cached.
+        let (code, _, body) = http_with(addr, "GET", "/health/redis", &[("Authorization", &good)])
+            .expect("an authenticated answer during the flood");
+        assert_eq!(code, 503, "{body}");
+        assert!(body.contains("\"instances\":1"), "{body}");
+        answered += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let refused: u32 = flooders.into_iter().map(|f| f.join().unwrap()).sum();
+    println!("{answered} authenticated answers during {refused} refused wrong passwords");
+    assert!(refused >= 8, "the flood ran: {refused}");
+    assert!(answered >= 20, "answers kept flowing: {answered}");
+    // Probes too.
+    assert_eq!(http_get(port, "/-/healthy").unwrap().0, 200);
+}

@@ -781,9 +781,14 @@ pub fn basic_auth(user: &str, password: &str) -> String {
 /// A bcrypt hash of `password` made by Apache's htpasswd (an independent
 /// implementation: the one operators use).
 pub fn htpasswd_hash(password: &str) -> String {
+    htpasswd_hash_cost(password, 4)
+}
+
+/// [`htpasswd_hash`] at bcrypt cost `cost` (10 is htpasswd's default).
+pub fn htpasswd_hash_cost(password: &str, cost: u32) -> String {
     need("htpasswd");
     let out = Command::new("htpasswd")
-        .args(["-nbB", "-C", "4", "user", password])
+        .args(["-nbB", "-C", &cost.to_string(), "user", password])
         .output()
         .unwrap();
     assert!(out.status.success());

@@ -686,3 +686,90 @@ fn status_page_shows_history_bars_uptime_and_a_detail_view_after_an_incident() {
         }
     }
 }
+
+#[test]
+fn prometheus_scrapes_over_https_with_basic_auth_and_chromium_renders_the_page_there() {
+    need("chromium");
+    need("openssl");
+    let redis = RedisServer::start(&[]);
+    let dir = temp_dir("https-integrations");
+    let ca = support::pki::Ca::new(&dir, "ca");
+    let (crt, _) = ca.leaf(&dir, "server", &["localhost", "127.0.0.1"], -1, 30);
+    let hash = htpasswd_hash("scrape-pw");
+    let web = write_file(
+        &dir,
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {hash}\n"
+        ),
+    );
+    let rp = Redpulse::start_tls(&[
+        "--interval",
+        "200ms",
+        "--web.config.file",
+        web.to_str().unwrap(),
+        "--target",
+        &format!("cache={}", redis.url()),
+    ]);
+    // Prometheus' own config: https, the test CA, basic auth from a file.
+    let password = write_file(&dir, "password", "scrape-pw");
+    let (_prom, prom_port) = prometheus(
+        &dir,
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: redpulse\n    honor_labels: true\n    \
+             scheme: https\n    tls_config:\n      ca_file: {}\n    basic_auth:\n      username: prometheus\n      \
+             password_file: {}\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            ca.pem_path.display(),
+            password.display(),
+            rp.port
+        ),
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "Prometheus to scrape over https",
+        || {
+            let up = query(prom_port, "up{job=\"redpulse\"}")?;
+            (up.len() == 1 && up[0].1 == "1").then_some(())
+        },
+    );
+    wait_for(Duration::from_secs(30), "the instance's series", || {
+        let s = query(prom_port, "redis_up{instance=\"cache\"}")?;
+        (s.len() == 1).then_some(())
+    });
+
+    // Chromium over https, trusting the server key by its SPKI hash, with
+    // the credential in the URL; the page's own fetches must carry it.
+    let spki = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
+            crt.display()
+        ))
+        .output()
+        .unwrap();
+    let spki = String::from_utf8(spki.stdout).unwrap();
+    let url = format!("https://prometheus:scrape-pw@127.0.0.1:{}/", rp.port);
+    let profile = temp_dir("chromium-https");
+    let out = chromium(
+        &[
+            &format!("--ignore-certificate-errors-spki-list={}", spki.trim()),
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            &url,
+        ],
+        &profile,
+    );
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        dom.contains("data-rendered"),
+        "the page's script never rendered: {dom}"
+    );
+    assert!(
+        dom.contains("data-instance=\"cache\""),
+        "the fleet came through the page's fetch: {dom}"
+    );
+    assert!(
+        dom.contains("1 instances: 1 ok") || dom.contains("1 instance"),
+        "{dom}"
+    );
+}

@@ -846,3 +846,202 @@ fn a_flood_of_wrong_passwords_does_not_stop_anyone_elses_answers() {
     // Probes too.
     assert_eq!(http_get(port, "/-/healthy").unwrap().0, 200);
 }
+
+/// What a client sees of one exporter-toolkit case.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    /// redpulse refuses the file: exit 2, the line holding this.
+    LoadError(&'static str),
+    /// The client's request got this HTTP status.
+    Status(u16),
+    /// No HTTP answer (TLS handshake refused, or plain HTTP to TLS).
+    NoAnswer,
+}
+
+/// How a case's client connects: plain HTTP, or curl over TLS with these
+/// extra arguments.
+enum Client {
+    Plain,
+    Tls(&'static [&'static str]),
+}
+
+/// Certificates as the toolkit's testdata has them, made here with
+/// openssl: an RSA server certificate (its cipher cases are ECDHE_RSA)
+/// from a CA, and two self-signed client certificates, the second with
+/// the SAN "test3".
+fn toolkit_certificates(dir: &std::path::Path) {
+    let script = r#"
+set -e
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=toolkit CA" -keyout ca.key -out ca.crt 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+  -keyout server.key -out server.csr 2>/dev/null
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -days 30 -copy_extensions copy -out server.crt 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=test" -addext "subjectAltName=DNS:test" \
+  -keyout client_selfsigned.key -out client_selfsigned.pem 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=test2" -addext "subjectAltName=DNS:test3" \
+  -keyout client2_selfsigned.key -out client2_selfsigned.pem 2>/dev/null
+"#;
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_exporter_toolkits_own_cases_come_out_as_in_the_toolkit() {
+    need("openssl");
+    need("curl");
+    let dir = temp_dir("web-toolkit");
+    toolkit_certificates(&dir);
+    let key_inline: String = std::fs::read_to_string(dir.join("server.key"))
+        .unwrap()
+        .lines()
+        .map(|l| format!("    {l}\n"))
+        .collect();
+    let tls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+    let verify_if_given = format!("{tls}  client_auth_type: VerifyClientCertIfGiven\n");
+    let some_ciphers = format!(
+        "{verify_if_given}  cipher_suites:\n  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n  - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n  min_version: TLS12\n  max_version: TLS12\n"
+    );
+    let users = format!(
+        "{tls}basic_auth_users:\n  alice: {}\n",
+        htpasswd_hash("alice123")
+    );
+    use Client::*;
+    use Outcome::*;
+    // Every case of the toolkit's TestServerBehaviour (web/tls_config_test.go
+    // at 19a7c2d), its file re-created here, and the toolkit's outcome;
+    // where redpulse differs on purpose, the comment says which rule.
+    let cases: Vec<(&str, String, Client, Outcome)> = vec![
+        ("empty", String::new(), Plain, Status(200)),
+        ("junk", "hWkNKCp3fvIx3jKnsaBI\nTuEjdwNS8A2vYdFbiKqr\n".into(), Plain, LoadError("invalid type")),
+        ("junk_key", "tls_server_config:\n  cert_filse: server.crt\n".into(), Plain, LoadError("cert_filse")),
+        ("certPath_empty", "tls_server_config:\n  cert_file: \"\"\n  key_file: server.key\n".into(), Plain, LoadError("cert or cert_file")),
+        ("cert_empty", "tls_server_config:\n  cert: \"\"\n  key_file: server.key\n".into(), Plain, LoadError("cert or cert_file")),
+        ("keyPath_empty", "tls_server_config:\n  cert_file: server.crt\n  key_file: \"\"\n".into(), Plain, LoadError("key or key_file")),
+        ("key_empty", "tls_server_config:\n  cert_file: server.crt\n  key: \"\"\n".into(), Plain, LoadError("key or key_file")),
+        ("certPath_keyPath_empty", "tls_server_config:\n  cert_file: \"\"\n  key_file: \"\"\n  client_auth_type: \"x\"\n".into(), Plain, LoadError("cert or cert_file")),
+        ("certPath_invalid", "tls_server_config:\n  cert_file: somefile\n  key_file: server.key\n".into(), Plain, LoadError("No such file")),
+        ("keyPath_invalid", "tls_server_config:\n  cert_file: server.crt\n  key_file: somefile\n".into(), Plain, LoadError("No such file")),
+        ("certPath_keyPath_invalid", "tls_server_config:\n  cert_file: somefile\n  key_file: somefile\n".into(), Plain, LoadError("No such file")),
+        ("noAuth.bad", format!("{tls}  client_ca_file: /dev/null\n"), Plain, LoadError("without a client_auth_type")),
+        ("clientCAs_invalid", format!("{tls}  client_ca_file: somefile\n  client_auth_type: VerifyClientCertIfGiven\n"), Plain, LoadError("No such file")),
+        ("user_list_invalid", format!("{tls}basic_auth_users:\n  john: doe\n"), Plain, LoadError("not a bcrypt hash")),
+        ("inventedCiphers", format!("{verify_if_given}  cipher_suites:\n  - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA2048\n"), Plain, LoadError("unknown cipher")),
+        ("inventedCurves", format!("{verify_if_given}  curve_preferences:\n    - CurveP257\n"), Plain, LoadError("unknown curve")),
+        ("wrongTLSVersion", format!("{verify_if_given}  min_version: TLS111\n"), Plain, LoadError("unknown TLS version")),
+        // The toolkit answers plain HTTP on a TLS port with a 400; no answer here.
+        ("noAuth.good plain client", verify_if_given.clone(), Plain, NoAnswer),
+        ("noAuth.good", verify_if_given.clone(), Tls(&[]), Status(200)),
+        ("tlsInline", format!("tls_server_config:\n  cert: |\n{}  key: |\n{key_inline}  client_auth_type: VerifyClientCertIfGiven\n",
+            std::fs::read_to_string(dir.join("server.crt")).unwrap().lines().map(|l| format!("    {l}\n")).collect::<String>()), Tls(&[]), Status(200)),
+        ("noAuth.good, a TLS 1.1 client", verify_if_given.clone(), Tls(&["--tls-max", "1.1"]), NoAnswer),
+        ("allCiphers", format!("{verify_if_given}  cipher_suites:\n  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n  - TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA\n  - TLS_AES_128_GCM_SHA256\n"), Tls(&[]), Status(200)),
+        ("someCiphers", some_ciphers.clone(), Tls(&["--ciphers", "ECDHE-RSA-AES128-GCM-SHA256"]), Status(200)),
+        ("someCiphers, a CBC-only client", some_ciphers.clone(), Tls(&["--ciphers", "ECDHE-RSA-AES256-SHA", "--tls-max", "1.2"]), NoAnswer),
+        ("allCurves", format!("{verify_if_given}  curve_preferences:\n    - CurveP256\n    - CurveP384\n    - CurveP521\n    - X25519\n"), Tls(&[]), Status(200)),
+        ("someCurves, a P-384 client", format!("{verify_if_given}  min_version: TLS13\n  curve_preferences:\n  - CurveP384\n"), Tls(&["--curves", "secp384r1"]), Status(200)),
+        ("someCurves, no common curve", format!("{verify_if_given}  min_version: TLS13\n  curve_preferences:\n  - CurveP256\n"), Tls(&["--curves", "secp384r1"]), NoAnswer),
+        ("noHTTP2", format!("{verify_if_given}  cipher_suites:\n    - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n  max_version: TLS12\nhttp_server_config:\n  http2: false\n"), Tls(&[]), Status(200)),
+        // Go refuses HTTP/2 without AES-128-GCM; redpulse serves HTTP/1.1 only.
+        ("noHTTP2Cipher", format!("{verify_if_given}  cipher_suites:\n    - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n  max_version: TLS12\n"), Tls(&[]), Status(200)),
+        ("headers", "http_server_config:\n  headers:\n    X-Frame-Options: deny\n    Strict-Transport-Security: max-age=31536000; includeSubDomains\n    X-Content-Type-Options: nosniff\n    X-XSS-Protection: 1\n    Content-Security-Policy: \"default-src 'self' *.test.example.net\"\n".into(), Plain, Status(200)),
+        ("headers_content_type_options", "http_server_config:\n  headers:\n    X-Content-Type-Options: foo\n".into(), Plain, LoadError("invalid value")),
+        ("headers_frame_options", "http_server_config:\n  headers:\n    X-Frame-Options: foo\n".into(), Plain, LoadError("invalid value")),
+        ("headers_extra_header", "http_server_config:\n  headers:\n    Content-Type: foo\n".into(), Plain, LoadError("can not be configured")),
+        ("requireanyclientcert", format!("{tls}  client_auth_type: RequireAnyClientCert\n"), Tls(&["--cert", "client_selfsigned.pem", "--key", "client_selfsigned.key"]), Status(200)),
+        ("requireandverifyclientcert", format!("{tls}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client_selfsigned.pem\n"), Tls(&["--cert", "client_selfsigned.pem", "--key", "client_selfsigned.key"]), Status(200)),
+        ("client_san.good", format!("{tls}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client2_selfsigned.pem\n  client_allowed_sans:\n    - one\n    - test3\n    - two\n"), Tls(&["--cert", "client2_selfsigned.pem", "--key", "client2_selfsigned.key"]), Status(200)),
+        ("client_san.bad", format!("{tls}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client2_selfsigned.pem\n  client_allowed_sans:\n    - bad\n"), Tls(&["--cert", "client2_selfsigned.pem", "--key", "client2_selfsigned.key"]), NoAnswer),
+        ("rate_limiter_nonblocking", "rate_limit:\n  interval: 0\n  burst: 0\n".into(), Plain, Status(200)),
+        ("rate_limiter_one_second", "rate_limit:\n  interval: \"1s\"\n  burst: 0\n".into(), Plain, Status(429)),
+        ("users, no credential", users.clone(), Tls(&[]), Status(401)),
+        ("users, alice", users.clone(), Tls(&["-u", "alice:alice123"]), Status(200)),
+        ("users, a wrong password", users.clone(), Tls(&["-u", "alice:alice1234"]), Status(401)),
+    ];
+    for (i, (name, yaml, client, want)) in cases.into_iter().enumerate() {
+        let web = write_file(&dir, &format!("case{i}.yml"), &yaml);
+        let port = held_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_redpulse"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--target",
+                "x=redis://127.0.0.1:1",
+                "--data-dir",
+            ])
+            .arg(dir.join(format!("data{i}")))
+            .arg("--web.config.file")
+            .arg(&web)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Up (it accepts), or refused the file (it exited).
+        let exited = wait_for(WAIT, "redpulse to start or refuse", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(Some(status));
+            }
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| None)
+        });
+        let got = match exited {
+            Some(status) => {
+                let mut err = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                assert_eq!(status.code(), Some(2), "{name}: {err}");
+                match want {
+                    LoadError(fragment) if err.contains(fragment) => LoadError(fragment),
+                    _ => panic!("{name}: refused with {err}"),
+                }
+            }
+            None => {
+                let got = match client {
+                    Plain => match http_get(port, "/health/redis") {
+                        Ok((code, _)) => Status(code),
+                        Err(_) => NoAnswer,
+                    },
+                    Tls(args) => {
+                        let out = Command::new("curl")
+                            .args([
+                                "-s",
+                                "-o",
+                                "/dev/null",
+                                "-w",
+                                "%{http_code}",
+                                "--max-time",
+                                "5",
+                                "--cacert",
+                                "ca.crt",
+                            ])
+                            .args(args)
+                            .arg(format!("https://127.0.0.1:{port}/health/redis"))
+                            .current_dir(&dir)
+                            .output()
+                            .unwrap();
+                        match String::from_utf8_lossy(&out.stdout).trim().parse::<u16>() {
+                            Ok(code) if code > 0 => Status(code),
+                            _ => NoAnswer,
+                        }
+                    }
+                };
+                let _ = child.kill();
+                let _ = child.wait();
+                got
+            }
+        };
+        // The instance is down (a closed port), so a served fleet view is 503.
+        let want = match want {
+            Status(200) => Status(503),
+            w => w,
+        };
+        assert_eq!(got, want, "{name}");
+    }
+}

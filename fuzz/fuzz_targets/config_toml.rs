@@ -1,5 +1,6 @@
 //! Config loading never panics on any file contents: it loads or returns
-//! a one-line error.
+//! a one-line error. The same bytes as a web config (the exporter-toolkit
+//! YAML) too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -20,5 +21,11 @@ fuzz_target!(|data: &[u8]| {
     drop(f);
     if let Err(e) = load(&Overrides { config: Some(path), ..Overrides::default() }) {
         assert!(!e.0.contains('\n'), "multi-line error: {e}");
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let dir = std::path::Path::new("/nonexistent");
+        if let Err(e) = redpulse::config::web::parse(text, dir, &dir.join("web.yml")) {
+            assert!(!e.contains('\n'), "multi-line web config error: {e}");
+        }
     }
 });

@@ -117,6 +117,35 @@ fn basic_auth_guards_everything_but_the_probes_and_reloads_with_the_file() {
         (metric_value(&m, "redpulse_web_config_last_reload_successful") == 0.0).then_some(())
     });
     assert_eq!(get(&rp, "/health/redis/cache", Some(&good)).0, 200);
+    // The other mistakes a reload can meet keep the running config too:
+    // an unknown key, a certificate that does not exist, a key that does
+    // not match its certificate.
+    let ca = support::pki::Ca::new(&dir, "ca");
+    ca.leaf(&dir, "one", &["localhost"], -1, 30);
+    ca.leaf(&dir, "two", &["localhost"], -1, 30);
+    for broken in [
+        format!("basic_auth_users:\n  prometheus: {hash}\nbasic_auth_userz: {{}}\n"),
+        "tls_server_config:\n  cert_file: missing.crt\n  key_file: two.key\n".to_string(),
+        "tls_server_config:\n  cert_file: one.crt\n  key_file: two.key\n".to_string(),
+    ] {
+        // Good first, so each broken file is a change that is noticed.
+        std::fs::write(&web, format!("basic_auth_users:\n  prometheus: {hash}\n")).unwrap();
+        wait_for(WAIT, "the good web config", || {
+            let (_, _, m) = get(&rp, "/metrics", Some(&good));
+            (metric_value(&m, "redpulse_web_config_last_reload_successful") == 1.0).then_some(())
+        });
+        std::fs::write(&web, &broken).unwrap();
+        wait_for(WAIT, "the broken web config to be noticed", || {
+            let (_, _, m) = get(&rp, "/metrics", Some(&good));
+            (metric_value(&m, "redpulse_web_config_last_reload_successful") == 0.0).then_some(())
+        });
+        // Still plain HTTP, still the same user.
+        assert_eq!(
+            get(&rp, "/health/redis/cache", Some(&good)).0,
+            200,
+            "{broken}"
+        );
+    }
     // A new user: new requests use it, the old credential is refused.
     let other = htpasswd_hash("battery staple");
     std::fs::write(&web, format!("basic_auth_users:\n  grafana: {other}\n")).unwrap();

@@ -148,7 +148,7 @@ pub struct Gate {
     tokens: RwLock<Arc<BTreeMap<String, Secret>>>,
     /// HMAC key of the cache, made at start.
     key: ring::hmac::Key,
-    cache: Mutex<HashMap<[u8; 32], bool>>,
+    cache: RwLock<HashMap<[u8; 32], bool>>,
     bcrypt: Semaphore,
     /// Requests refused (401 and 429).
     pub failures: AtomicU64,
@@ -175,7 +175,7 @@ impl Gate {
             web: RwLock::new(Arc::new(web)),
             tokens: RwLock::default(),
             key,
-            cache: Mutex::new(HashMap::new()),
+            cache: RwLock::new(HashMap::new()),
             bcrypt: Semaphore::new(cores.saturating_sub(1).max(1)),
             failures: AtomicU64::new(0),
             last_reload_ok: AtomicU64::new(1),
@@ -325,8 +325,8 @@ impl Gate {
     /// outcome.
     async fn verify(&self, web: &Web, user: &str, password: &[u8]) -> bool {
         let (known, hash) = match web.users.get(user) {
-            Some(h) => (true, h.clone()),
-            None => (false, DUMMY_HASH.to_string()),
+            Some(h) => (true, h.as_str()),
+            None => (false, DUMMY_HASH),
         };
         let digest = {
             let mut ctx = ring::hmac::Context::with_key(&self.key);
@@ -341,7 +341,7 @@ impl Gate {
         };
         if let Some(&ok) = self
             .cache
-            .lock()
+            .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&digest)
         {
@@ -350,13 +350,13 @@ impl Gate {
         let Ok(_permit) = self.bcrypt.acquire().await else {
             return false;
         };
-        let password = password.to_vec();
+        let (password, hash) = (password.to_vec(), hash.to_string());
         let matched =
             tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
                 .await
                 .unwrap_or(false);
         let ok = matched && known;
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_CACHED {
             cache.clear();
         }

@@ -293,17 +293,8 @@ impl Gate {
         if class == Class::Probe || !self.active() {
             return Ok(());
         }
+        self.limit()?;
         let web = self.web();
-        if let Some(l) = &web.limiter {
-            if !l
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .allow(Instant::now())
-            {
-                self.refused("rate limit");
-                return Err(Refusal::TooManyRequests);
-            }
-        }
         if !web.auth_on() {
             return Ok(());
         }

@@ -324,36 +324,29 @@ mod tests {
         );
     }
 
+    /// A GET of `/` to `port` within `budget`, its answer capped at 9 bytes:
+    /// the error.
+    async fn failed_get(port: u16, budget: Duration) -> (String, Client) {
+        let c = Client::new(origin(port), 1);
+        let e = c
+            .call(&Method::GET, "/", &[], Bytes::new(), budget, 9)
+            .await
+            .unwrap_err();
+        (e, c)
+    }
+
     #[tokio::test]
     async fn a_large_answer_a_silent_origin_and_a_closed_port_fail_with_a_reason() {
         let (port, _, _) = server(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n0123456789").await;
-        let c = Client::new(origin(port), 1);
-        let e = c
-            .call(
-                &Method::GET,
-                "/",
-                &[],
-                Bytes::new(),
-                Duration::from_secs(5),
-                9,
-            )
-            .await
-            .unwrap_err();
+        let (e, _) = failed_get(port, Duration::from_secs(5)).await;
         assert!(e.contains("reading the answer"), "{e}");
         // Accepts and never answers: the budget ends the call.
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let c = Client::new(origin(silent.local_addr().unwrap().port()), 1);
-        let e = c
-            .call(
-                &Method::GET,
-                "/",
-                &[],
-                Bytes::new(),
-                Duration::from_millis(200),
-                9,
-            )
-            .await
-            .unwrap_err();
+        let (e, _) = failed_get(
+            silent.local_addr().unwrap().port(),
+            Duration::from_millis(200),
+        )
+        .await;
         assert!(e.contains("no answer within 200 ms"), "{e}");
         // A port held here, bound but not listening: connecting is refused,
         // and no other process can take the port meanwhile.
@@ -362,18 +355,7 @@ mod tests {
         held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
             .unwrap();
         let port = held.local_addr().unwrap().as_socket().unwrap().port();
-        let c = Client::new(origin(port), 1);
-        let e = c
-            .call(
-                &Method::GET,
-                "/",
-                &[],
-                Bytes::new(),
-                Duration::from_secs(5),
-                9,
-            )
-            .await
-            .unwrap_err();
+        let (e, c) = failed_get(port, Duration::from_secs(5)).await;
         assert!(e.starts_with(&format!("127.0.0.1:{port}: connect:")), "{e}");
         assert_eq!(c.failed.load(Ordering::Relaxed), 1);
     }

@@ -92,7 +92,7 @@ fn fleet_tcp_readiness_and_http_conventions() {
     );
     assert!(
         page.contains("content-type: text/html")
-            && page.contains("fetch(\"health/redis?\"")
+            && page.contains("fetch(here(\"health/redis?\"")
             && !page.contains("src=\"http")
             && !page.contains("href=\"http"),
         "{page}"

@@ -147,7 +147,12 @@ fn a_sentinel_group_is_discovered_judged_and_followed_through_a_failover() {
             (back && v["status"] == "ok").then_some(v)
         },
     );
-    assert_eq!(healed["master"], after["master"], "{healed}");
+    // Usually the same master as after the failover; the sentinels may
+    // also have failed over once more meanwhile (short timeouts on a busy
+    // machine), which redpulse must follow all the same: one master, not
+    // the old one, which is a linked replica.
+    assert_ne!(healed["master"], name(old), "{healed}");
+    assert_eq!(healed["masters"].as_array().map(Vec::len), Some(1), "{healed}");
 
     // Two of three sentinels gone: the quorum of 2 cannot be reached.
     sentinels[1].kill();

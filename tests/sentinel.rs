@@ -152,7 +152,11 @@ fn a_sentinel_group_is_discovered_judged_and_followed_through_a_failover() {
     // machine), which redpulse must follow all the same: one master, not
     // the old one, which is a linked replica.
     assert_ne!(healed["master"], name(old), "{healed}");
-    assert_eq!(healed["masters"].as_array().map(Vec::len), Some(1), "{healed}");
+    assert_eq!(
+        healed["masters"].as_array().map(Vec::len),
+        Some(1),
+        "{healed}"
+    );
 
     // Two of three sentinels gone: the quorum of 2 cannot be reached.
     sentinels[1].kill();

@@ -300,17 +300,22 @@ fn a_stopped_poller_is_reported_stale() {
         &format!("s={}", redis.url()),
     ]);
     rp.wait_status("s", "ok", None);
-    // Freeze redpulse, queue a request, then let it run: the request is
-    // answered before any poll can finish its round trip to Redis.
+    // Freeze redpulse, then Redis; queue a request and let redpulse run
+    // again. Redis stays frozen until the answer is in, so no poll can
+    // finish before the queued request is answered (a poll can only end
+    // by its 200 ms timeout), whichever task the runtime wakes first.
     let mut seen = None;
     for _ in 0..5 {
         signal(rp.pid(), "STOP");
+        signal(redis.pid(), "STOP");
         std::thread::sleep(Duration::from_millis(1500));
         let port = rp.port;
         let request = std::thread::spawn(move || http_get(port, "/health/redis/s"));
         std::thread::sleep(Duration::from_millis(200));
         signal(rp.pid(), "CONT");
-        let (code, body) = request.join().unwrap().unwrap();
+        let answer = request.join().unwrap();
+        signal(redis.pid(), "CONT");
+        let (code, body) = answer.unwrap();
         let v: Value = serde_json::from_str(&body).unwrap();
         if v["reason"] == "stale" {
             seen = Some((code, v));

@@ -31,6 +31,23 @@
 //!   only the runtime, signals and exit codes.
 #![forbid(unsafe_code)]
 
+/// This build's version (Cargo's).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git revision this build was made from ("unknown" outside a git
+/// checkout unless `REDPULSE_REVISION` was set at build time).
+pub const REVISION: &str = env!("REDPULSE_REVISION");
+/// The compiler that built it, e.g. "1.95.0".
+pub const RUSTC_VERSION: &str = env!("REDPULSE_RUSTC_VERSION");
+/// What `--version` prints after the name.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("REDPULSE_REVISION"),
+    ", rustc ",
+    env!("REDPULSE_RUSTC_VERSION"),
+    ")"
+);
+
 pub mod app;
 pub mod config;
 pub mod history;

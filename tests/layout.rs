@@ -16,7 +16,9 @@ fn rank(module: &str) -> Option<u8> {
     let mut parts = module.split("::");
     let top = parts.next()?;
     Some(match top {
-        "config" | "limits" | "shutdown" => 0,
+        // The crate root's build facts (lib.rs) are usable everywhere.
+        "config" | "limits" | "shutdown" | "VERSION" | "REVISION" | "RUSTC_VERSION"
+        | "LONG_VERSION" => 0,
         "wire" => 1,
         "judge" => match parts.next() {
             Some("outcome") => 2,

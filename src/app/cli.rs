@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "redpulse",
-    version,
+    version = crate::LONG_VERSION,
     about = "Watch a fleet of Redis and Valkey servers and answer per-instance health over HTTP",
     long_about = "Watch a fleet of Redis and Valkey servers over one long-lived connection each \
 (one pipelined INFO round trip per poll) and answer, per instance, GET /health/redis/NAME \
@@ -39,7 +39,7 @@ pub struct RunArgs {
     /// A file with one [NAME=]URL per line (# comments and blank lines allowed).
     #[arg(long, value_name = "FILE")]
     pub targets_file: Option<PathBuf>,
-    /// HTTP listen address [default: 127.0.0.1:9379].
+    /// HTTP listen address [default: $REDPULSE_LISTEN, else 127.0.0.1:9379; the config file's `listen` comes before both].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// Time between polls of each instance, e.g. 250ms, 1s, 2m [default: 1s].
@@ -51,7 +51,7 @@ pub struct RunArgs {
     /// Open HTTP connections at most; more are closed on accept [default: 4096].
     #[arg(long, value_name = "N")]
     pub max_http_connections: Option<usize>,
-    /// Where the history database lives (one redpulse per directory) [default: ./redpulse-data].
+    /// Where the history database lives (one redpulse per directory) [default: $REDPULSE_DATA_DIR, else ./redpulse-data; the config file's `data_dir` comes before both].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// This process is shard I (0-based) of N: it polls only the instances it owns and forwards
@@ -147,6 +147,7 @@ impl RunArgs {
                 server_name: a.tls_server_name,
                 insecure_skip_verify: a.tls_insecure_skip_verify.then_some(true),
             },
+            env: config::EnvDefaults::from_env(),
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod modes;
 pub mod running;
+pub mod systemd;
 pub mod topology;
 
 use crate::config::web::{self, WebConfig};
@@ -143,6 +144,11 @@ pub async fn serve(
         "redpulse started"
     );
     running::warn_insecure(&config);
+    // Under a Type=notify unit: READY=1 once the first verdicts are in.
+    let systemd = systemd::Systemd::from_env();
+    if let Some(sd) = &systemd {
+        tokio::spawn(sd.clone().run(state.store.clone(), shutdown.clone()));
+    }
     if let Some(b) = banner {
         println!("{b}");
     }
@@ -168,12 +174,16 @@ pub async fn serve(
             Some(()) = hup.recv() => match (&reload, &loading) {
                 (None, _) => info!("SIGHUP ignored: nothing to reload"),
                 (Some(_), Some(_)) => warn!("SIGHUP ignored: the previous reload is still loading"),
-                (Some(o), None) => loading = Some(load_in_background(o.clone())),
+                (Some(o), None) => {
+                    systemd.iter().for_each(|sd| sd.reloading());
+                    loading = Some(load_in_background(o.clone()));
+                }
             },
             Some(()) = changed_rx.recv() => match (&reload, &loading) {
                 (Some(_), Some(_)) => again = true,
                 (Some(o), None) => {
                     info!("a watched config or targets file changed; reloading");
+                    systemd.iter().for_each(|sd| sd.reloading());
                     loading = Some(load_in_background(o.clone()));
                 }
                 (None, _) => {}
@@ -195,11 +205,15 @@ pub async fn serve(
                         loading = Some(load_in_background(o.clone()));
                     }
                 }
+                if loading.is_none() {
+                    systemd.iter().for_each(|sd| sd.reloaded());
+                }
             }
             Some(found) = discovered_rx.recv() => running.apply_discovery(found),
         }
     }
     info!("shutting down: stopping pollers, draining HTTP");
+    systemd.iter().for_each(|sd| sd.stopping());
     // The history's last commit: pending transitions and the partial minute.
     let _ = tokio::task::spawn_blocking(move || history.shutdown()).await;
     let fleet = running.stop();

@@ -194,6 +194,31 @@ pub struct Overrides {
     pub web_config_file: Option<PathBuf>,
     /// The `--tls-*` flags: over the file's top-level `[tls]`, key by key.
     pub tls: TlsTable,
+    /// Defaults from the environment, below the config file:
+    /// `REDPULSE_LISTEN` and `REDPULSE_DATA_DIR` (a container image sets
+    /// them, and a ConfigMap's `listen` or `data_dir` still wins).
+    pub env: EnvDefaults,
+}
+
+/// Settings from the environment: they replace only the built-in
+/// defaults (flag, then config file, then environment, then default).
+#[derive(Clone, Debug, Default)]
+pub struct EnvDefaults {
+    /// `REDPULSE_LISTEN`.
+    pub listen: Option<String>,
+    /// `REDPULSE_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl EnvDefaults {
+    /// Read from this process's environment; empty values count as unset.
+    pub fn from_env() -> EnvDefaults {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        EnvDefaults {
+            listen: var("REDPULSE_LISTEN"),
+            data_dir: var("REDPULSE_DATA_DIR").map(PathBuf::from),
+        }
+    }
 }
 
 /// Read the config file (if any), apply the command line, and validate.
@@ -226,6 +251,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         .listen
         .clone()
         .or(file.listen.clone())
+        .or(o.env.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.into());
     let listen = listen_s
         .to_socket_addrs()
@@ -314,7 +340,11 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     let data_dir = match (&o.data_dir, &file.data_dir) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => base_dir.join(d),
-        (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
+        (None, None) => o
+            .env
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
     };
     let history_retention = match &file.history_retention {
         None => DEFAULT_HISTORY_RETENTION,
@@ -604,6 +634,53 @@ grace    = "120s"
         let names: Vec<_> = c.targets.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(c.targets[1].addr(), "g:7000");
+    }
+
+    #[test]
+    fn environment_defaults_come_after_flag_and_file() {
+        let env = EnvDefaults {
+            listen: Some("0.0.0.0:9379".into()),
+            data_dir: Some("/data".into()),
+        };
+        let bare = write_tmp("envbare", "[[instance]]\nurl = \"redis://h\"\n");
+        let set = write_tmp(
+            "envset",
+            "listen = \"127.0.0.1:9400\"\ndata_dir = \"/var/lib/redpulse\"\n[[instance]]\nurl = \"redis://h\"\n",
+        );
+        let load_with = |config: &PathBuf, listen: Option<&str>, data_dir: Option<&str>| {
+            let c = load(&Overrides {
+                config: Some(config.clone()),
+                listen: listen.map(str::to_string),
+                data_dir: data_dir.map(PathBuf::from),
+                env: env.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+            (c.listen.to_string(), c.data_dir.display().to_string())
+        };
+        // Environment over the built-in default.
+        assert_eq!(
+            load_with(&bare, None, None),
+            ("0.0.0.0:9379".into(), "/data".into())
+        );
+        // The file over the environment.
+        assert_eq!(
+            load_with(&set, None, None),
+            ("127.0.0.1:9400".into(), "/var/lib/redpulse".into())
+        );
+        // The flag over the file.
+        assert_eq!(
+            load_with(&set, Some("127.0.0.1:9500"), Some("/srv/rp")),
+            ("127.0.0.1:9500".into(), "/srv/rp".into())
+        );
+        // Nothing set anywhere: the built-in defaults.
+        let c = load(&Overrides {
+            config: Some(bare),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod auth;
 pub mod history;
 pub mod metrics;
 pub mod peers;
+pub mod process;
 pub mod route;
 pub mod tls;
 pub mod views;
@@ -449,6 +450,8 @@ fn metrics(state: &AppState, now: std::time::Instant, gzip: bool) -> Response<Bo
     }
     metrics::peer_series(&mut body, &state.peering.get());
     metrics::web_series(&mut body, &state.gate);
+    process::build_info_series(&mut body);
+    process::process_series(&mut body);
     let (body, encoded) = if gzip {
         match metrics::gzip(&body) {
             Ok(z) => (z, true),

@@ -237,11 +237,11 @@ pub fn tcp(store: &Store, name: &str, now: Instant) -> (StatusCode, Vec<u8>) {
 
 /// `GET /readyz`: 200 once every instance has a verdict (ok or not).
 pub fn readiness(store: &Store) -> (StatusCode, Vec<u8>) {
-    let slots = store.slots();
-    let pending = slots.iter().filter(|s| s.latest().is_none()).count();
+    let instances = store.slots().len();
+    let pending = store.pending();
     let v = json!({
         "status": if pending == 0 { "ready" } else { "not ready" },
-        "instances": slots.len(),
+        "instances": instances,
         "pending": pending,
     });
     (ok_or_503(pending == 0), body(v))

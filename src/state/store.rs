@@ -293,6 +293,21 @@ impl Store {
         v
     }
 
+    /// Instances without a first verdict yet (what `/readyz` waits for).
+    pub fn pending(&self) -> usize {
+        self.slots().iter().filter(|s| s.latest().is_none()).count()
+    }
+
+    /// Age of the oldest verdict, as `redpulse_poll_lag_seconds` reports
+    /// it: about one interval while the poller keeps up.
+    pub fn poll_lag(&self, now: Instant) -> Duration {
+        self.slots()
+            .iter()
+            .filter_map(|s| self.current(s, now).age)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// Add a plaintext instance without labels (or return the existing
     /// slot of that name).
     pub fn insert(&self, name: &str, addr: &str) -> Arc<Slot> {

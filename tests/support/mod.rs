@@ -479,6 +479,12 @@ impl Redpulse {
     }
 
     fn spawn(port: u16, args: &[&str]) -> Redpulse {
+        Redpulse::spawn_env(port, args, &[])
+    }
+
+    /// Start `redpulse --listen 127.0.0.1:PORT <args>` with extra
+    /// environment variables, without waiting for anything.
+    pub fn spawn_env(port: u16, args: &[&str], env: &[(&str, &str)]) -> Redpulse {
         let dir = temp_dir("redpulse");
         let log = dir.join("redpulse.log");
         let file = std::fs::File::create(&log).unwrap();
@@ -491,6 +497,7 @@ impl Redpulse {
         }
         let child = cmd
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .stdin(Stdio::null())

@@ -20,7 +20,8 @@ missing=()
 for pair in redis-server:redis-server prometheus:prometheus chromium:chromium \
     ip:iproute2 prometheus-alertmanager:prometheus-alertmanager \
     prometheus-redis-exporter:prometheus-redis-exporter \
-    htpasswd:apache2-utils openssl:openssl curl:curl; do
+    htpasswd:apache2-utils openssl:openssl curl:curl \
+    systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -282,3 +282,45 @@ fn build_info_and_version_name_this_build() {
     );
     assert!(text.lines().any(|l| l == line), "no {line}");
 }
+
+#[test]
+fn every_example_unit_passes_systemd_analyze_verify() {
+    need("systemd-analyze");
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let dir = temp_dir("units");
+    let mut units = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("service") {
+            continue;
+        }
+        // The unit as shipped, with only the binary's path pointing at this
+        // build (verify checks that ExecStart's program exists).
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("ExecStart=/usr/local/bin/redpulse "),
+            "{}",
+            path.display()
+        );
+        assert!(text.contains("\nType=notify\n"), "{}", path.display());
+        let copy = dir.join(path.file_name().unwrap());
+        std::fs::write(
+            &copy,
+            text.replace("/usr/local/bin/redpulse", env!("CARGO_BIN_EXE_redpulse")),
+        )
+        .unwrap();
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&copy)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "{}: {stderr}",
+            path.display()
+        );
+        units += 1;
+    }
+    assert_eq!(units, 2, "redpulse.service and redpulse-shard@.service");
+}

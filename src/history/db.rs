@@ -55,6 +55,7 @@ CREATE INDEX IF NOT EXISTS notifications_pending ON notifications (receiver, don
 /// process; only an OS crash can lose the last ones), schema up to date.
 pub fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     let c = Connection::open(path)?;
+    in_memory_temp(&c)?;
     setup(&c)?;
     migrate(&c)?;
     Ok(c)
@@ -76,6 +77,7 @@ pub fn open_memory_writer(uri: &str) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     c.busy_timeout(BUSY_TIMEOUT)?;
+    in_memory_temp(&c)?;
     migrate(&c)?;
     Ok(c)
 }
@@ -93,7 +95,15 @@ pub fn open_reader(target: &str) -> rusqlite::Result<Connection> {
     };
     let c = Connection::open_with_flags(target, flags)?;
     c.busy_timeout(BUSY_TIMEOUT)?;
+    in_memory_temp(&c)?;
     Ok(c)
+}
+
+/// Sorts and temporary indexes in memory, never in a temp file: only
+/// data_dir is written (a container's root and /tmp may be read-only).
+/// Their size is bounded by the queries' own limits.
+pub fn in_memory_temp(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch("PRAGMA temp_store=MEMORY;")
 }
 
 fn setup(c: &Connection) -> rusqlite::Result<()> {

@@ -111,6 +111,7 @@ impl History {
         } else {
             let c = rusqlite::Connection::open(&target)?;
             c.busy_timeout(Duration::from_secs(2))?;
+            db::in_memory_temp(&c)?;
             Ok(c)
         }
     }

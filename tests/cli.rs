@@ -214,8 +214,10 @@ fn the_kubernetes_example_gives_each_pod_its_share() {
     let replicas = sts["spec"]["replicas"].as_u64().unwrap();
     let dir = temp_dir("k8s");
     let toml = cm["data"]["redpulse.toml"].as_str().unwrap();
-    // Only the data_dir differs: /var/lib is not this test's to write.
-    let toml = toml.replace("/var/lib/redpulse", &dir.join("data").display().to_string());
+    // Only the data_dir differs: /data is not this test's to write.
+    assert!(toml.contains("data_dir = \"/data\""), "{toml}");
+    let data = format!("data_dir = {:?}", dir.join("data").display().to_string());
+    let toml = toml.replace("data_dir = \"/data\"", &data);
     let path = write_file(&dir, "redpulse.toml", &toml);
     let fleet = cm["data"]["fleet.yaml"].as_str().unwrap();
     write_file(&dir, "fleet.yaml", fleet);

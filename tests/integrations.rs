@@ -396,12 +396,13 @@ fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_
     rp.wait_status("master", "ok", None);
     rp.wait_status("replica", "ok", None);
 
-    let rules =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/redpulse-alerts.yml");
+    let mixin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mixin");
+    let (rules, records) = (mixin.join("alerts.yml"), mixin.join("rules.yml"));
     let prom_config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n  - {}\n\
          scrape_configs:\n  - job_name: redpulse\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
         rules.display(),
+        records.display(),
         rp.port
     );
     let (_prom, port) = prometheus(&dir, &prom_config);
@@ -411,13 +412,9 @@ fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_
         (r.first()?.1.parse::<f64>().ok()? >= 5.0).then_some(())
     });
 
-    let dashboard: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/grafana/redpulse.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(mixin.join("dashboard.json")).unwrap())
+            .unwrap();
     let mut empty = Vec::new();
     let panels = dashboard_exprs(&dashboard);
     for (title, expr) in &panels {
@@ -426,7 +423,8 @@ fn dashboard_and_alert_rules_have_data_in_prometheus_and_master_alerts_follow_a_
             other => empty.push(format!("dashboard {title:?}: {expr} -> {other:?}")),
         }
     }
-    let rules_text = std::fs::read_to_string(&rules).unwrap();
+    let rules_text =
+        std::fs::read_to_string(&rules).unwrap() + &std::fs::read_to_string(&records).unwrap();
     let exprs = rule_exprs(&rules_text);
     let mut parts_checked = 0;
     for expr in &exprs {

@@ -7,6 +7,7 @@
 mod support;
 
 use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::*;
@@ -323,4 +324,68 @@ fn every_example_unit_passes_systemd_analyze_verify() {
         units += 1;
     }
     assert_eq!(units, 2, "redpulse.service and redpulse-shard@.service");
+}
+
+/// kubernetes-validate from the venv scripts/test.sh makes (or on PATH).
+fn kubernetes_validate() -> PathBuf {
+    let venv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/k8s-venv/bin/kubernetes-validate");
+    if venv.exists() {
+        return venv;
+    }
+    need("kubernetes-validate");
+    PathBuf::from("kubernetes-validate")
+}
+
+#[test]
+fn kubernetes_manifests_validate_and_run_the_image_as_documented() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes");
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    manifests.sort();
+    assert_eq!(manifests.len(), 4, "{manifests:?}");
+    // The oldest schema the contract names and the newest the tool has.
+    for version in ["1.30.0", "1.37.0"] {
+        let out = Command::new(kubernetes_validate())
+            .args(["--strict", "-k", version])
+            .args(&manifests)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert_eq!(text.matches(" passed for resource ").count(), 5, "{text}");
+    }
+    let sts: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("statefulset.yaml")).unwrap())
+            .unwrap();
+    let pod = &sts["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(
+        c["image"].as_str(),
+        Some(format!("localhost/redpulse:{}", env!("CARGO_PKG_VERSION")).as_str())
+    );
+    assert_eq!(
+        c["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/-/healthy")
+    );
+    assert_eq!(
+        c["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/-/ready")
+    );
+    assert_eq!(
+        c["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(pod["securityContext"]["runAsUser"].as_u64(), Some(65532));
+    let mounts = c["volumeMounts"].as_sequence().unwrap();
+    assert!(mounts
+        .iter()
+        .any(|m| m["mountPath"].as_str() == Some("/data")));
+    let pdb = std::fs::read_to_string(dir.join("pdb.yaml")).unwrap();
+    assert!(pdb.contains("kind: PodDisruptionBudget"));
 }

@@ -101,8 +101,10 @@ impl Demo {
     pub fn banner(&self) -> String {
         let (cfg, instances) = (self.fleet, self.fleet.instances);
         let base = format!("http://{}", self.config.listen);
+        // The status page first: it is what a new user wants to open.
         let mut banner = format!(
-            "redpulse demo: {instances} simulated instances on 127.0.0.1:{}..{}, polled every {:?}\n\nTry:\n",
+            "redpulse demo: open {base}/ in a browser for the status page\n\n\
+             {instances} simulated instances on 127.0.0.1:{}..{}, polled every {:?}. Or try:\n",
             cfg.base_port,
             cfg.addr(instances - 1).port(),
             self.config.interval
@@ -220,6 +222,10 @@ mod tests {
     fn the_demo_banner_names_each_kind_of_instance_and_bad_input_is_refused() {
         let demo = Demo::new(200, 21_000, "127.0.0.1:19379", "1s").unwrap();
         let banner = demo.banner();
+        assert!(
+            banner.starts_with("redpulse demo: open http://127.0.0.1:19379/ in a browser"),
+            "{banner}"
+        );
         assert!(banner.contains("200 simulated instances on 127.0.0.1:21000..21199"));
         assert!(banner.contains("curl -i http://127.0.0.1:19379/health/redis/sim-00000"));
         for what in ["healthy replica", "memory_pressure", "low_hit_rate"] {

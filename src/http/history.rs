@@ -4,7 +4,8 @@
 //! - `GET /history/redis/{name}?window=24h` (also `/history/cluster/{name}`,
 //!   `/history/group/{name}`, `/history/heartbeat/{name}`): uptime over
 //!   1h/24h/7d/30d, the transitions in the window (the first verdict of a
-//!   run has `"from":null`), and the window's minutes.
+//!   run has `"from":null`), and the window's minutes, an instance's
+//!   minute in progress last (`"partial":true`, not yet in the database).
 //! - `GET /history/bars?window=24h&cells=96&name=A&name=B...`: for the status
 //!   page, each named instance's uptime over the window and one character
 //!   per cell for the worst status in it (`o` ok, `g` degraded, `c`
@@ -18,7 +19,7 @@ use crate::history::db::{self, Transition};
 use crate::history::uptime::{cells, share};
 use crate::history::{now_ms, rfc3339_ms, History};
 use crate::judge::outcome::Status;
-use crate::state::record::Kind;
+use crate::state::record::{Kind, MinuteAcc};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -83,13 +84,16 @@ fn transition_json(t: &Transition) -> Value {
     v
 }
 
-/// `GET /history/{kind}/{name}`.
+/// `GET /history/{kind}/{name}`. `unwritten` are an instance's minutes
+/// not in the database yet (the one in progress last): each is appended
+/// after the stored ones, the current one with `"partial": true`.
 pub fn subject(
     history: &History,
     kind: Kind,
     name: &str,
     p: &Query,
     known: bool,
+    unwritten: &[(i64, MinuteAcc)],
 ) -> (StatusCode, Vec<u8>) {
     let (window_text, window) = match window_of(p) {
         Ok(w) => w,
@@ -117,7 +121,9 @@ pub fn subject(
             .filter(|t| t.at_ms >= from)
             .map(transition_json)
             .collect();
-        let minutes: Vec<Value> = db::minutes(&c, id, from / 60_000, now / 60_000)?
+        let stored = db::minutes(&c, id, from / 60_000, now / 60_000)?;
+        let last_stored = stored.last().map(|m| m.minute);
+        let mut minutes: Vec<Value> = stored
             .iter()
             .map(|m| {
                 json!({
@@ -129,6 +135,7 @@ pub fn subject(
                 })
             })
             .collect();
+        minutes.extend(unwritten_json(unwritten, from, now, last_stored));
         Ok(Some(json!({
             kind_key(kind): name,
             "window": window_text,
@@ -143,7 +150,8 @@ pub fn subject(
         // Watched but nothing recorded yet: an empty history.
         Ok(None) if known => (
             StatusCode::OK,
-            json!({kind_key(kind): name, "window": window_text, "uptime": {}, "transitions": [], "minutes": []})
+            json!({kind_key(kind): name, "window": window_text, "uptime": {}, "transitions": [],
+                "minutes": unwritten_json(unwritten, now_ms() - window, now_ms(), None).collect::<Vec<_>>()})
                 .to_string()
                 .into_bytes(),
         ),
@@ -155,6 +163,36 @@ pub fn subject(
         ),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("history unavailable: {e}")),
     }
+}
+
+/// Minutes still folded in the slot, as the stored ones are written,
+/// when inside the window and newer than the last stored minute; the
+/// minute of `now_ms` is marked `"partial": true`.
+fn unwritten_json(
+    unwritten: &[(i64, MinuteAcc)],
+    from_ms: i64,
+    now_ms: i64,
+    last_stored: Option<i64>,
+) -> impl Iterator<Item = Value> + '_ {
+    let now_minute = now_ms / 60_000;
+    unwritten
+        .iter()
+        .filter(move |(m, acc)| {
+            *m >= from_ms / 60_000
+                && *m <= now_minute
+                && last_stored.is_none_or(|l| *m > l)
+                && acc.worst.is_some()
+        })
+        .map(move |(m, acc)| {
+            json!({
+                "at": rfc3339_ms(m * 60_000),
+                "status": acc.worst.map_or("unknown", |s| s.as_str()),
+                "polls": acc.polls,
+                "latency_ms_max": acc.latency_us_max.map(|us| f64::from(us) / 1000.0),
+                "mem_ratio": acc.mem_ratio.map(|r| round6(f64::from(r))),
+                "partial": *m == now_minute,
+            })
+        })
 }
 
 fn kind_key(kind: Kind) -> &'static str {

@@ -366,8 +366,22 @@ async fn history_answer(
                 history::bars(&h, &query)
             };
         };
+        // An instance's minutes still in its slot: the minute in progress
+        // (and one the writer has not taken yet), so the detail view
+        // draws a point within seconds of a start.
+        let mut unwritten = Vec::new();
         let known = match kind {
-            Kind::Instance => state.store.get(&name).is_some(),
+            Kind::Instance => match state.store.get(&name) {
+                Some(slot) => {
+                    unwritten = slot
+                        .minute
+                        .lock()
+                        .expect("slot lock is never held across a panic")
+                        .unwritten();
+                    true
+                }
+                None => false,
+            },
             Kind::Cluster => state.store.clusters().iter().any(|(n, _)| *n == name),
             Kind::Group => state.store.groups().iter().any(|(n, _)| *n == name),
             Kind::Heartbeat => state
@@ -375,7 +389,7 @@ async fn history_answer(
                 .state(&name, std::time::Instant::now())
                 .is_some(),
         };
-        history::subject(&h, kind, &name, &query, known)
+        history::subject(&h, kind, &name, &query, known, &unwritten)
     })
     .await;
     answer.unwrap_or_else(|_| {

@@ -118,6 +118,14 @@ impl MinuteFold {
         self.current.add(status, latency_us, mem);
     }
 
+    /// The folds the writer has not taken yet, oldest first: the last
+    /// finished minute (if any) and the one in progress (if it has polls).
+    /// For answers that show the current, incomplete minute.
+    pub fn unwritten(&self) -> Vec<(i64, MinuteAcc)> {
+        let current = (self.current.polls > 0).then_some((self.minute, self.current));
+        self.finished.into_iter().chain(current).collect()
+    }
+
     /// Take minute `m`'s fold, if there is one (finished, or still current
     /// because no poll came after it).
     pub fn take(&mut self, m: i64) -> Option<MinuteAcc> {

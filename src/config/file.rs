@@ -31,6 +31,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub sentinel: Vec<FileSentinel>,
     pub metrics_interval: Option<String>,
+    /// `"on_demand"` (default) or `"always"`.
+    pub metrics_fetch: Option<String>,
     pub data_dir: Option<PathBuf>,
     /// The exporter-toolkit web configuration for redpulse's own HTTP.
     pub web_config_file: Option<PathBuf>,

@@ -119,6 +119,30 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
+/// When polls fetch the sections only `/metrics` needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetricsFetch {
+    /// At an instance's first poll, then every `metrics_interval` only
+    /// while `/metrics` has been scraped within 3 x `metrics_interval`.
+    #[default]
+    OnDemand,
+    /// Every `metrics_interval`, scraped or not.
+    Always,
+}
+
+impl std::str::FromStr for MetricsFetch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on_demand" => Ok(MetricsFetch::OnDemand),
+            "always" => Ok(MetricsFetch::Always),
+            _ => Err(format!(
+                "metrics_fetch {s:?}: expected \"on_demand\" or \"always\""
+            )),
+        }
+    }
+}
+
 /// Everything redpulse needs to run, validated.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -144,6 +168,8 @@ pub struct Config {
     pub dns_refresh: Duration,
     /// How often a poll also fetches the sections only `/metrics` needs.
     pub metrics_interval: Duration,
+    /// Whether that happens only while `/metrics` is scraped.
+    pub metrics_fetch: MetricsFetch,
     /// How often the config and targets files are checked for changes.
     pub watch_interval: Duration,
     /// The files this config was read from (config, targets file, web
@@ -288,6 +314,10 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         "metrics_interval",
         DEFAULT_METRICS_INTERVAL,
     )?;
+    let metrics_fetch = match &file.metrics_fetch {
+        None => MetricsFetch::default(),
+        Some(m) => m.parse().map_err(|e: String| ConfigError(at(&e)))?,
+    };
     let watch_interval = duration(
         &None,
         &file.watch_interval,
@@ -403,6 +433,7 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         max_http_connections,
         dns_refresh,
         metrics_interval,
+        metrics_fetch,
         watch_interval,
         files: o
             .config
@@ -596,6 +627,7 @@ grace    = "120s"
             ("dup", "[[instance]]\nname=\"a\"\nurl=\"redis://h\"\n[[instance]]\nname=\"a\"\nurl=\"redis://g\"", "twice"),
             ("url", "[[instance]]\nname=\"a\"\nurl=\"redis://h:x\"", "#1 (a)"),
             ("listen", "listen = \"nowhere\"", "listen"),
+            ("fetch", "metrics_fetch = \"sometimes\"", "metrics_fetch \"sometimes\": expected"),
             ("pwenv", "password_env = \"REDPULSE_TEST_UNSET_VAR\"\n[[instance]]\nurl=\"redis://h\"", "REDPULSE_TEST_UNSET_VAR"),
         ] {
             let e = load_text(name, text).unwrap_err();

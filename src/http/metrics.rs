@@ -22,6 +22,9 @@ type Row = (Arc<Ident>, Current, Option<Arc<Exposition>>);
 /// Render every series for every instance.
 pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     let slots = store.slots();
+    // The oldest metrics data shown: on demand, a scrape after a quiet
+    // spell answers with what was fetched before it.
+    let mut oldest_fetch: Option<Instant> = None;
     // One staleness decision per instance, shared with every other view.
     let latest: Vec<Row> = slots
         .iter()
@@ -34,7 +37,10 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
                 && c.published
                     .as_ref()
                     .is_some_and(|p| p.health.error.is_none());
-            let e = if answering { s.exposition() } else { None };
+            let e = answering.then(|| s.fetched()).flatten().map(|(e, at)| {
+                oldest_fetch = Some(oldest_fetch.map_or(at, |o| o.min(at)));
+                e
+            });
             (s.ident(), c, e)
         })
         .collect();
@@ -181,6 +187,13 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         "gauge",
         "Age of the oldest verdict: about the interval while the poller keeps up; growing means it is behind.",
         oldest.as_secs_f64(),
+    );
+    single(
+        &mut b,
+        "redpulse_metrics_oldest_fetch_age_seconds",
+        "gauge",
+        "Age of the oldest instance's metrics data in this scrape (0 when none): metrics sections are fetched while /metrics is scraped, so the first scrape after a quiet spell shows older data.",
+        oldest_fetch.map_or(0.0, |at| now.saturating_duration_since(at).as_secs_f64()),
     );
     single(
         &mut b,
@@ -447,7 +460,7 @@ mod tests {
         slot.publish(h);
         let frames = crate::testdata::frames("redis-7.0_master_idle_info_all");
         let text = crate::wire::info::info_text(&frames[0]).unwrap();
-        slot.set_exposition(Exposition::from_info(text, None, 0));
+        slot.set_exposition(Exposition::from_info(text, None, 0), Instant::now());
         store.insert("never", "127.0.0.1:2");
         for _ in 0..3 {
             store.polls.record(true, Duration::from_micros(300));

@@ -409,12 +409,21 @@ static METRICS_RENDERS: Semaphore = Semaphore::const_new(2);
 /// answering health checks, nor the poller, which has a thread of its own.
 async fn metrics_off_thread<B>(state: Arc<AppState>, req: &Request<B>) -> Response<Body> {
     let gzip = accepts_gzip(req);
+    // A scrape is a GET answered 200 (HEAD is a probe, not a scraper):
+    // pollers keep fetching the metrics sections while scrapes come.
+    let scrape = req.method() == hyper::Method::GET;
     let Ok(_permit) = METRICS_RENDERS.acquire().await else {
         return json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{}"));
     };
     let now = Instant::now().into_std();
+    let store = state.store.clone();
     match tokio::task::spawn_blocking(move || metrics(&state, now, gzip)).await {
-        Ok(r) => r,
+        Ok(r) => {
+            if scrape && r.status() == StatusCode::OK {
+                store.note_scrape(now);
+            }
+            r
+        }
         Err(_) => json(
             StatusCode::INTERNAL_SERVER_ERROR,
             Bytes::from_static(b"{\"error\":\"metrics rendering failed\"}"),

@@ -8,7 +8,7 @@
 //! becomes a connect storm. Only status changes are logged.
 
 use super::ticks;
-use crate::config::Target;
+use crate::config::{MetricsFetch, Target};
 use crate::judge::outcome::{Outcome, Status};
 use crate::judge::rules::{Health, Tracker};
 use crate::net::conn::{Conn, Plan};
@@ -32,6 +32,11 @@ const TICKS_PER_INTERVAL: u32 = 50;
 const MIN_TICK: Duration = Duration::from_millis(1);
 const MAX_TICK: Duration = Duration::from_millis(20);
 
+/// On demand, metrics polls continue while `/metrics` was scraped within
+/// this many metrics intervals (the contract's 3: a scraper that misses
+/// one or two scrapes still finds fresh data).
+const SCRAPED_WITHIN_INTERVALS: u32 = 3;
+
 /// First reconnect delay after a failure; doubles up to the interval.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 
@@ -45,6 +50,8 @@ pub struct PollSettings {
     pub dns_refresh: Duration,
     /// How often a poll fetches INFO ALL for `/metrics`.
     pub metrics_interval: Duration,
+    /// Whether it does so only while `/metrics` is scraped.
+    pub metrics_fetch: MetricsFetch,
     /// How old a verdict may get before it is stale.
     pub stale_after: Duration,
 }
@@ -57,6 +64,7 @@ impl PollSettings {
             timeout: config.timeout,
             dns_refresh: config.dns_refresh,
             metrics_interval: config.metrics_interval,
+            metrics_fetch: config.metrics_fetch,
             stale_after: config.stale_after(),
         }
     }
@@ -227,8 +235,11 @@ async fn run(
         first.interval
     };
     let mut next = Instant::now() + phase.mul_f64(rng.unit());
-    // The first successful poll fetches the metrics sections.
+    // The first successful poll fetches the metrics sections; later ones
+    // only every metrics_interval, and (on demand) only while /metrics is
+    // scraped: a fleet nobody scrapes costs its servers health INFOs only.
     let mut metrics_due = Instant::now();
+    let mut fetched_once = false;
     loop {
         let s = *settings.borrow();
         let tick = (s.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
@@ -236,17 +247,25 @@ async fn run(
         // Settings may have changed while this poller slept.
         let s = *settings.borrow();
         let started = Instant::now();
+        let metrics = started >= metrics_due
+            && (!fetched_once
+                || s.metrics_fetch == MetricsFetch::Always
+                || store.scraped_within(
+                    started.into_std(),
+                    s.metrics_interval * SCRAPED_WITHIN_INTERVALS,
+                ));
         let plan = Plan {
             deadline: started + s.timeout,
-            metrics: started >= metrics_due,
+            metrics,
         };
         let (outcome, exposition) = poll_once(&target, &mut conn, plan, s.dns_refresh).await;
         let ok = matches!(outcome, Outcome::Polled { .. });
         let took = started.elapsed();
         polls.record(ok, took);
         if let Some(e) = exposition {
-            slot.set_exposition(e);
+            slot.set_exposition(e, started.into_std());
             metrics_due = started + s.metrics_interval;
+            fetched_once = true;
         }
         // A verdict is as old as its result: stamp it when the poll ended,
         // so a poll that ran into its timeout is not born half stale.

@@ -79,8 +79,8 @@ pub struct Slot {
     /// Swapped in place when only the labels change on a reload.
     ident: RwLock<Arc<Ident>>,
     latest: Mutex<Option<Arc<Published>>>,
-    /// The samples of the latest metrics poll.
-    exposition: Mutex<Option<Arc<Exposition>>>,
+    /// The samples of the latest metrics poll, and when they were fetched.
+    exposition: Mutex<Option<(Arc<Exposition>, Instant)>>,
     /// This minute's polls, for the history.
     pub minute: Mutex<super::record::MinuteFold>,
 }
@@ -127,16 +127,21 @@ impl Slot {
             .clone()
     }
 
-    /// Keep the samples of a metrics poll.
-    pub fn set_exposition(&self, e: Exposition) {
+    /// Keep the samples of a metrics poll fetched at `at`.
+    pub fn set_exposition(&self, e: Exposition, at: Instant) {
         *self
             .exposition
             .lock()
-            .expect("slot lock is never held across a panic") = Some(Arc::new(e));
+            .expect("slot lock is never held across a panic") = Some((Arc::new(e), at));
     }
 
     /// The samples of the latest metrics poll.
     pub fn exposition(&self) -> Option<Arc<Exposition>> {
+        self.fetched().map(|(e, _)| e)
+    }
+
+    /// The samples of the latest metrics poll and when they were fetched.
+    pub fn fetched(&self) -> Option<(Arc<Exposition>, Instant)> {
         self.exposition
             .lock()
             .expect("slot lock is never held across a panic")
@@ -170,7 +175,7 @@ impl Slot {
         *self
             .exposition
             .lock()
-            .expect("slot lock is never held across a panic") = old.exposition();
+            .expect("slot lock is never held across a panic") = old.fetched();
     }
 }
 
@@ -253,6 +258,10 @@ pub struct Store {
     pub reload: ReloadStatus,
     /// Where verdicts go for the history, once it is running.
     pub recorder: OnceLock<super::record::Recorder>,
+    /// When `/metrics` was last scraped: milliseconds after `epoch`, plus
+    /// one (0 is never).
+    last_scrape: AtomicU64,
+    epoch: Instant,
 }
 
 impl Store {
@@ -266,6 +275,26 @@ impl Store {
             polls: PollCounters::default(),
             reload: ReloadStatus::default(),
             recorder: OnceLock::new(),
+            last_scrape: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// `/metrics` was scraped (a GET answered 200) at `now`: pollers fetch
+    /// the metrics sections again while scrapes keep coming.
+    pub fn note_scrape(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.epoch).as_millis() as u64 + 1;
+        self.last_scrape.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Whether `/metrics` was scraped within `window` before `now`.
+    pub fn scraped_within(&self, now: Instant, window: Duration) -> bool {
+        match self.last_scrape.load(Ordering::Relaxed) {
+            0 => false,
+            at => {
+                let at = self.epoch + Duration::from_millis(at - 1);
+                now.saturating_duration_since(at) <= window
+            }
         }
     }
 

@@ -388,6 +388,26 @@ impl Client {
         self.pipeline(&[owned]).pop().unwrap()
     }
 
+    /// The next frame the server sends (MONITOR, pub/sub), or the I/O
+    /// error (EOF once the server is gone).
+    pub fn next_frame(&mut self) -> std::io::Result<Frame> {
+        loop {
+            if let Some(f) = self
+                .decoder
+                .decode(&mut self.buf)
+                .map_err(std::io::Error::other)?
+            {
+                return Ok(f);
+            }
+            let mut chunk = [0u8; 16384];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
     fn read(&mut self) -> Frame {
         loop {
             if let Some(f) = self.decoder.decode(&mut self.buf).unwrap() {

@@ -54,7 +54,10 @@ fn fleet(text: &[u8]) -> Store {
             SystemTime::now(),
         );
         slot.publish(h);
-        slot.set_exposition(Exposition::from_info(text, None, 1_800_000_000));
+        slot.set_exposition(
+            Exposition::from_info(text, None, 1_800_000_000),
+            std::time::Instant::now(),
+        );
     }
     store
 }

@@ -849,3 +849,132 @@ fn chrono_free_minute(at: &str) -> i64 {
     let days = era * 146_097 + doe - 719_468;
     days * 86_400 + hh * 3600 + mm * 60 + ss
 }
+
+/// GET /metrics with `Accept-Encoding: gzip` over a raw socket: (header
+/// lines, the body unchunked and gunzipped).
+fn gzipped_metrics(port: u16) -> (Vec<String>, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head: Vec<String> = String::from_utf8_lossy(&raw[..split])
+        .lines()
+        .map(|l| l.to_ascii_lowercase())
+        .collect();
+    // Chunked transfer coding, by hand: hex size line, data, CRLF.
+    let mut rest = &raw[split + 4..];
+    let mut gz = Vec::new();
+    loop {
+        let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        gz.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+        rest = &rest[eol + 2 + size + 2..];
+    }
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    (head, text)
+}
+
+fn samples_in(text: &str) -> usize {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
+}
+
+#[test]
+fn prometheus_ingests_a_streamed_gzipped_scrape_of_a_thousand_instances() {
+    need("prometheus");
+    const N: u16 = 1000;
+    let base = held_block(N);
+    let _sim = Guard(
+        Command::new(env!("CARGO_BIN_EXE_redpulse"))
+            .args(["simulate", "--instances", &N.to_string(), "--listen"])
+            .arg(format!("127.0.0.1:{base}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening("127.0.0.1", base + N - 1);
+    let dir = temp_dir("streamed");
+    let fleet: String = (0..N)
+        .map(|i| format!("sim-{i:04}=redis://127.0.0.1:{}\n", base + i))
+        .collect();
+    write_file(&dir, "fleet.txt", &fleet);
+    let config = write_file(
+        &dir,
+        "redpulse.toml",
+        "interval = \"1s\"\nmetrics_interval = \"2s\"\ntargets_file = \"fleet.txt\"\n",
+    );
+    let rp = Redpulse::start(&["--config", config.to_str().unwrap()]);
+    wait_for(WAIT, "first verdicts for the whole fleet", || {
+        (rp.get("/readyz").0 == 200).then_some(())
+    });
+
+    // The body is streamed (chunked, no length) and gzipped, and holds
+    // what the plain body holds: every instance's INFO series.
+    let (head, text) = gzipped_metrics(rp.port);
+    assert!(
+        head.iter().any(|h| h == "transfer-encoding: chunked"),
+        "{head:?}"
+    );
+    assert!(
+        head.iter().any(|h| h == "content-encoding: gzip"),
+        "{head:?}"
+    );
+    assert!(
+        !head.iter().any(|h| h.starts_with("content-length")),
+        "{head:?}"
+    );
+    let up_lines = text.lines().filter(|l| l.starts_with("redis_up{")).count();
+    assert_eq!(up_lines, N as usize);
+    let info_lines = text
+        .lines()
+        .filter(|l| l.starts_with("redis_connected_clients{"))
+        .count();
+    assert_eq!(info_lines, N as usize, "every instance's INFO series");
+    assert!(text.ends_with("\n") && text.contains("process_start_time_seconds "));
+
+    let prom_dir = temp_dir("prometheus-streamed");
+    let prom_config = format!(
+        "global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\nscrape_configs:\n  - job_name: redpulse\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+        rp.port
+    );
+    let (_prom, port) = prometheus(&prom_dir, &prom_config);
+    // Prometheus's count of one scrape against the samples of a plain
+    // scrape taken just before (the fleet's series do not change).
+    let (scraped, expected) = wait_for(
+        Duration::from_secs(60),
+        "a scrape Prometheus counted",
+        || {
+            let expected = samples_in(&rp.get("/metrics").1);
+            let up = query(port, "up{job=\"redpulse\"}")?;
+            if up.first()?.1 != "1" {
+                return None;
+            }
+            let n: usize = query(port, "scrape_samples_scraped{job=\"redpulse\"}")?
+                .first()?
+                .1
+                .parse()
+                .ok()?;
+            (n == expected).then_some((n, expected))
+        },
+    );
+    println!(
+        "Prometheus ingested {scraped} samples per scrape of {N} instances (expected {expected})"
+    );
+    assert!(scraped > N as usize * 100, "{scraped}");
+}

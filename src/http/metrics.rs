@@ -19,8 +19,64 @@ use std::time::Instant;
 /// its INFO samples while it answers.
 type Row = (Arc<Ident>, Current, Option<Arc<Exposition>>);
 
-/// Render every series for every instance.
+/// Render every series for every instance into one buffer (tests and
+/// benches; HTTP streams with [`render_to`]).
 pub fn render(store: &Store, now: Instant) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut sink = |chunk: Vec<u8>| {
+        all.extend_from_slice(&chunk);
+        Ok(())
+    };
+    let mut out = Out::new(&mut sink);
+    render_to(store, now, &mut out).expect("a Vec sink cannot fail");
+    out.finish().expect("a Vec sink cannot fail");
+    all
+}
+
+/// Bytes a chunk collects before it is handed on: big enough that the
+/// hand-over costs nothing next to writing it, small enough that a scrape
+/// holds little (a few chunks queued plus one being written).
+pub const CHUNK: usize = 256 * 1024;
+
+/// Where a render writes: a buffer, handed to `sink` whenever it passes
+/// [`CHUNK`] (at sample boundaries, so no line is split across a check).
+pub struct Out<'a> {
+    /// The chunk being written.
+    pub b: Vec<u8>,
+    sink: &'a mut dyn FnMut(Vec<u8>) -> std::io::Result<()>,
+}
+
+impl<'a> Out<'a> {
+    /// An empty buffer in front of `sink`.
+    pub fn new(sink: &'a mut dyn FnMut(Vec<u8>) -> std::io::Result<()>) -> Out<'a> {
+        Out {
+            b: Vec::with_capacity(CHUNK + 64 * 1024),
+            sink,
+        }
+    }
+
+    /// Hand the chunk on once it is full; an error means the receiver is
+    /// gone (the scraper hung up) and the render should stop.
+    #[inline]
+    pub fn spill(&mut self) -> std::io::Result<()> {
+        if self.b.len() >= CHUNK {
+            let full = std::mem::replace(&mut self.b, Vec::with_capacity(CHUNK + 64 * 1024));
+            (self.sink)(full)?;
+        }
+        Ok(())
+    }
+
+    /// Hand on what is left.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        if !self.b.is_empty() {
+            (self.sink)(std::mem::take(&mut self.b))?;
+        }
+        Ok(())
+    }
+}
+
+/// Render every series for every instance into `out`, chunk by chunk.
+pub fn render_to(store: &Store, now: Instant, out: &mut Out) -> std::io::Result<()> {
     let slots = store.slots();
     // The oldest metrics data shown: on demand, a scrape after a quiet
     // spell answers with what was fetched before it.
@@ -44,37 +100,43 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
             (s.ident(), c, e)
         })
         .collect();
-    let mut b = Vec::with_capacity(4096 + latest.len() * 400);
 
     header(
-        &mut b,
+        &mut out.b,
         "redis_up",
         "gauge",
         "1 when the instance answered its last polls (status is not down).",
     );
     for (ident, c, _) in &latest {
         sample(
-            &mut b,
+            &mut out.b,
             "redis_up",
             ident,
             b"",
             u8::from(c.status != Status::Down),
         );
+        out.spill()?;
     }
-    info_series(&mut b, &latest);
+    info_series(out, &latest)?;
     header(
-        &mut b,
+        &mut out.b,
         "redpulse_metric_families_dropped",
         "gauge",
         "Families named by the server left out of this instance's last metrics fetch (past the per-instance bound).",
     );
     for (ident, _, e) in &latest {
         if let Some(n) = e.as_ref().map(|e| e.families_dropped).filter(|&n| n > 0) {
-            sample(&mut b, "redpulse_metric_families_dropped", ident, b"", n);
+            sample(
+                &mut out.b,
+                "redpulse_metric_families_dropped",
+                ident,
+                b"",
+                n,
+            );
         }
     }
     header(
-        &mut b,
+        &mut out.b,
         "redpulse_health_status",
         "gauge",
         "1 for the instance's current health status, 0 for the others.",
@@ -83,16 +145,17 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         for s in Status::ALL {
             let label = format!(",status=\"{}\"", s.as_str());
             sample(
-                &mut b,
+                &mut out.b,
                 "redpulse_health_status",
                 ident,
                 label.as_bytes(),
                 u8::from(s == c.status),
             );
         }
+        out.spill()?;
     }
     header(
-        &mut b,
+        &mut out.b,
         "redpulse_group_status",
         "gauge",
         "1 for a cluster's or group's current status as a whole, 0 for the others.",
@@ -111,13 +174,19 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         prefix.push(b'"');
         push_labels(&mut prefix, &labels);
         for s in Status::ALL {
-            b.extend_from_slice(b"redpulse_group_status");
-            b.extend_from_slice(&prefix);
-            let _ = writeln!(b, ",status=\"{}\"}} {}", s.as_str(), u8::from(s == current));
+            out.b.extend_from_slice(b"redpulse_group_status");
+            out.b.extend_from_slice(&prefix);
+            let _ = writeln!(
+                out.b,
+                ",status=\"{}\"}} {}",
+                s.as_str(),
+                u8::from(s == current)
+            );
         }
+        out.spill()?;
     }
     header(
-        &mut b,
+        &mut out.b,
         "redpulse_tls_cert_not_after_seconds",
         "gauge",
         "notAfter of a TLS instance's server certificate, as a Unix time.",
@@ -130,7 +199,7 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
             .and_then(|peer| peer.not_after.duration_since(std::time::UNIX_EPOCH).ok());
         if let Some(t) = not_after {
             sample(
-                &mut b,
+                &mut out.b,
                 "redpulse_tls_cert_not_after_seconds",
                 ident,
                 b"",
@@ -139,23 +208,23 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
         }
     }
     header(
-        &mut b,
+        &mut out.b,
         "redpulse_polls_total",
         "counter",
         "Polls since start, by result.",
     );
     let _ = writeln!(
-        b,
+        out.b,
         "redpulse_polls_total{{result=\"ok\"}} {}",
         store.polls.ok.load(Ordering::Relaxed)
     );
     let _ = writeln!(
-        b,
+        out.b,
         "redpulse_polls_total{{result=\"error\"}} {}",
         store.polls.error.load(Ordering::Relaxed)
     );
     header(
-        &mut b,
+        &mut out.b,
         "redpulse_poll_duration_seconds",
         "histogram",
         "Duration of each poll (connect if needed, write, read).",
@@ -165,58 +234,58 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
     for (i, le) in POLL_BUCKETS.iter().enumerate() {
         cumulative += polls.duration_buckets[i].load(Ordering::Relaxed);
         let _ = writeln!(
-            b,
+            out.b,
             "redpulse_poll_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
         );
     }
     cumulative += polls.duration_buckets[POLL_BUCKETS.len()].load(Ordering::Relaxed);
     let _ = writeln!(
-        b,
+        out.b,
         "redpulse_poll_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
     );
     let sum = polls.duration_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-    let _ = writeln!(b, "redpulse_poll_duration_seconds_sum {sum}\nredpulse_poll_duration_seconds_count {cumulative}");
+    let _ = writeln!(out.b, "redpulse_poll_duration_seconds_sum {sum}\nredpulse_poll_duration_seconds_count {cumulative}");
     let oldest = latest
         .iter()
         .filter_map(|(_, c, _)| c.age)
         .max()
         .unwrap_or_default();
     single(
-        &mut b,
+        &mut out.b,
         "redpulse_poll_lag_seconds",
         "gauge",
         "Age of the oldest verdict: about the interval while the poller keeps up; growing means it is behind.",
         oldest.as_secs_f64(),
     );
     single(
-        &mut b,
+        &mut out.b,
         "redpulse_metrics_oldest_fetch_age_seconds",
         "gauge",
         "Age of the oldest instance's metrics data in this scrape (0 when none): metrics sections are fetched while /metrics is scraped, so the first scrape after a quiet spell shows older data.",
         oldest_fetch.map_or(0.0, |at| now.saturating_duration_since(at).as_secs_f64()),
     );
     single(
-        &mut b,
+        &mut out.b,
         "redpulse_targets",
         "gauge",
         "Instances being watched.",
         latest.len(),
     );
     single(
-        &mut b,
+        &mut out.b,
         "redpulse_config_last_reload_successful",
         "gauge",
         "1 when the latest config load (start, SIGHUP or a watched file's change) succeeded.",
         store.reload.successful.load(Ordering::Relaxed),
     );
     single(
-        &mut b,
+        &mut out.b,
         "redpulse_config_last_reload_success_timestamp_seconds",
         "gauge",
         "Unix time of the latest successful config load.",
         store.reload.success_at.load(Ordering::Relaxed),
     );
-    b
+    Ok(())
 }
 
 /// Every INFO-derived series into `b`, grouped by family as the text
@@ -226,21 +295,12 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
 /// one was fastest: per-family buffers copy the body twice, and placing
 /// families by precomputed offsets costs a zero-filled body and a bounds
 /// check per piece.
-fn info_series(b: &mut Vec<u8>, latest: &[Row]) {
+fn info_series(out: &mut Out, latest: &[Row]) -> std::io::Result<()> {
     let families = exposition::families();
     let mut fleet: Vec<(&Ident, std::iter::Peekable<_>)> = latest
         .iter()
         .filter_map(|(ident, _, e)| Some((&**ident, e.as_ref()?.groups().peekable())))
         .collect();
-    // The body's size, so it grows once.
-    let mut total = 0;
-    for (ident, g) in &fleet {
-        for (id, lines) in g.clone() {
-            let n = memchr::memchr_iter(b'\n', lines).count();
-            total += lines.len() + n * (families[id as usize].name.len() + ident.prom.len());
-        }
-    }
-    b.reserve(total + families.len() * 160);
     let mut lead = Vec::with_capacity(256);
     let mut group_written = false;
     for (id, family) in families.iter().enumerate() {
@@ -251,7 +311,7 @@ fn info_series(b: &mut Vec<u8>, latest: &[Row]) {
                 continue;
             };
             if family.header && !wrote_header {
-                header(b, &family.name, family.kind.as_str(), &family.help);
+                header(&mut out.b, &family.name, family.kind.as_str(), &family.help);
                 wrote_header = true;
                 group_written = true;
             }
@@ -263,17 +323,20 @@ fn info_series(b: &mut Vec<u8>, latest: &[Row]) {
             lead.clear();
             lead.extend_from_slice(family.name.as_bytes());
             lead.extend_from_slice(&ident.prom);
+            let b = &mut out.b;
             let mut start = 0;
             for end in memchr::memchr_iter(b'\n', lines) {
                 b.extend_from_slice(&lead);
                 b.extend_from_slice(&lines[start..=end]);
                 start = end + 1;
             }
+            out.spill()?;
         }
         if family.header && !wrote_header {
             group_written = false;
         }
     }
+    Ok(())
 }
 
 /// One sample of an instance: `name{instance="x",labels<extra>} value`.

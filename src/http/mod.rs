@@ -33,6 +33,7 @@
 //! yet. Answers come from the store and never wait on Redis.
 
 pub mod auth;
+pub mod body;
 pub mod history;
 pub mod metrics;
 pub mod peers;
@@ -46,7 +47,6 @@ use crate::shutdown::ShutdownSignal;
 use crate::state::heartbeat::Heartbeats;
 use crate::state::store::Store;
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
@@ -85,7 +85,7 @@ pub struct AppState {
     pub gate: Arc<auth::Gate>,
 }
 
-type Body = Full<Bytes>;
+use body::Body;
 
 /// Serve until `shutdown` fires, with at most `max_connections` open,
 /// then drain open connections for at most [`DRAIN_TIMEOUT`].
@@ -400,35 +400,133 @@ async fn history_answer(
     })
 }
 
-/// Renders of `/metrics` running at once, at most: each holds a whole
-/// body, so a crowd of scrapers cannot multiply the memory.
+/// Renders of `/metrics` running at once, at most: each holds its rows
+/// and a few chunks, and a crowd of scrapers cannot take every core.
 static METRICS_RENDERS: Semaphore = Semaphore::const_new(2);
 
-/// `/metrics` rendered (and gzipped when the scraper accepts it) on the
-/// blocking pool: a 10,000-instance render never holds up an HTTP worker
-/// answering health checks, nor the poller, which has a thread of its own.
+/// Chunks of [`metrics::CHUNK`] queued between a render and its
+/// connection at most: with the one being written, what a scrape holds
+/// beyond the instances' rows, however large the fleet.
+const METRICS_QUEUE: usize = 4;
+
+/// A scraper that takes no chunk for this long is dropped: a stalled
+/// client must not hold a render (and a blocking-pool thread) forever.
+const METRICS_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `/metrics`, rendered (and gzipped when the scraper accepts it) on the
+/// blocking pool and sent chunk by chunk while it renders: a
+/// 10,000-instance render never holds up an HTTP worker answering health
+/// checks, nor the poller, which has a thread of its own, and never sits
+/// in memory whole.
 async fn metrics_off_thread<B>(state: Arc<AppState>, req: &Request<B>) -> Response<Body> {
     let gzip = accepts_gzip(req);
-    // A scrape is a GET answered 200 (HEAD is a probe, not a scraper):
-    // pollers keep fetching the metrics sections while scrapes come.
-    let scrape = req.method() == hyper::Method::GET;
-    let Ok(_permit) = METRICS_RENDERS.acquire().await else {
-        return json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{}"));
-    };
-    let now = Instant::now().into_std();
-    let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || metrics(&state, now, gzip)).await {
-        Ok(r) => {
-            if scrape && r.status() == StatusCode::OK {
-                store.note_scrape(now);
+    let body = if req.method() == hyper::Method::HEAD {
+        // A probe, not a scrape: the headers only, nothing rendered.
+        Body::from(Bytes::new())
+    } else {
+        let Ok(permit) = METRICS_RENDERS.acquire().await else {
+            return json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{}"));
+        };
+        let now = Instant::now().into_std();
+        // A scrape is a GET answered 200: pollers keep fetching the
+        // metrics sections while scrapes come.
+        state.store.note_scrape(now);
+        let (tx, rx) = tokio::sync::mpsc::channel(METRICS_QUEUE);
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let send = |chunk: Vec<u8>| -> std::io::Result<()> {
+                let sent = handle.block_on(tokio::time::timeout(
+                    METRICS_SEND_TIMEOUT,
+                    tx.send(Bytes::from(chunk)),
+                ));
+                match sent {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err(std::io::ErrorKind::BrokenPipe.into()),
+                    Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+                }
+            };
+            if let Err(e) = render_metrics(&state, now, gzip, send) {
+                debug!(error = %e, "a /metrics scrape ended before its body was sent");
             }
-            r
-        }
-        Err(_) => json(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Bytes::from_static(b"{\"error\":\"metrics rendering failed\"}"),
-        ),
+        });
+        Body::Chunks(rx)
+    };
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    if gzip {
+        h.insert(
+            hyper::header::CONTENT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
     }
+    h.insert(
+        hyper::header::VARY,
+        HeaderValue::from_static("accept-encoding"),
+    );
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Every series into `send`, chunk by chunk, through a streaming gzip
+/// encoder when `gzip`; an error is the scraper gone.
+fn render_metrics(
+    state: &AppState,
+    now: std::time::Instant,
+    gzip: bool,
+    mut send: impl FnMut(Vec<u8>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    if !gzip {
+        return all_series(state, now, &mut send);
+    }
+    use std::io::Write;
+    let mut z = flate2::write::GzEncoder::new(
+        Vec::with_capacity(metrics::CHUNK),
+        flate2::Compression::fast(),
+    );
+    {
+        let mut deflate = |chunk: Vec<u8>| -> std::io::Result<()> {
+            z.write_all(&chunk)?;
+            if z.get_ref().len() >= metrics::CHUNK {
+                send(std::mem::take(z.get_mut()))?;
+            }
+            Ok(())
+        };
+        all_series(state, now, &mut deflate)?;
+    }
+    let rest = z.finish()?;
+    if !rest.is_empty() {
+        send(rest)?;
+    }
+    Ok(())
+}
+
+/// The store's series, then the history's, the peers', the web config's
+/// and the process's own.
+fn all_series(
+    state: &AppState,
+    now: std::time::Instant,
+    sink: &mut dyn FnMut(Vec<u8>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut out = metrics::Out::new(sink);
+    metrics::render_to(&state.store, now, &mut out)?;
+    if let Some(h) = &state.history {
+        let dropped = state
+            .store
+            .recorder
+            .get()
+            .map_or(0, |r| r.dropped.load(std::sync::atomic::Ordering::Relaxed));
+        metrics::history_series(&mut out.b, h, dropped);
+    }
+    metrics::peer_series(&mut out.b, &state.peering.get());
+    metrics::web_series(&mut out.b, &state.gate);
+    process::build_info_series(&mut out.b);
+    process::process_series(&mut out.b);
+    out.finish()
 }
 
 /// Whether `Accept-Encoding` lists gzip with a non-zero weight.
@@ -461,48 +559,6 @@ fn instance(state: &AppState, name: &str, now: std::time::Instant) -> Response<B
     }
 }
 
-fn metrics(state: &AppState, now: std::time::Instant, gzip: bool) -> Response<Body> {
-    let mut body = metrics::render(&state.store, now);
-    if let Some(h) = &state.history {
-        let dropped = state
-            .store
-            .recorder
-            .get()
-            .map_or(0, |r| r.dropped.load(std::sync::atomic::Ordering::Relaxed));
-        metrics::history_series(&mut body, h, dropped);
-    }
-    metrics::peer_series(&mut body, &state.peering.get());
-    metrics::web_series(&mut body, &state.gate);
-    process::build_info_series(&mut body);
-    process::process_series(&mut body);
-    let (body, encoded) = if gzip {
-        match metrics::gzip(&body) {
-            Ok(z) => (z, true),
-            Err(_) => (body, false),
-        }
-    } else {
-        (body, false)
-    };
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    let h = r.headers_mut();
-    if encoded {
-        h.insert(
-            hyper::header::CONTENT_ENCODING,
-            HeaderValue::from_static("gzip"),
-        );
-    }
-    h.insert(
-        hyper::header::VARY,
-        HeaderValue::from_static("accept-encoding"),
-    );
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
 fn code_for(ok: bool) -> StatusCode {
     if ok {
         StatusCode::OK
@@ -516,7 +572,7 @@ fn view((code, body): (StatusCode, Vec<u8>)) -> Response<Body> {
 }
 
 fn html(page: &'static str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from_static(page.as_bytes())));
+    let mut r = Response::new(Body::from(Bytes::from_static(page.as_bytes())));
     let h = r.headers_mut();
     h.insert(
         CONTENT_TYPE,
@@ -572,7 +628,7 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
 }
 
 fn json(code: StatusCode, body: Bytes) -> Response<Body> {
-    let mut r = Response::new(Full::new(body));
+    let mut r = Response::new(Body::from(body));
     *r.status_mut() = code;
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -8,7 +8,7 @@
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use redpulse::config::Thresholds;
-use redpulse::http::metrics::{gzip, render};
+use redpulse::http::metrics::{gzip, render, render_to, Out};
 use redpulse::judge::outcome::Outcome;
 use redpulse::judge::rules::Tracker;
 use redpulse::state::store::{Slot, Store};
@@ -100,6 +100,23 @@ fn bench_metrics(c: &mut Criterion) {
             let out = render(black_box(&store), Instant::now());
             assert_eq!(out.len() / 1000, body.len() / 1000);
             out
+        })
+    });
+    // What a plain scrape costs: chunks handed on as they fill, never
+    // joined (render_10k above also copies them into one buffer).
+    g.bench_function("render_10k_streamed", |b| {
+        b.iter(|| {
+            let mut bytes = 0;
+            let mut sink = |chunk: Vec<u8>| {
+                bytes += chunk.len();
+                drop(black_box(chunk));
+                Ok(())
+            };
+            let mut out = Out::new(&mut sink);
+            render_to(black_box(&store), Instant::now(), &mut out).unwrap();
+            out.finish().unwrap();
+            assert_eq!(bytes / 1000, body.len() / 1000);
+            bytes
         })
     });
     g.bench_function("gzip_10k", |b| b.iter(|| gzip(black_box(&body)).unwrap()));

@@ -23,7 +23,8 @@ pub struct Target {
     pub password: Option<Secret>,
     /// The `/db` of the URL. INFO is server-wide, so it only gets validated.
     pub db: u32,
-    pub thresholds: Thresholds,
+    /// Shared with the instance's tracker: one copy per instance.
+    pub thresholds: std::sync::Arc<Thresholds>,
     /// Set for `rediss://` targets.
     pub tls: Option<TlsTarget>,
     /// A node discovered in a `[[cluster]]`: polls add CLUSTER INFO.
@@ -49,7 +50,7 @@ impl Target {
             username: None,
             password: None,
             db: 0,
-            thresholds: Thresholds::default(),
+            thresholds: Default::default(),
             tls: None,
             cluster: false,
             labels: Labels::new(),
@@ -127,7 +128,7 @@ pub(super) fn make_target(
         username: u.username,
         password,
         db: u.db,
-        thresholds,
+        thresholds: thresholds.into(),
         tls,
         cluster: false,
         labels: own.labels,

@@ -11,13 +11,13 @@ use super::db::{self, encode_cell, status_code};
 use super::notify::{Event, Notifier};
 use super::{unix_ms, History};
 use crate::judge::outcome::Status;
-use crate::state::record::{Kind, Sample};
+use crate::state::record::{Kind, Sample, Samples};
 use crate::state::store::Store;
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::TryRecvError;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::{error, info, warn};
@@ -45,7 +45,7 @@ pub fn start(
     data_dir: Option<&Path>,
     retention: Duration,
     store: Arc<Store>,
-    samples: Receiver<Sample>,
+    samples: Samples,
     notifier: Option<Arc<Notifier>>,
 ) -> Arc<History> {
     let memory = db::memory_uri(&format!("redpulse-history-{}", std::process::id()));
@@ -168,7 +168,7 @@ impl Writer {
         Ok(())
     }
 
-    fn run(mut self, samples: Receiver<Sample>) {
+    fn run(mut self, samples: Samples) {
         let mut last_flush = Instant::now();
         let mut last_prune: Option<Instant> = None;
         loop {

@@ -66,11 +66,37 @@ struct Reported {
     latency: Option<Duration>,
 }
 
+/// What the next poll compares with: the counters the restart check and
+/// the rejected-connections rule read, not a whole snapshot (every
+/// instance keeps one, so the difference is per instance).
+#[derive(Clone, Copy, Debug)]
+struct Counters {
+    run_id: Option<[u8; 40]>,
+    uptime_in_seconds: Option<u64>,
+    keyspace_hits: Option<u64>,
+    keyspace_misses: Option<u64>,
+    rejected_connections: Option<u64>,
+    total_connections_received: Option<u64>,
+}
+
+impl Counters {
+    fn of(s: &Snapshot) -> Counters {
+        Counters {
+            run_id: s.server.run_id,
+            uptime_in_seconds: s.server.uptime_in_seconds,
+            keyspace_hits: s.keyspace_hits,
+            keyspace_misses: s.keyspace_misses,
+            rejected_connections: s.rejected_connections,
+            total_connections_received: s.total_connections_received,
+        }
+    }
+}
+
 /// Per-instance history: everything the rules need from earlier polls.
 #[derive(Debug)]
 pub struct Tracker {
-    thresholds: Thresholds,
-    prev: Option<Snapshot>,
+    thresholds: std::sync::Arc<Thresholds>,
+    prev: Option<Counters>,
     samples: VecDeque<Sample>,
     reported: Option<Reported>,
     /// Consecutive polls whose raw status was worse (or better) than reported.
@@ -80,9 +106,9 @@ pub struct Tracker {
 
 impl Tracker {
     /// A tracker with no history.
-    pub fn new(thresholds: Thresholds) -> Self {
+    pub fn new(thresholds: impl Into<std::sync::Arc<Thresholds>>) -> Self {
         Tracker {
-            thresholds,
+            thresholds: thresholds.into(),
             prev: None,
             samples: VecDeque::new(),
             reported: None,
@@ -225,7 +251,7 @@ impl Tracker {
             reasons.push(Reason::TlsCertExpiring);
         }
         reasons.sort_by_key(|r| std::cmp::Reverse(r.rank()));
-        self.prev = Some(snap);
+        self.prev = Some(Counters::of(&snap));
         Health {
             status: reasons.first().map_or(Status::Ok, |r| r.status()),
             reasons,
@@ -339,12 +365,10 @@ pub fn cert_days_left(peer: TlsPeer, now: SystemTime) -> f64 {
 
 /// A new run_id, or counters or uptime going backwards: the server
 /// restarted (or was flushed with CONFIG RESETSTAT) since `prev`.
-fn restarted(prev: &Snapshot, now: &Snapshot) -> bool {
+fn restarted(prev: &Counters, now: &Snapshot) -> bool {
     let back = |a: Option<u64>, b: Option<u64>| matches!((a, b), (Some(a), Some(b)) if b < a);
-    (prev.server.run_id.is_some()
-        && now.server.run_id.is_some()
-        && prev.server.run_id != now.server.run_id)
-        || back(prev.server.uptime_in_seconds, now.server.uptime_in_seconds)
+    (prev.run_id.is_some() && now.server.run_id.is_some() && prev.run_id != now.server.run_id)
+        || back(prev.uptime_in_seconds, now.server.uptime_in_seconds)
         || back(prev.keyspace_hits, now.keyspace_hits)
         || back(prev.keyspace_misses, now.keyspace_misses)
         || back(prev.rejected_connections, now.rejected_connections)

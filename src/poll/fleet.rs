@@ -87,7 +87,8 @@ pub struct Fleet {
     /// Every poller reads its settings from here before each poll, so a
     /// reload that changes them restarts nothing.
     settings: tokio::sync::watch::Sender<PollSettings>,
-    running: HashMap<String, (Target, AbortHandle)>,
+    /// Each instance's target, shared with its task: one copy each.
+    running: HashMap<String, (Arc<Target>, AbortHandle)>,
 }
 
 /// What a [`Fleet::apply`] changed.
@@ -159,7 +160,7 @@ impl Fleet {
         for target in targets {
             let mut old_slot = None;
             if let Some((old, task)) = self.running.get_mut(&target.name) {
-                if old == target {
+                if **old == *target {
                     changes.unchanged += 1;
                     continue;
                 }
@@ -167,7 +168,7 @@ impl Fleet {
                     if let Some(slot) = self.store.get(&target.name) {
                         slot.set_labels(target.labels.clone());
                     }
-                    *old = target.clone();
+                    *old = Arc::new(target.clone());
                     changes.relabeled += 1;
                     continue;
                 }
@@ -188,15 +189,16 @@ impl Fleet {
                 slot.inherit(old);
             }
             let slot = self.store.insert_slot(slot);
+            let shared = Arc::new(target.clone());
             let task = self.runtime.spawn(run(
-                target.clone(),
+                shared.clone(),
                 slot,
                 self.store.clone(),
                 self.settings.subscribe(),
                 old_slot.is_some(),
             ));
             self.running
-                .insert(target.name.clone(), (target.clone(), task.abort_handle()));
+                .insert(target.name.clone(), (shared, task.abort_handle()));
         }
         changes
     }
@@ -216,7 +218,7 @@ impl Fleet {
 const CARRIED_FIRST_POLL: Duration = Duration::from_secs(1);
 
 async fn run(
-    target: Target,
+    target: Arc<Target>,
     slot: Arc<Slot>,
     store: Arc<Store>,
     settings: tokio::sync::watch::Receiver<PollSettings>,
@@ -357,16 +359,16 @@ pub async fn poll_once(
 ) -> (Outcome, Option<Exposition>) {
     let deadline = plan.deadline;
     if let Some(c) = conn {
-        if !c
-            .still_where_the_name_points(target, deadline, dns_refresh)
-            .await
-        {
+        if !Box::pin(c.still_where_the_name_points(target, deadline, dns_refresh)).await {
             info!(instance = %target.name, addr = %target.addr(), "the name now resolves elsewhere; reconnecting");
             *conn = None;
         }
     }
     if conn.is_none() {
-        match Conn::connect(target, deadline).await {
+        // Boxed: connecting (DNS, TCP, TLS, AUTH) is rare and its future
+        // is the largest part of a poll's; inline, every instance's task
+        // would carry its room all the time.
+        match Box::pin(Conn::connect(target, deadline)).await {
             Ok(c) => {
                 let version = c
                     .server
@@ -386,7 +388,10 @@ pub async fn poll_once(
         }
     }
     let c = conn.as_mut().expect("connection made above");
-    let result = c.poll(plan).await;
+    // Boxed for the poll's duration only: the poll's state (a snapshot
+    // being merged, the reply being read) is then not part of every idle
+    // task; one allocation per poll is cheap next to its two syscalls.
+    let result = Box::pin(c.poll(plan)).await;
     let tls_peer = c.tls_peer();
     let usable = c.is_usable();
     if !usable {
@@ -579,5 +584,40 @@ mod tests {
         let a = Jitter::seeded("a").unit();
         let b = Jitter::seeded("b").unit();
         assert_ne!(a, b);
+    }
+}
+
+#[cfg(test)]
+mod task_size {
+    use super::*;
+
+    /// Every watched instance keeps one poller task for its lifetime, so
+    /// the task's size is memory per instance: rare work (connecting,
+    /// re-resolving) and a poll's own state are boxed while they run.
+    /// 4.6 KB before that; the bound leaves room for the debug build's
+    /// layout.
+    const MAX_TASK_BYTES: usize = 2048;
+
+    #[test]
+    fn the_poller_task_stays_small() {
+        let store = Arc::new(Store::new(Duration::from_secs(3)));
+        let slot = store.insert("x", "127.0.0.1:1");
+        let (_tx, rx) = tokio::sync::watch::channel(PollSettings {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            dns_refresh: Duration::from_secs(1),
+            metrics_interval: Duration::from_secs(1),
+            metrics_fetch: MetricsFetch::OnDemand,
+            stale_after: Duration::from_secs(3),
+        });
+        let task = run(
+            Arc::new(Target::plain("x", "127.0.0.1", 1)),
+            slot,
+            store,
+            rx,
+            false,
+        );
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= MAX_TASK_BYTES, "a poller task takes {size} bytes");
     }
 }

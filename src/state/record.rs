@@ -7,8 +7,8 @@
 //! writer when the minute is over: no message per poll.
 
 use crate::judge::outcome::Status;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -153,31 +153,59 @@ pub const QUEUE: usize = 50_000;
 /// The pollers' end of the channel.
 #[derive(Debug)]
 pub struct Recorder {
-    tx: SyncSender<Sample>,
+    tx: Sender<Sample>,
+    /// Samples handed over and not yet taken, at most [`QUEUE`]. Counted
+    /// beside an unbounded channel rather than a bounded one, which would
+    /// allocate room for all of them up front (5 MB held by every process
+    /// for a burst that may never come).
+    queued: Arc<AtomicUsize>,
     /// Samples dropped because the writer fell behind.
     pub dropped: AtomicU64,
 }
 
+/// The writer's end of the channel.
+#[derive(Debug)]
+pub struct Samples {
+    rx: Receiver<Sample>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Samples {
+    /// The next sample without waiting; `Disconnected` once every
+    /// recorder is gone and the queue is empty.
+    pub fn try_recv(&self) -> Result<Sample, TryRecvError> {
+        let s = self.rx.try_recv()?;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        Ok(s)
+    }
+}
+
 impl Recorder {
     /// A recorder and the writer's end.
-    pub fn new() -> (Recorder, Receiver<Sample>) {
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+    pub fn new() -> (Recorder, Samples) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         (
             Recorder {
                 tx,
+                queued: queued.clone(),
                 dropped: AtomicU64::new(0),
             },
-            rx,
+            Samples { rx, queued },
         )
     }
 
-    /// Hand a sample over, or count it dropped; never waits.
+    /// Hand a sample over, or count it dropped (the writer is [`QUEUE`]
+    /// behind, or gone); never waits.
     pub fn record(&self, s: Sample) {
-        match self.tx.try_send(s) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= QUEUE {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.tx.send(s).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -185,6 +213,42 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(i: usize) -> Sample {
+        Sample {
+            kind: Kind::Instance,
+            name: format!("i{i}").into(),
+            at: SystemTime::now(),
+            status: Status::Ok,
+            reason: None,
+            error: None,
+            latency_us: None,
+            mem_ratio: None,
+            labels: None,
+        }
+    }
+
+    #[test]
+    fn the_queue_holds_at_most_queue_samples_and_counts_the_rest() {
+        let (r, samples) = Recorder::new();
+        for i in 0..QUEUE + 10 {
+            r.record(sample(i));
+        }
+        assert_eq!(r.dropped.load(Ordering::Relaxed), 10);
+        // Taking one makes room for one more, in order.
+        assert_eq!(&*samples.try_recv().unwrap().name, "i0");
+        r.record(sample(0));
+        assert_eq!(r.dropped.load(Ordering::Relaxed), 10);
+        r.record(sample(1));
+        assert_eq!(r.dropped.load(Ordering::Relaxed), 11);
+        let mut n = 0;
+        while samples.try_recv().is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, QUEUE);
+        drop(r);
+        assert_eq!(samples.try_recv().unwrap_err(), TryRecvError::Disconnected);
+    }
 
     #[test]
     fn minutes_fold_and_are_taken_once() {

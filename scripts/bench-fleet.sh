@@ -15,7 +15,7 @@ secs=${2:-30}
 base_port=${BASE_PORT:-20000}
 http_port=${HTTP_PORT:-9479}
 cargo build --release --quiet
-sim_bin=target/release/redpulse
+sim_bin=${CARGO_TARGET_DIR:-target}/release/redpulse
 bin=${BIN:-$sim_bin}
 use_scratch
 

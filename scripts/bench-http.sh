@@ -21,7 +21,7 @@ base_port=${BASE_PORT:-20000}
 http_port=${HTTP_PORT:-9480}
 command -v wrk >/dev/null || apt_install wrk
 cargo build --release --quiet
-sim_bin=target/release/redpulse
+sim_bin=${CARGO_TARGET_DIR:-target}/release/redpulse
 bin=${BIN:-$sim_bin}
 use_scratch
 

@@ -18,7 +18,7 @@ bins=("$@")
 base_port=${BASE_PORT:-20000}
 http_port=${HTTP_PORT:-9479}
 cargo build --release --quiet
-sim_bin=target/release/redpulse
+sim_bin=${CARGO_TARGET_DIR:-target}/release/redpulse
 use_scratch
 start_sim_fleet "$n" 127.0.0.1 "$base_port"
 url="http://127.0.0.1:$http_port/metrics"

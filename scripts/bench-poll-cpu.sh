@@ -8,9 +8,13 @@
 #   scripts/bench-poll-cpu.sh N SECONDS ROUNDS BIN [BIN...]
 # e.g. scripts/bench-poll-cpu.sh 10000 10 3 /tmp/redpulse-old target/release/redpulse
 #      MODES="plain tls" scripts/bench-poll-cpu.sh 1000 10 5 target/release/redpulse
-# Modes: plain (INFO ALL for /metrics every metrics_interval, 15 s),
-# nometrics (metrics_interval 24h: health polls only, after the first),
-# allmetrics (metrics_interval 1ms: INFO ALL on every poll), tls.
+# Modes: plain (INFO ALL for /metrics every metrics_interval, 15 s, while
+# scraped: the counts taken around the window are scrapes), scraped (as
+# plain, plus a gzip scrape of /metrics every 15 s inside the window, as
+# Prometheus would: its rendering is in the CPU figure), nometrics
+# (metrics_interval 24h: health polls only, after the first), allmetrics
+# (metrics_interval 1ms: INFO ALL on every poll), tls. Each round also
+# prints the process's RSS per instance at the window's end.
 # The simulated fleets are this tree's release build, in processes of at
 # most 5,000 instances (TLS mode: N at most 5,000). Loopback only;
 # everything started is stopped by PID.
@@ -25,7 +29,7 @@ base_port=${BASE_PORT:-20000}
 http_port=${HTTP_PORT:-9479}
 command -v perf >/dev/null || apt_install linux-perf
 cargo build --release --quiet
-sim_bin=target/release/redpulse
+sim_bin=${CARGO_TARGET_DIR:-target}/release/redpulse
 use_scratch
 
 start_fleet() { # start_fleet FIRST_PORT [--tls --tls-dir DIR]
@@ -40,7 +44,7 @@ start_fleet() { # start_fleet FIRST_PORT [--tls --tls-dir DIR]
 tls_port=$((base_port + (n > 5000 ? n : 5000) + 100))
 for mode in "${modes[@]}"; do
   case "$mode" in
-    plain)
+    plain | scraped)
       if [ ! -f "$work/plain.txt" ]; then
         start_fleet "$base_port"
         for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/plain.txt"
@@ -59,7 +63,7 @@ for mode in "${modes[@]}"; do
         for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/plain.txt"
       fi
       ;;
-    *) echo "unknown mode $mode (plain, nometrics, allmetrics, tls)" >&2; exit 2 ;;
+    *) echo "unknown mode $mode (plain, scraped, nometrics, allmetrics, tls)" >&2; exit 2 ;;
   esac
 done
 sleep 2
@@ -71,24 +75,41 @@ for ((r = 1; r <= rounds; r++)); do
     for mode in "${modes[@]}"; do
       extra=() targets=$mode
       [ "$mode" = tls ] && extra=(--tls-ca-file "$work/tls/ca.crt")
-      case "$mode" in nometrics | allmetrics) extra=(--config "$work/$mode.toml") targets=plain ;; esac
+      case "$mode" in
+        nometrics | allmetrics) extra=(--config "$work/$mode.toml") targets=plain ;;
+        scraped) targets=plain ;;
+      esac
       "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/$targets.txt" --data-dir "$work/data-$RANDOM" "${extra[@]}" >"$work/rp.log" 2>&1 &
       rp=$!
       pids+=($rp)
       # Warm up: every instance connected (handshakes done) and polled.
       sleep $(( n >= 5000 ? 8 : 4 ))
       p0=$(polls)
+      scraper=
+      if [ "$mode" = scraped ]; then
+        # Bounded: one gzip scrape every 15 s until the window ends.
+        (for ((k = 0; k * 15 < secs; k++)); do
+          curl -s -o /dev/null -H "Accept-Encoding: gzip" "http://127.0.0.1:$http_port/metrics"
+          sleep 15
+        done) &
+        scraper=$!
+        pids+=($scraper)
+      fi
       ms=$(perf stat -x, -e task-clock -p "$rp" -- sleep "$secs" 2>&1 | awk -F, '/task-clock/ {print $1}')
+      rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$rp/status")
+      [ -n "$scraper" ] && { kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; }
       p1=$(polls)
       kill "$rp"; wait "$rp" 2>/dev/null || true
-      echo "$bin $mode round $r: $(awk -v ms="$ms" -v p=$((p1 - p0)) 'BEGIN {printf "%.2f us per poll (%d polls, %.0f ms CPU)", ms * 1000 / p, p, ms}')" | tee -a "$work/rounds.txt"
+      echo "$bin $mode round $r: $(awk -v ms="$ms" -v p=$((p1 - p0)) -v rss="$rss_kb" -v n="$n" 'BEGIN {printf "%.2f us per poll (%d polls, %.0f ms CPU), RSS %.2f KiB per instance", ms * 1000 / p, p, ms, rss / n}')" | tee -a "$work/rounds.txt"
     done
   done
 done
 echo "== medians at $n instances"
 for bin in "${bins[@]}"; do
   for mode in "${modes[@]}"; do
-    grep -F "$bin $mode round" "$work/rounds.txt" | awk '{print $(NF-8)}' | sort -n |
+    grep -F "$bin $mode round" "$work/rounds.txt" | sed 's/.*round [0-9]*: //' | awk '{print $1}' | sort -n |
       awk -v b="$bin $mode" '{v[NR] = $1} END {printf "%-50s %.2f us per poll (median of %d)\n", b, v[int((NR + 1) / 2)], NR}'
+    grep -F "$bin $mode round" "$work/rounds.txt" | sed 's/.*RSS //' | awk '{print $1}' | sort -n |
+      awk -v b="$bin $mode" '{v[NR] = $1} END {printf "%-50s %.2f KiB RSS per instance (median of %d)\n", b, v[int((NR + 1) / 2)], NR}'
   done
 done

@@ -79,7 +79,10 @@ for ((r = 1; r <= rounds; r++)); do
         nometrics | allmetrics) extra=(--config "$work/$mode.toml") targets=plain ;;
         scraped) targets=plain ;;
       esac
-      "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/$targets.txt" --data-dir "$work/data-$RANDOM" "${extra[@]}" >"$work/rp.log" 2>&1 &
+      # Builds from before the history have no --data-dir.
+      data=()
+      "$bin" --help | grep -q -- --data-dir && data=(--data-dir "$work/data-$RANDOM")
+      "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/$targets.txt" "${data[@]}" "${extra[@]}" >"$work/rp.log" 2>&1 &
       rp=$!
       pids+=($rp)
       # Warm up: every instance connected (handshakes done) and polled.

@@ -37,7 +37,10 @@ async fn main() {
                 let h = r.headers_mut();
                 h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+                h.insert(
+                    "x-content-type-options",
+                    HeaderValue::from_static("nosniff"),
+                );
                 h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
                 async move { Ok::<_, Infallible>(r) }
             });

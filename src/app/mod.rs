@@ -144,6 +144,12 @@ pub async fn serve(
         "redpulse started"
     );
     running::warn_insecure(&config);
+    // The running set holds the targets from here on (and every reload
+    // brings its own): a second copy per instance is not kept.
+    let config = Config {
+        targets: Vec::new(),
+        ..config
+    };
     // Under a Type=notify unit: READY=1 once the first verdicts are in.
     let systemd = systemd::Systemd::from_env();
     if let Some(sd) = &systemd {

@@ -63,7 +63,8 @@ pub struct Running {
     listen: std::net::SocketAddr,
     settings: PollSettings,
     /// The config's own instances.
-    configured: Vec<Target>,
+    /// Shared with the poller's tasks: one copy of each target.
+    configured: Vec<Arc<Target>>,
     /// Each cluster's or Sentinel's discovered nodes, by its name.
     discovered: BTreeMap<String, Vec<Target>>,
     /// One discovery task per cluster or Sentinel.
@@ -84,6 +85,11 @@ fn unread_cluster(spec: &ClusterSpec) -> ClusterView {
         error: Some("the topology has not been read yet".into()),
         labels: spec.labels.clone(),
     }
+}
+
+/// Each target behind an `Arc`, for the running set and the poller.
+fn shared(targets: &[Target]) -> Vec<Arc<Target>> {
+    targets.iter().map(|t| Arc::new(t.clone())).collect()
 }
 
 /// Discoveries waiting to be applied at most; a discovery task waits
@@ -109,7 +115,7 @@ impl Running {
             heartbeats,
             listen: config.listen,
             settings: PollSettings::of(config),
-            configured: config.targets.clone(),
+            configured: shared(&config.targets),
             discovered: BTreeMap::new(),
             discovery: Vec::new(),
             discovered_tx,
@@ -131,9 +137,14 @@ impl Running {
     }
 
     /// Every target to poll: the configured ones and every discovered node.
-    pub fn targets(&self) -> Vec<Target> {
+    pub fn targets(&self) -> Vec<Arc<Target>> {
         let mut all = self.configured.clone();
-        all.extend(self.discovered.values().flatten().cloned());
+        all.extend(
+            self.discovered
+                .values()
+                .flatten()
+                .map(|t| Arc::new(t.clone())),
+        );
         all
     }
 
@@ -229,7 +240,7 @@ impl Running {
         self.settings = PollSettings::of(&new);
         self.store.set_stale_after(new.stale_after());
         warn_insecure(&new);
-        self.configured = new.targets.clone();
+        self.configured = shared(&new.targets);
         self.start_discovery(&new);
         topology::set_groups(&self.store, &new);
         let c = self.apply_targets(first_verdicts_within(self.settings));
@@ -309,7 +320,12 @@ mod tests {
             &first,
             shutdown.signal(),
         );
-        let names = |r: &Running| r.targets().into_iter().map(|t| t.name).collect::<Vec<_>>();
+        let names = |r: &Running| {
+            r.targets()
+                .into_iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(&running), ["a", "b", "c"]);
         // a removed, b moved to another port, c kept, d added; the new
         // interval and timeout become the poller's settings.

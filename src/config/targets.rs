@@ -88,7 +88,7 @@ pub(super) fn make_target(
     spec_name: Option<&str>,
     url: &str,
     own: Own<'_>,
-    thresholds: Thresholds,
+    thresholds: impl Into<std::sync::Arc<Thresholds>>,
     d: &mut Defaults,
 ) -> Result<Target, String> {
     let u = parse_url(url)?;
@@ -146,6 +146,8 @@ pub(super) fn targets(
     defaults: &mut Defaults,
 ) -> Result<(Vec<Target>, Option<PathBuf>), ConfigError> {
     let mut targets = Vec::new();
+    // One copy of the global thresholds for every target without its own.
+    let shared = std::sync::Arc::new(global.clone());
     for (i, inst) in file.instance.iter().enumerate() {
         let where_ = at(&format!(
             "[[instance]] #{} ({})",
@@ -153,8 +155,8 @@ pub(super) fn targets(
             inst.name.as_deref().unwrap_or("unnamed")
         ));
         let t = match &inst.thresholds {
-            Some(over) => over.apply(global, &where_)?,
-            None => global.clone(),
+            Some(over) => std::sync::Arc::new(over.apply(global, &where_)?),
+            None => shared.clone(),
         };
         let own_tls = inst.tls.clone().map(|t| t.relative_to(base_dir));
         let own = Own {
@@ -185,7 +187,7 @@ pub(super) fn targets(
                     ..Own::default()
                 };
                 let target =
-                    make_target(sd.name.as_deref(), &sd.url, own, global.clone(), defaults)
+                    make_target(sd.name.as_deref(), &sd.url, own, shared.clone(), defaults)
                         .map_err(|e| {
                             ConfigError(format!(
                                 "targets file {}: group #{}: {e}",
@@ -202,7 +204,7 @@ pub(super) fn targets(
                     continue;
                 }
                 let (name, url) = split_spec(line);
-                let target = make_target(name, url, Own::default(), global.clone(), defaults)
+                let target = make_target(name, url, Own::default(), shared.clone(), defaults)
                     .map_err(|e| {
                         ConfigError(format!("targets file {}:{}: {e}", shown(path), i + 1))
                     })?;
@@ -213,7 +215,7 @@ pub(super) fn targets(
     for spec in &o.targets {
         let (name, url) = split_spec(spec);
         let target =
-            make_target(name, url, Own::default(), global.clone(), defaults).map_err(|e| {
+            make_target(name, url, Own::default(), shared.clone(), defaults).map_err(|e| {
                 let name = name.unwrap_or("(unnamed)").escape_debug();
                 ConfigError(format!("--target {name}: {e}"))
             })?;

@@ -267,27 +267,11 @@ impl Conn {
     /// answers that with a syntax error, so it gets one INFO per section,
     /// pipelined in the same write.
     fn build_poll_command(&mut self) {
-        let mut out = BytesMut::with_capacity(160);
-        if self.server.multi_section_info() {
-            let mut args: Vec<&[u8]> = vec![b"INFO"];
-            args.extend(POLL_SECTIONS.iter().map(|s| s.as_bytes()));
-            encode_command(&mut out, &args);
-            self.replies_per_poll = 1;
-        } else {
-            for section in POLL_SECTIONS {
-                encode_command(&mut out, &[b"INFO", section.as_bytes()]);
-            }
-            self.replies_per_poll = POLL_SECTIONS.len();
-        }
-        let mut metrics = BytesMut::with_capacity(64);
-        encode_command(&mut metrics, &[b"INFO", b"ALL"]);
-        if self.cluster {
-            // Same write, one more reply: still one round trip.
-            encode_command(&mut out, &[b"CLUSTER", b"INFO"]);
-            encode_command(&mut metrics, &[b"CLUSTER", b"INFO"]);
-        }
-        self.poll_cmd = out.freeze();
-        self.metrics_cmd = metrics.freeze();
+        let multi = self.server.multi_section_info();
+        let (poll, metrics) = commands(multi, self.cluster);
+        self.poll_cmd = poll.clone();
+        self.metrics_cmd = metrics.clone();
+        self.replies_per_poll = if multi { 1 } else { POLL_SECTIONS.len() };
     }
 
     /// One command and its reply before `deadline` (topology reads:
@@ -626,6 +610,43 @@ fn io_failure(what: &str, e: &io::Error) -> Failure {
         _ => e.to_string(),
     };
     Failure::new(reason, format!("{what}: {text}"))
+}
+
+/// The poll and metrics commands for a kind of server (one INFO with
+/// every section, or one per section; cluster node or not), built once
+/// and shared by every connection: a fleet's commands are four byte
+/// strings, not one pair per instance.
+fn commands(multi_section: bool, cluster: bool) -> &'static (Bytes, Bytes) {
+    static COMMANDS: std::sync::OnceLock<[(Bytes, Bytes); 4]> = std::sync::OnceLock::new();
+    let all = COMMANDS.get_or_init(|| {
+        let build = |multi: bool, cluster: bool| {
+            let mut out = BytesMut::with_capacity(160);
+            if multi {
+                let mut args: Vec<&[u8]> = vec![b"INFO"];
+                args.extend(POLL_SECTIONS.iter().map(|s| s.as_bytes()));
+                encode_command(&mut out, &args);
+            } else {
+                for section in POLL_SECTIONS {
+                    encode_command(&mut out, &[b"INFO", section.as_bytes()]);
+                }
+            }
+            let mut metrics = BytesMut::with_capacity(64);
+            encode_command(&mut metrics, &[b"INFO", b"ALL"]);
+            if cluster {
+                // Same write, one more reply: still one round trip.
+                encode_command(&mut out, &[b"CLUSTER", b"INFO"]);
+                encode_command(&mut metrics, &[b"CLUSTER", b"INFO"]);
+            }
+            (out.freeze(), metrics.freeze())
+        };
+        [
+            build(false, false),
+            build(false, true),
+            build(true, false),
+            build(true, true),
+        ]
+    });
+    &all[usize::from(multi_section) * 2 + usize::from(cluster)]
 }
 
 #[cfg(test)]

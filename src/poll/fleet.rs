@@ -144,10 +144,11 @@ impl Fleet {
     /// Make the polled set equal `targets` (and the settings `settings`):
     /// start new instances, stop removed ones, restart changed ones, and
     /// leave the rest alone.
-    pub fn apply(&mut self, targets: &[Target], settings: PollSettings) -> Changes {
+    pub fn apply(&mut self, targets: &[Arc<Target>], settings: PollSettings) -> Changes {
         let mut changes = Changes::default();
         self.settings.send_replace(settings);
-        let wanted: HashMap<&str, &Target> = targets.iter().map(|t| (t.name.as_str(), t)).collect();
+        let wanted: HashMap<&str, &Target> =
+            targets.iter().map(|t| (t.name.as_str(), &**t)).collect();
         self.running.retain(|name, (_, task)| {
             if wanted.contains_key(name.as_str()) {
                 return true;
@@ -160,7 +161,7 @@ impl Fleet {
         for target in targets {
             let mut old_slot = None;
             if let Some((old, task)) = self.running.get_mut(&target.name) {
-                if **old == *target {
+                if **old == **target {
                     changes.unchanged += 1;
                     continue;
                 }
@@ -168,7 +169,7 @@ impl Fleet {
                     if let Some(slot) = self.store.get(&target.name) {
                         slot.set_labels(target.labels.clone());
                     }
-                    *old = Arc::new(target.clone());
+                    *old = target.clone();
                     changes.relabeled += 1;
                     continue;
                 }
@@ -189,7 +190,7 @@ impl Fleet {
                 slot.inherit(old);
             }
             let slot = self.store.insert_slot(slot);
-            let shared = Arc::new(target.clone());
+            let shared = target.clone();
             let task = self.runtime.spawn(run(
                 shared.clone(),
                 slot,

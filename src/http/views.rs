@@ -295,7 +295,10 @@ pub fn cluster_verdict(
             let (status, snapshot) = match store.get(name) {
                 Some(slot) => {
                     let c = store.current(&slot, now);
-                    let snap = c.published.as_ref().and_then(|p| p.health.snapshot);
+                    let snap = c
+                        .published
+                        .as_ref()
+                        .and_then(|p| p.health.snapshot.as_deref().copied());
                     (c.status, snap)
                 }
                 None => (Status::Down, None),
@@ -387,7 +390,7 @@ pub fn group_verdict(
             let c = slot.as_ref().map(|s| store.current(s, now));
             let snap = c
                 .as_ref()
-                .and_then(|c| c.published.as_ref()?.health.snapshot);
+                .and_then(|c| c.published.as_ref()?.health.snapshot.as_deref().copied());
             MemberState {
                 name: name.clone(),
                 status: c.as_ref().map_or(Status::Down, |c| c.status),

@@ -21,8 +21,9 @@ pub struct Health {
     pub reasons: Vec<Reason>,
     /// Set when down: what failed.
     pub error: Option<String>,
-    /// The metrics of the latest successful poll, when there is one.
-    pub snapshot: Option<Snapshot>,
+    /// The metrics of the latest successful poll, when there is one;
+    /// shared between the published verdict and the tracker's damping.
+    pub snapshot: Option<std::sync::Arc<Snapshot>>,
     /// Hit rate over the window, when the window saw lookups.
     pub hit_rate: Option<f64>,
     pub latency: Option<Duration>,
@@ -61,7 +62,7 @@ struct Reported {
     status: Status,
     reasons: Vec<Reason>,
     error: Option<String>,
-    snapshot: Option<Snapshot>,
+    snapshot: Option<std::sync::Arc<Snapshot>>,
     hit_rate: Option<f64>,
     latency: Option<Duration>,
 }
@@ -256,7 +257,7 @@ impl Tracker {
             status: reasons.first().map_or(Status::Ok, |r| r.status()),
             reasons,
             error: None,
-            snapshot: Some(snap),
+            snapshot: Some(std::sync::Arc::new(snap)),
             hit_rate: hit_rate.map(|(rate, _)| rate),
             latency: Some(latency),
             tls,
@@ -312,7 +313,7 @@ impl Tracker {
         r.status = h.status;
         r.reasons.clone_from(&h.reasons);
         r.error.clone_from(&h.error);
-        r.snapshot = h.snapshot;
+        r.snapshot.clone_from(&h.snapshot);
         r.hit_rate = h.hit_rate;
         r.latency = h.latency;
     }
@@ -347,7 +348,7 @@ impl Tracker {
             status: prev.status,
             reasons: prev.reasons.clone(),
             error: prev.error.clone(),
-            snapshot: raw.snapshot.or(prev.snapshot),
+            snapshot: raw.snapshot.or_else(|| prev.snapshot.clone()),
             hit_rate: raw.hit_rate.or(prev.hit_rate),
             latency: raw.latency.or(prev.latency),
             ..raw

@@ -122,7 +122,7 @@ fn max_epoch(store: &Store, nodes: &[Target]) -> Option<u64> {
     nodes
         .iter()
         .filter_map(|t| store.get(&t.name)?.latest())
-        .filter_map(|p| p.health.snapshot?.cluster?.current_epoch)
+        .filter_map(|p| p.health.snapshot.as_ref()?.cluster?.current_epoch)
         .max()
 }
 
@@ -132,7 +132,7 @@ fn changed(store: &Store, shards: &[Shard], epoch: Option<u64>, nodes: &[Target]
         store
             .get(name)
             .and_then(|s| s.latest())
-            .and_then(|p| p.health.snapshot?.role)
+            .and_then(|p| p.health.snapshot.as_ref()?.role)
     };
     let roles_moved = shards.iter().any(|s| {
         s.master

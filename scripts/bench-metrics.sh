@@ -2,10 +2,11 @@
 # /metrics at fleet scale, end to end: N simulated instances polled at 1 s
 # by one or more redpulse builds, one at a time. For each build: RSS per
 # instance once every instance has had its metrics poll, then TRIES
-# scrapes of /metrics plain and with Accept-Encoding: gzip (curl's
-# time_total and bytes, median), then SECONDS of back-to-back gzip scrapes
-# while the age of every instance's verdict is sampled (does a scrape
-# stall polling?).
+# scrapes of /metrics plain and with Accept-Encoding: gzip (curl's time to
+# the first byte, time_total and bytes, medians; and the peak RSS above
+# the idle RSS before the scrapes, sampled every 2 ms from /proc), then
+# SECONDS of back-to-back gzip scrapes while the age of every instance's
+# verdict is sampled (does a scrape stall polling?).
 #   scripts/bench-metrics.sh N TRIES SECONDS BIN [BIN...]
 # e.g. scripts/bench-metrics.sh 10000 5 20 /tmp/redpulse-old target/release/redpulse
 # Loopback only; everything started is stopped by PID.
@@ -23,7 +24,9 @@ use_scratch
 start_sim_fleet "$n" 127.0.0.1 "$base_port"
 url="http://127.0.0.1:$http_port/metrics"
 for bin in "${bins[@]}"; do
-  "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" --data-dir "$work/data-$RANDOM" >"$work/rp.log" 2>&1 &
+  data=()
+  "$bin" --help | grep -q -- --data-dir && data=(--data-dir "$work/data-$RANDOM")
+  "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/fleet.txt" "${data[@]}" >"$work/rp.log" 2>&1 &
   rp=$!
   pids+=($rp)
   # Every instance connected and through its first (metrics) poll.
@@ -31,11 +34,35 @@ for bin in "${bins[@]}"; do
   rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$rp/status")
   echo "$bin: RSS $((rss_kb / 1024)) MiB, $(awk -v r="$rss_kb" -v n="$n" 'BEGIN {printf "%.1f", r / n}') KiB per instance"
   for enc in identity gzip; do
+    # Peak RSS while the scrapes run, sampled beside them.
+    rm -f "$work/peak-$enc" "$work/peak-$enc.stop"
+    python3 - "$rp" "$work/peak-$enc" <<'PY' &
+import sys, time, os
+pid, out = sys.argv[1], sys.argv[2]
+peak = 0
+while not os.path.exists(out + ".stop"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                peak = max(peak, int(line.split()[1]))
+    time.sleep(0.002)
+open(out, "w").write(str(peak))
+PY
+    sampler=$!
     for ((t = 0; t < tries; t++)); do
-      curl -s -o /dev/null -H "Accept-Encoding: $enc" -w '%{time_total} %{size_download}\n' "$url"
-    done | sort -n | awk -v b="$bin" -v e="$enc" -v t="$tries" '
-      {v[NR] = $1; s[NR] = $2}
-      END {m = int((NR + 1) / 2); printf "%s: /metrics %s: median %.0f ms of %d (min %.0f, max %.0f), %.1f MB\n", b, e, v[m] * 1000, t, v[1] * 1000, v[NR] * 1000, s[m] / 1e6}'
+      curl -s -o /dev/null -H "Accept-Encoding: $enc" -w '%{time_total} %{time_starttransfer} %{size_download}\n' "$url"
+    done >"$work/times-$enc"
+    touch "$work/peak-$enc.stop"; wait "$sampler"
+    peak_kb=$(cat "$work/peak-$enc")
+    python3 - "$bin" "$enc" "$work/times-$enc" "$rss_kb" "$peak_kb" <<'PY'
+import statistics, sys
+b, enc, path, idle, peak = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+rows = [tuple(map(float, l.split())) for l in open(path) if l.strip()]
+total = statistics.median(r[0] for r in rows) * 1000
+first = statistics.median(r[1] for r in rows) * 1000
+size = statistics.median(r[2] for r in rows) / 1e6
+print(f"{b}: /metrics {enc}: median {total:.0f} ms of {len(rows)} (first byte {first:.0f} ms), {size:.1f} MB, peak RSS {(peak - idle) / 1024:+.0f} MiB over idle")
+PY
   done
   python3 - "$http_port" "$n" "$secs" "$url" <<'PY'
 import http.client, json, subprocess, sys, threading, time

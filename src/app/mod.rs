@@ -146,10 +146,8 @@ pub async fn serve(
     running::warn_insecure(&config);
     // The running set holds the targets from here on (and every reload
     // brings its own): a second copy per instance is not kept.
-    let config = Config {
-        targets: Vec::new(),
-        ..config
-    };
+    let mut config = config;
+    config.targets = Vec::new();
     // Under a Type=notify unit: READY=1 once the first verdicts are in.
     let systemd = systemd::Systemd::from_env();
     if let Some(sd) = &systemd {

@@ -36,7 +36,7 @@ pub fn render(store: &Store, now: Instant) -> Vec<u8> {
 /// Bytes a chunk collects before it is handed on: big enough that the
 /// hand-over costs nothing next to writing it, small enough that a scrape
 /// holds little (a few chunks queued plus one being written).
-pub const CHUNK: usize = 256 * 1024;
+pub const CHUNK: usize = 64 * 1024;
 
 /// Where a render writes: a buffer, handed to `sink` whenever it passes
 /// [`CHUNK`] (at sample boundaries, so no line is split across a check).
@@ -50,7 +50,7 @@ impl<'a> Out<'a> {
     /// An empty buffer in front of `sink`.
     pub fn new(sink: &'a mut dyn FnMut(Vec<u8>) -> std::io::Result<()>) -> Out<'a> {
         Out {
-            b: Vec::with_capacity(CHUNK + 64 * 1024),
+            b: Vec::with_capacity(CHUNK + 16 * 1024),
             sink,
         }
     }
@@ -60,7 +60,7 @@ impl<'a> Out<'a> {
     #[inline]
     pub fn spill(&mut self) -> std::io::Result<()> {
         if self.b.len() >= CHUNK {
-            let full = std::mem::replace(&mut self.b, Vec::with_capacity(CHUNK + 64 * 1024));
+            let full = std::mem::replace(&mut self.b, Vec::with_capacity(CHUNK + 16 * 1024));
             (self.sink)(full)?;
         }
         Ok(())

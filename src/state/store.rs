@@ -476,7 +476,8 @@ impl Store {
         let (head, tail) = p.json.get_or_init(|| render(&slot.ident().json, &p.health));
         let mut body = Vec::with_capacity(head.len() + tail.len() + 24);
         body.extend_from_slice(head);
-        let _ = write!(body, ",\"age_ms\":{}", age.as_millis());
+        // u64, not the u128 as_millis() gives: half the formatting cost.
+        let _ = write!(body, ",\"age_ms\":{}", age.as_millis() as u64);
         body.extend_from_slice(tail);
         Some(Answer {
             status: p.health.status,

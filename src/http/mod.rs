@@ -484,10 +484,7 @@ fn render_metrics(
         return all_series(state, now, &mut send);
     }
     use std::io::Write;
-    let mut z = flate2::write::GzEncoder::new(
-        Vec::with_capacity(metrics::CHUNK),
-        flate2::Compression::fast(),
-    );
+    let mut z = metrics::gzip_encoder(Vec::with_capacity(metrics::CHUNK));
     {
         let mut deflate = |chunk: Vec<u8>| -> std::io::Result<()> {
             z.write_all(&chunk)?;

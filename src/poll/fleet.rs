@@ -190,16 +190,15 @@ impl Fleet {
                 slot.inherit(old);
             }
             let slot = self.store.insert_slot(slot);
-            let shared = target.clone();
             let task = self.runtime.spawn(run(
-                shared.clone(),
+                target.clone(),
                 slot,
                 self.store.clone(),
                 self.settings.subscribe(),
                 old_slot.is_some(),
             ));
             self.running
-                .insert(target.name.clone(), (shared, task.abort_handle()));
+                .insert(target.name.clone(), (target.clone(), task.abort_handle()));
         }
         changes
     }

@@ -135,11 +135,6 @@ impl Slot {
             .expect("slot lock is never held across a panic") = Some((Arc::new(e), at));
     }
 
-    /// The samples of the latest metrics poll.
-    pub fn exposition(&self) -> Option<Arc<Exposition>> {
-        self.fetched().map(|(e, _)| e)
-    }
-
     /// The samples of the latest metrics poll and when they were fetched.
     pub fn fetched(&self) -> Option<(Arc<Exposition>, Instant)> {
         self.exposition

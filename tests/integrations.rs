@@ -868,19 +868,7 @@ fn gzipped_metrics(port: u16) -> (Vec<String>, String) {
         .lines()
         .map(|l| l.to_ascii_lowercase())
         .collect();
-    // Chunked transfer coding, by hand: hex size line, data, CRLF.
-    let mut rest = &raw[split + 4..];
-    let mut gz = Vec::new();
-    loop {
-        let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        gz.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
-        rest = &rest[eol + 2 + size + 2..];
-    }
+    let gz = dechunk_bytes(&raw[split + 4..]);
     let mut text = String::new();
     flate2::read::GzDecoder::new(&gz[..])
         .read_to_string(&mut text)

@@ -365,21 +365,7 @@ impl Client {
         let args: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
         encode_command(&mut out, &args);
         self.stream.write_all(&out)?;
-        loop {
-            if let Some(f) = self
-                .decoder
-                .decode(&mut self.buf)
-                .map_err(std::io::Error::other)?
-            {
-                return Ok(f);
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        self.next_frame()
     }
 
     /// One command, one reply. An I/O failure panics: tests want to know.
@@ -409,14 +395,12 @@ impl Client {
     }
 
     fn read(&mut self) -> Frame {
-        loop {
-            if let Some(f) = self.decoder.decode(&mut self.buf).unwrap() {
-                return f;
+        match self.next_frame() {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                panic!("server closed the test connection")
             }
-            let mut chunk = [0u8; 16384];
-            let n = self.stream.read(&mut chunk).unwrap();
-            assert!(n > 0, "server closed the test connection");
-            self.buf.extend_from_slice(&chunk[..n]);
+            Err(e) => panic!("reading a reply: {e}"),
         }
     }
 
@@ -676,16 +660,24 @@ pub fn http_with(
     Ok((code, headers, body))
 }
 
-/// A chunked HTTP/1.1 body's data.
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
+/// A chunked HTTP/1.1 body's data, as text.
+fn dechunk(body: &str) -> String {
+    String::from_utf8_lossy(&dechunk_bytes(body.as_bytes())).into_owned()
+}
+
+/// A chunked HTTP/1.1 body's data (up to the last chunk or the first
+/// malformed one).
+pub fn dechunk_bytes(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let (size, rest) = (&body[..eol], &body[eol + 2..]);
+        let size = String::from_utf8_lossy(size);
         let n = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
         if n == 0 || rest.len() < n {
             break;
         }
-        out.push_str(&rest[..n]);
-        body = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+        out.extend_from_slice(&rest[..n]);
+        body = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run every fuzz target for a bounded time: RESP and INFO targets seeded
-# from the captured replies in testdata/info, the topology target from
-# testdata/topology, the others from fuzz/seeds.
+# from the captured replies in testdata/info (and testdata/metrics), the
+# exposition target also with each server's replies beyond INFO as one
+# input (`INFO ALL`, NUL, no CLUSTER INFO, NUL, the other replies), the
+# topology target from testdata/topology, the others from fuzz/seeds.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 30 s, all)
 # cargo-fuzz needs nightly-only rustc flags; RUSTC_BOOTSTRAP=1 lets the one
 # stable toolchain on this machine accept them. Prints each target's
@@ -19,7 +21,15 @@ for target in "${targets[@]}"; do
   corpus="fuzz/corpus/$target"
   mkdir -p "$corpus"
   case "$target" in
-    resp_decode|info_parse|exposition) cp testdata/info/*.resp "$corpus/" ;;
+    resp_decode|info_parse) cp testdata/info/*.resp testdata/metrics/*.resp "$corpus/" ;;
+    exposition)
+      cp testdata/info/*.resp "$corpus/"
+      for info in testdata/metrics/*_info_all.resp; do
+        server=${info%_info_all.resp}
+        { tail -n +2 "$info"; printf '\0\0'
+          cat "${server}"_{slowlog_len,slowlog_get_1,latency_latest,config_get_all,client_list}.resp
+        } >"$corpus/beyond_$(basename "$server")"
+      done ;;
     topology_parse) cp testdata/topology/*.resp "$corpus/" ;;
     *) cp fuzz/seeds/"$target"/* "$corpus/" ;;
   esac

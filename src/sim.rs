@@ -1,7 +1,8 @@
 //! A simulated fleet in one process, for the demo and for load tests.
 //!
 //! Instance `i` listens on `base_port + i` and speaks real RESP: PING, AUTH,
-//! CLIENT, HELLO-less RESP2 and INFO with replies shaped like the corpus
+//! CLIENT, HELLO-less RESP2, SLOWLOG, LATENCY LATEST, CONFIG GET and INFO
+//! with replies shaped like the corpus
 //! (the same section headers and field names). Counters grow with time, so
 //! rates look alive; a fixed share of instances is in a bad state (memory
 //! pressure, low hit rate, replica link down, Redis 6.2 that refuses
@@ -318,6 +319,7 @@ impl Instance {
         match cmd.as_slice() {
             b"PING" => out.put_slice(b"+PONG\r\n"),
             b"AUTH" | b"CLIENT" | b"SELECT" => out.put_slice(b"+OK\r\n"),
+            b"SLOWLOG" | b"LATENCY" | b"CONFIG" => self.answer_metrics(&cmd, args, out),
             b"INFO" => {
                 let sections: Vec<Vec<u8>> = args[1..]
                     .iter()
@@ -345,6 +347,73 @@ impl Instance {
         }
     }
 
+    /// Per-instance variety that stays stable over time.
+    fn seed(&self) -> u64 {
+        (self.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40
+    }
+
+    fn maxmemory(&self) -> u64 {
+        if matches!(self.profile, Profile::MemoryPressure | Profile::Flapping) {
+            100 << 20
+        } else if self.seed() % 3 == 0 {
+            0
+        } else {
+            1 << 30
+        }
+    }
+
+    /// SLOWLOG, LATENCY and CONFIG GET as a real server shapes them, so a
+    /// metrics poll against the fleet reads what it reads from Redis.
+    fn answer_metrics(&self, cmd: &[u8], args: &[Frame], out: &mut BytesMut) {
+        let sub = arg(args, 1).to_ascii_uppercase();
+        let seed = self.seed();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut w = out.writer();
+        let _ = match (cmd, sub.as_slice()) {
+            (b"SLOWLOG", b"LEN") => write!(w, ":{}\r\n", seed % 129),
+            (b"SLOWLOG", b"GET") => write!(
+                w,
+                "*1\r\n*6\r\n:{}\r\n:{}\r\n:{}\r\n*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n$15\r\n127.0.0.1:40000\r\n$0\r\n\r\n",
+                seed % 1000,
+                now - 60,
+                10_000 + seed % 5000
+            ),
+            (b"LATENCY", b"LATEST") => write!(
+                w,
+                "*1\r\n*4\r\n$7\r\ncommand\r\n:{}\r\n:{}\r\n:{}\r\n",
+                now - 120,
+                100 + seed % 50,
+                250
+            ),
+            (b"CONFIG", b"GET") => {
+                let maxmemory = self.maxmemory().to_string();
+                let known: [(&[u8], &str); 3] = [
+                    (b"maxclients", "10000"),
+                    (b"maxmemory", &maxmemory),
+                    (b"io-threads", "1"),
+                ];
+                let asked = &args[2.min(args.len())..];
+                // Redis 6.2 takes one pattern; `*` matches every key.
+                if asked.len() != 1 && self.profile == Profile::Redis62 {
+                    write!(w, "-ERR wrong number of arguments for 'config|get' command\r\n")
+                } else {
+                    let pairs: Vec<_> = known
+                        .iter()
+                        .filter(|(k, _)| asked.iter().any(|a| matches!(a, Frame::Bulk(b) if &b[..] == *k || &b[..] == b"*")))
+                        .collect();
+                    let _ = write!(w, "*{}\r\n", pairs.len() * 2);
+                    for (k, v) in pairs {
+                        let _ = write!(w, "${}\r\n{}\r\n${}\r\n{v}\r\n", k.len(), String::from_utf8_lossy(k), v.len());
+                    }
+                    Ok(())
+                }
+            }
+            _ => write!(w, "-ERR unknown subcommand\r\n"),
+        };
+    }
+
     fn render_info(&self, sections: &[Vec<u8>], t: &mut Vec<u8>) {
         let all = sections.is_empty()
             || sections
@@ -355,7 +424,7 @@ impl Instance {
         let secs = elapsed.as_secs();
         let t_ms = elapsed.as_millis() as u64;
         // Per-instance variety that stays stable over time.
-        let seed = (self.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        let seed = self.seed();
         // Ops per second; low-hit-rate instances are busy, so their window
         // passes hit_rate_min_lookups within a poll or two.
         let rate = if self.profile == Profile::LowHitRate {
@@ -384,14 +453,7 @@ impl Instance {
             }
             _ => false,
         };
-        let maxmemory: u64 = if matches!(self.profile, Profile::MemoryPressure | Profile::Flapping)
-        {
-            100 << 20
-        } else if seed % 3 == 0 {
-            0
-        } else {
-            1 << 30
-        };
+        let maxmemory = self.maxmemory();
         let used = match self.profile {
             _ if pressed => 99 << 20,
             _ => (2 << 20) + (seed % 500) * 100_000 + (secs % 60) * 1000,

@@ -1,5 +1,5 @@
-//! Test helpers over the captured replies in `testdata/info/` (unit tests
-//! only).
+//! Test helpers over the captured replies in `testdata/info/` and
+//! `testdata/metrics/` (unit tests only).
 
 use crate::wire::info::{info_text, Snapshot};
 use crate::wire::resp::{Decoder, Frame};
@@ -7,7 +7,12 @@ use bytes::BytesMut;
 
 /// The raw bytes of `testdata/info/{name}.resp`.
 pub fn bytes(name: &str) -> Vec<u8> {
-    let path = format!("{}/testdata/info/{name}.resp", env!("CARGO_MANIFEST_DIR"));
+    bytes_in("info", name)
+}
+
+/// The raw bytes of `testdata/{dir}/{name}.resp`.
+fn bytes_in(dir: &str, name: &str) -> Vec<u8> {
+    let path = format!("{}/testdata/{dir}/{name}.resp", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -32,7 +37,21 @@ pub fn names() -> Vec<String> {
 
 /// Every reply in the file, decoded; the file must hold nothing else.
 pub fn frames(name: &str) -> Vec<Frame> {
-    let mut buf = BytesMut::from(&bytes(name)[..]);
+    decode_all(name, &bytes(name))
+}
+
+/// Every reply in `testdata/metrics/{name}.resp`, decoded.
+pub fn metrics_frames(name: &str) -> Vec<Frame> {
+    decode_all(name, &bytes_in("metrics", name))
+}
+
+/// The raw bytes of `testdata/metrics/{name}.resp`.
+pub fn metrics_bytes(name: &str) -> Vec<u8> {
+    bytes_in("metrics", name)
+}
+
+fn decode_all(name: &str, bytes: &[u8]) -> Vec<Frame> {
+    let mut buf = BytesMut::from(bytes);
     let mut d = Decoder::new();
     let mut out = Vec::new();
     while let Some(f) = d.decode(&mut buf).unwrap() {

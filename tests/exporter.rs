@@ -1,19 +1,23 @@
 //! redpulse as a drop-in for redis_exporter: Debian's
-//! prometheus-redis-exporter and redpulse read the same real redis-server
-//! (keys in two databases, some expiring, a known workload, a replica
-//! attached) and every series the exporter makes from INFO and CLUSTER
-//! INFO must be in redpulse's /metrics with the same type and label keys,
-//! and the stable values must agree with the exporter and with the server.
+//! prometheus-redis-exporter (with `-include-config-metrics
+//! -export-client-list`) and redpulse (with the same `[metrics]` options)
+//! read the same real redis-server (keys in two databases, some expiring,
+//! a known workload, a slow EVAL that leaves a slow log entry and a latency
+//! spike, a replica attached) and every series the exporter makes from
+//! INFO, CLUSTER INFO, SLOWLOG, LATENCY, CONFIG and CLIENT LIST must be in
+//! redpulse's /metrics with the same type and label keys, and the stable
+//! values must agree with the exporter and with the server.
 
 mod support;
 
+use redpulse::wire::resp::Frame;
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use support::prom::Exposition;
 use support::*;
 
-/// Exporter series that come from other commands or describe the exporter
-/// itself: out of scope for a drop-in that reads INFO (INTERFACE.md).
+/// Exporter series that come from options not given here (key checks,
+/// Lua scripts) or describe the exporter itself.
 fn out_of_scope(name: &str) -> Option<&'static str> {
     let reasons: &[(&str, &str)] = &[
         ("redis_exporter_", "the exporter's own metrics"),
@@ -21,10 +25,6 @@ fn out_of_scope(name: &str) -> Option<&'static str> {
             "redis_target_scrape_request_errors_total",
             "the exporter's own metrics",
         ),
-        ("redis_slowlog_", "SLOWLOG"),
-        ("redis_last_slow_execution_duration_seconds", "SLOWLOG"),
-        ("redis_latency_spike_", "LATENCY LATEST"),
-        ("redis_config_io_threads", "CONFIG GET"),
         (
             "redis_last_key_groups_scrape_duration_milliseconds",
             "key group checks",
@@ -32,7 +32,6 @@ fn out_of_scope(name: &str) -> Option<&'static str> {
         ("redis_key_", "key checks"),
         ("redis_keys_count", "key checks"),
         ("redis_script_", "the exporter's Lua scripts"),
-        ("redis_connected_clients_details", "CLIENT LIST"),
     ];
     reasons
         .iter()
@@ -49,7 +48,14 @@ fn scrape(port: u16, path: &str) -> Exposition {
 #[test]
 fn every_info_series_of_redis_exporter_is_in_redpulse_with_the_same_shape_and_values() {
     need("prometheus-redis-exporter");
-    let master = RedisServer::start(&[]);
+    // Slow log entries over 10 ms, latency events over 10 ms: only the
+    // slow EVAL below makes either.
+    let master = RedisServer::start(&[
+        "--slowlog-log-slower-than",
+        "10000",
+        "--latency-monitor-threshold",
+        "10",
+    ]);
     let replica = RedisServer::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
     let mut c = master.client();
     // The workload: counted by the server, the exporter and redpulse alike.
@@ -64,6 +70,9 @@ fn every_info_series_of_redis_exporter_is_in_redpulse_with_the_same_shape_and_va
     c.cmd(&["SELECT", "1"]);
     c.cmd(&["SET", "other-db", "v"]);
     c.cmd(&["NOSUCHCOMMAND"]);
+    let busy = "local i = 0 while i < 8000000 do i = i + 1 end return i";
+    c.cmd(&["EVAL", busy, "0"]);
+    c.cmd(&["CLIENT", "SETNAME", "workload"]);
     wait_for(WAIT, "the replica to be in sync", || {
         let info = master.client().info("replication");
         info.contains("state=online").then_some(())
@@ -75,6 +84,7 @@ fn every_info_series_of_redis_exporter_is_in_redpulse_with_the_same_shape_and_va
         "redpulse.toml",
         &format!(
             "interval = \"200ms\"\nmetrics_interval = \"500ms\"\n\
+             [metrics]\ninclude_config_metrics = true\nexport_client_list = true\n\
              [[instance]]\nname = \"master\"\nurl = \"{}\"\n\
              [[instance]]\nname = \"replica\"\nurl = \"{}\"\n",
             master.url(),
@@ -89,12 +99,34 @@ fn every_info_series_of_redis_exporter_is_in_redpulse_with_the_same_shape_and_va
     let set_calls = cmdstat_calls(&stats, "set");
     let get_calls = cmdstat_calls(&stats, "get");
     assert_eq!((set_calls, get_calls), (7, 4), "{stats}");
+    // What the server says of the slow EVAL.
+    let int = |f: &Frame| match f {
+        Frame::Integer(n) => *n as f64,
+        other => panic!("{other:?}"),
+    };
+    let (slow_id, slow_seconds) = match master.client().cmd(&["SLOWLOG", "GET", "1"]) {
+        Frame::Array(entries) => match &entries[..] {
+            [Frame::Array(e)] => (int(&e[0]), int(&e[2]) / 1e6),
+            other => panic!("one slow log entry expected: {other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    let (spike_at, spike_seconds) = match master.client().cmd(&["LATENCY", "LATEST"]) {
+        Frame::Array(events) => match &events[..] {
+            [Frame::Array(e)] => (int(&e[1]), int(&e[2]) / 1e3),
+            other => panic!("one latency event expected: {other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    assert!(slow_seconds > 0.01, "the EVAL took {slow_seconds} s");
 
     let port = held_port();
     let _exporter = Guard(
         Command::new("prometheus-redis-exporter")
             .arg(format!("--redis.addr=redis://127.0.0.1:{}", master.port))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--include-config-metrics")
+            .arg("--export-client-list")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -197,6 +229,34 @@ fn every_info_series_of_redis_exporter_is_in_redpulse_with_the_same_shape_and_va
         ("redis_config_maxclients", &[][..], maxclients),
         ("redis_memory_max_bytes", &[][..], 0.0),
         ("redis_config_maxmemory", &[][..], 0.0),
+        ("redis_config_io_threads", &[][..], 1.0),
+        ("redis_slowlog_length", &[][..], 1.0),
+        ("redis_slowlog_last_id", &[][..], slow_id),
+        (
+            "redis_last_slow_execution_duration_seconds",
+            &[][..],
+            slow_seconds,
+        ),
+        (
+            "redis_latency_spike_last",
+            &[("event_name", "command")][..],
+            spike_at,
+        ),
+        (
+            "redis_latency_spike_duration_seconds",
+            &[("event_name", "command")][..],
+            spike_seconds,
+        ),
+        (
+            "redis_config_value",
+            &[("key", "maxclients")][..],
+            maxclients,
+        ),
+        (
+            "redis_config_value",
+            &[("key", "slowlog-log-slower-than")][..],
+            10000.0,
+        ),
     ] {
         let theirs = ex_master.value(name, extra);
         let mine = ours_value(name, at("master", extra));
@@ -204,6 +264,41 @@ fn every_info_series_of_redis_exporter_is_in_redpulse_with_the_same_shape_and_va
         assert_eq!(theirs, Some(expected), "exporter {name}{extra:?}");
         assert_eq!(mine, Some(expected), "redpulse {name}{extra:?}");
     }
+    // Every config key and value, as the exporter shows them (secrets
+    // redacted by both).
+    let config = |e: &Exposition, having: &[(&str, &str)]| -> BTreeSet<(String, String)> {
+        e.find("redis_config_key_value", having)
+            .iter()
+            .map(|s| (s.labels["key"].clone(), s.labels["value"].clone()))
+            .collect()
+    };
+    let (theirs, mine) = (
+        config(&ex_master, &[]),
+        config(&ours, &[("instance", "master")]),
+    );
+    assert!(theirs.len() > 100, "{theirs:?}");
+    assert_eq!(
+        theirs.symmetric_difference(&mine).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new()
+    );
+    assert!(!mine.iter().any(|(k, _)| k == "requirepass"));
+    // The client list: the workload's client as the server lists it (the
+    // other clients differ by nature: each tool sees itself).
+    let mine = ours.find(
+        "redis_connected_clients_details",
+        &[("instance", "master"), ("name", "workload")],
+    );
+    let theirs = ex_master.find("redis_connected_clients_details", &[("name", "workload")]);
+    assert_eq!((mine.len(), theirs.len()), (1, 1));
+    for key in ["cmd", "db", "flags", "host", "omem"] {
+        assert_eq!(mine[0].labels[key], theirs[0].labels[key], "{key}");
+    }
+    assert!(!ours
+        .find(
+            "redis_connected_clients_details",
+            &[("instance", "master"), ("name", "redpulse")]
+        )
+        .is_empty());
     // The errors the workload made, by prefix.
     assert_eq!(
         ours_value("redis_errors_total", at("master", &[("err", "ERR")])),

@@ -436,8 +436,9 @@ fn passwords_never_appear_in_any_output_even_at_trace_level() {
     );
 }
 
-/// A server that answers the handshake and every INFO properly, then adds
-/// a stray `+EXTRA` after each INFO reply: a stream out of step.
+/// A server that answers the handshake and every INFO properly (and a
+/// metrics poll's other commands with an error each), then adds a stray
+/// `+EXTRA` after each poll's replies: a stream out of step.
 fn serve_with_trailing_bytes(
     stop: Arc<AtomicBool>,
     accepted: Arc<std::sync::atomic::AtomicU32>,
@@ -474,6 +475,12 @@ fn serve_with_trailing_bytes(
                         out.push_str(&bulk);
                     } else if text.contains("INFO") {
                         out.push_str(&bulk);
+                        // A metrics poll's other commands, each refused
+                        // as an unknown command (one reply each).
+                        let commands = text.matches("\r\n*").count();
+                        for _ in 0..commands {
+                            out.push_str("-ERR unknown command\r\n");
+                        }
                         out.push_str("+EXTRA\r\n");
                     }
                     if s.write_all(out.as_bytes()).is_err() {

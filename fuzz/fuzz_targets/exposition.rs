@@ -1,10 +1,14 @@
-//! INFO ALL text (and CLUSTER INFO after a NUL byte) into Prometheus
-//! samples: never panics, stays within the sample cap, and everything it
-//! produces is well-formed exposition text, whatever the server sent.
+//! INFO ALL text (and CLUSTER INFO after a NUL byte, and after a second
+//! NUL the RESP replies beyond INFO: SLOWLOG LEN, SLOWLOG GET, LATENCY
+//! LATEST, CONFIG GET, CLIENT LIST, in turn) into Prometheus samples: never
+//! panics, stays within the sample cap, and everything it produces is
+//! well-formed exposition text, whatever the server sent.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redpulse::wire::exposition::{families, Exposition, MAX_SAMPLES};
+use bytes::BytesMut;
+use redpulse::wire::exposition::{families, Beyond, Exposition, MAX_SAMPLES};
+use redpulse::wire::resp::{Decoder, Frame};
 
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
 fn valid_name(n: &str) -> bool {
@@ -50,11 +54,33 @@ fn valid_line(line: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (info, cluster) = match data.iter().position(|&b| b == 0) {
-        Some(i) => (&data[..i], Some(&data[i + 1..])),
-        None => (data, None),
+    let mut parts = data.splitn(3, |&b| b == 0);
+    let info = parts.next().unwrap_or_default();
+    let cluster = parts.next().filter(|c| !c.is_empty());
+    // The replies beyond INFO, as many as decode.
+    let mut frames: Vec<Frame> = Vec::new();
+    if let Some(rest) = parts.next() {
+        let mut buf = BytesMut::from(rest);
+        let mut d = Decoder::new();
+        while let Ok(Some(f)) = d.decode(&mut buf) {
+            frames.push(f);
+        }
+    }
+    let mut beyond = Beyond {
+        include_config: true,
+        redact_config: info.len() % 2 == 0,
+        ..Beyond::default()
     };
-    let e = Exposition::from_info(info, cluster, 1_800_000_000);
+    for (i, f) in frames.iter().enumerate() {
+        match i % 5 {
+            0 => beyond.slowlog_len = Some(f),
+            1 => beyond.slowlog_get = Some(f),
+            2 => beyond.latency_latest = Some(f),
+            3 => beyond.config.push(f),
+            _ => beyond.client_list = Some(f),
+        }
+    }
+    let e = Exposition::from_replies(info, cluster, &beyond, 1_800_000_000);
     assert!(e.len() <= MAX_SAMPLES);
     let fams = families();
     let mut last = None;
@@ -67,5 +93,5 @@ fuzz_target!(|data: &[u8]| {
             valid_line(line);
         }
     }
-    assert_eq!(e, Exposition::from_info(info, cluster, 1_800_000_000));
+    assert_eq!(e, Exposition::from_replies(info, cluster, &beyond, 1_800_000_000));
 });

@@ -234,6 +234,9 @@ impl Running {
             }
         };
         self.store.reload.record(true);
+        // A reload may have fixed what a server refused (an ACL, a renamed
+        // CONFIG): every connection asks once more.
+        crate::net::extras::retry_refused();
         if new.listen != self.listen {
             warn!(listen = %new.listen, "the listen address changes only on restart");
         }

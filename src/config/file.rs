@@ -1,6 +1,7 @@
 //! The TOML schema as written (every key optional, unknown keys refused),
 //! durations, and bounded file reading with one-line error paths.
 
+use super::metrics::MetricsOverrides;
 use super::thresholds::ThresholdOverrides;
 use super::tls::TlsTable;
 use serde::Deserialize;
@@ -19,6 +20,8 @@ pub(crate) struct FileConfig {
     pub log_format: Option<String>,
     pub max_http_connections: Option<usize>,
     pub thresholds: Option<ThresholdOverrides>,
+    /// `[metrics]` options over the global ones.
+    pub metrics: Option<MetricsOverrides>,
     pub tls: Option<TlsTable>,
     #[serde(default)]
     pub instance: Vec<FileInstance>,
@@ -92,6 +95,8 @@ pub(crate) struct FileSentinel {
     pub sentinel_password_file: Option<PathBuf>,
     pub sentinel_password_env: Option<String>,
     pub thresholds: Option<ThresholdOverrides>,
+    /// `[metrics]` options over the global ones.
+    pub metrics: Option<MetricsOverrides>,
     pub tls: Option<TlsTable>,
     #[serde(default)]
     pub labels: super::labels::Labels,
@@ -104,6 +109,8 @@ pub(crate) struct FileSentinel {
 pub(crate) struct FileGroup {
     pub name: String,
     pub members: Vec<String>,
+    /// `[group.metrics]`: over the global options, under each member's own.
+    pub metrics: Option<MetricsOverrides>,
     #[serde(default)]
     pub labels: super::labels::Labels,
 }
@@ -118,6 +125,8 @@ pub(crate) struct FileCluster {
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
     pub thresholds: Option<ThresholdOverrides>,
+    /// `[metrics]` options over the global ones.
+    pub metrics: Option<MetricsOverrides>,
     pub tls: Option<TlsTable>,
     #[serde(default)]
     pub labels: super::labels::Labels,
@@ -131,6 +140,8 @@ pub(crate) struct FileInstance {
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
     pub thresholds: Option<ThresholdOverrides>,
+    /// `[metrics]` options over the global ones.
+    pub metrics: Option<MetricsOverrides>,
     pub tls: Option<TlsTable>,
     #[serde(default)]
     pub labels: super::labels::Labels,

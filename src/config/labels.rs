@@ -49,6 +49,10 @@ pub const INSTANCE_INFO_KEYS: [&str; 9] = [
     "process_id",
 ];
 
+/// Labels `redis_instance_info` gets only from a Valkey server, after the
+/// fixed ones (as redis_exporter adds them).
+pub const VALKEY_INFO_KEYS: [&str; 2] = ["valkey_version", "valkey_release_stage"];
+
 /// Check every label: names `[a-zA-Z_][a-zA-Z0-9_]*`, not reserved, not
 /// starting with `__`; values at most [`MAX_LABEL_VALUE`] bytes.
 pub fn validate(labels: &Labels) -> Result<(), String> {
@@ -70,7 +74,10 @@ pub fn validate(labels: &Labels) -> Result<(), String> {
                 "label name {k:?}: names starting with __ are Prometheus's"
             ));
         }
-        if RESERVED.contains(&k.as_str()) || INSTANCE_INFO_KEYS.contains(&k.as_str()) {
+        if RESERVED.contains(&k.as_str())
+            || INSTANCE_INFO_KEYS.contains(&k.as_str())
+            || VALKEY_INFO_KEYS.contains(&k.as_str())
+        {
             return Err(format!(
                 "label name {k:?} is used by redpulse's own series; choose another"
             ));

@@ -4,7 +4,8 @@
 //! each topic to its own file: [`targets`] (instances, targets files,
 //! `--target`), [`topology`] (clusters, Sentinels, groups), [`heartbeats`],
 //! [`peering`] (shards and consensus), over [`url`], [`secret`],
-//! [`thresholds`], [`tls`], [`labels`] and the text helpers in [`text`].
+//! [`thresholds`], [`metrics`], [`tls`], [`labels`] and the text helpers in
+//! [`text`].
 //!
 //! Every error is one line naming what and where (file:line for TOML), and
 //! makes the process exit 2. Unknown keys are errors, so typos never pass
@@ -14,6 +15,7 @@ pub mod file;
 pub mod file_sd;
 pub mod heartbeats;
 pub mod labels;
+pub mod metrics;
 pub mod notify;
 pub mod peering;
 pub mod secret;
@@ -29,6 +31,7 @@ pub mod web;
 
 pub use heartbeats::Heartbeat;
 pub use labels::Labels;
+pub use metrics::MetricsOptions;
 pub use notify::{NotifyFormat, NotifySpec, NotifyUrl, DEFAULT_RETRY_FOR};
 pub use secret::Secret;
 pub use targets::Target;
@@ -342,7 +345,14 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
         .clone()
         .unwrap_or_default()
         .apply(&Thresholds::default(), &at("[thresholds]"))?;
+    let global_metrics = std::sync::Arc::new(
+        file.metrics
+            .clone()
+            .unwrap_or_default()
+            .apply(&MetricsOptions::default(), &at("[metrics]"))?,
+    );
     let mut defaults = Defaults {
+        metrics: global_metrics.clone(),
         password: PasswordSource {
             file: file.password_file.clone().map(|p| base_dir.join(p)),
             env: file.password_env.clone(),
@@ -359,7 +369,14 @@ pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
     let mut clusters = topology::clusters(&file, &base_dir, &at, &global, &mut defaults)?;
     let mut sentinels =
         topology::sentinels(&file, &base_dir, &at, &global, &mut defaults, &clusters)?;
-    let mut groups = topology::groups(&file, &at, &global, &mut targets, &clusters)?;
+    let mut groups = topology::groups(
+        &file,
+        &at,
+        &global,
+        &global_metrics,
+        &mut targets,
+        &clusters,
+    )?;
     let mut heartbeats = heartbeats::heartbeats(&file, &base_dir, &at)?;
     // Every heartbeat's token, this shard's or not: the shard a ping lands
     // on checks it before forwarding to the owner.

@@ -31,6 +31,8 @@ pub struct Target {
     pub cluster: bool,
     /// Operator labels, on the JSON and every series of the instance.
     pub labels: Labels,
+    /// What its metrics polls ask beyond INFO; shared like thresholds.
+    pub metrics: std::sync::Arc<super::MetricsOptions>,
 }
 
 impl Target {
@@ -54,6 +56,7 @@ impl Target {
             tls: None,
             cluster: false,
             labels: Labels::new(),
+            metrics: Default::default(),
         }
     }
 
@@ -72,6 +75,9 @@ impl Target {
 /// configurations built so far in this load.
 pub(super) struct Defaults {
     pub password: PasswordSource,
+    /// The global `[metrics]` options, shared by every target without its
+    /// own.
+    pub metrics: std::sync::Arc<super::MetricsOptions>,
     pub tls: TlsTable,
     pub tls_cache: TlsCache,
 }
@@ -82,6 +88,8 @@ pub(super) struct Own<'a> {
     pub password: PasswordSource,
     pub tls: Option<&'a TlsTable>,
     pub labels: Labels,
+    /// Its own `[metrics]` keys, over the global ones.
+    pub metrics: Option<&'a super::metrics::MetricsOverrides>,
 }
 
 pub(super) fn make_target(
@@ -132,6 +140,10 @@ pub(super) fn make_target(
         tls,
         cluster: false,
         labels: own.labels,
+        metrics: match own.metrics {
+            None => d.metrics.clone(),
+            Some(over) => std::sync::Arc::new(over.apply(&d.metrics, "metrics").map_err(|e| e.0)?),
+        },
     })
 }
 
@@ -166,6 +178,7 @@ pub(super) fn targets(
             },
             tls: own_tls.as_ref(),
             labels: inst.labels.clone(),
+            metrics: inst.metrics.as_ref(),
         };
         let target = make_target(inst.name.as_deref(), &inst.url, own, t, defaults)
             .map_err(|e| ConfigError(format!("{where_}: {e}")))?;

@@ -157,6 +157,7 @@ pub(super) fn clusters(
                 },
                 tls: own_tls.as_ref(),
                 labels: c.labels.clone(),
+                metrics: c.metrics.as_ref(),
             };
             let mut seed = make_target(Some("seed"), url, own, thresholds.clone(), defaults)
                 .map_err(|e| fail(format!("seed: {e}")))?;
@@ -220,6 +221,7 @@ pub(super) fn sentinels(
                 password: source(&c.sentinel_password_file, &c.sentinel_password_env),
                 tls: own_tls.as_ref(),
                 labels: c.labels.clone(),
+                metrics: c.metrics.as_ref(),
             };
             let mut s = make_target(Some("sentinel"), url, own, thresholds.clone(), defaults)
                 .map_err(|e| fail(format!("sentinel: {e}")))?;
@@ -240,6 +242,7 @@ pub(super) fn sentinels(
             password: source(&c.password_file, &c.password_env),
             tls: own_tls.as_ref(),
             labels: c.labels.clone(),
+            metrics: c.metrics.as_ref(),
         };
         let data = make_target(Some("data"), &c.sentinels[0], own, thresholds, defaults)
             .map_err(|e| fail(format!("data nodes: {e}")))?;
@@ -273,6 +276,7 @@ pub(super) fn groups(
     file: &FileConfig,
     at: &dyn Fn(&str) -> String,
     global: &Thresholds,
+    global_metrics: &super::MetricsOptions,
     targets: &mut [Target],
     clusters: &[ClusterSpec],
 ) -> Result<Vec<GroupSpec>, ConfigError> {
@@ -296,9 +300,26 @@ pub(super) fn groups(
             }
         }
         labels::validate(&g.labels).map_err(|e| ConfigError(format!("{where_}: {e}")))?;
-        // Members inherit the group's labels; their own win.
-        for t in targets.iter_mut().filter(|t| g.members.contains(&t.name)) {
+        // Members inherit the group's labels and [group.metrics]; their
+        // own win. The file's instances are the first targets, in order.
+        let group_metrics = match &g.metrics {
+            Some(over) => Some(over.apply(global_metrics, &format!("{where_}: metrics"))?),
+            None => None,
+        };
+        for (i, t) in targets.iter_mut().enumerate() {
+            if !g.members.contains(&t.name) {
+                continue;
+            }
             t.labels = labels::merged(&g.labels, &t.labels);
+            if let Some(base) = &group_metrics {
+                let own = file.instance.get(i).and_then(|inst| inst.metrics.as_ref());
+                t.metrics = std::sync::Arc::new(match own {
+                    Some(over) => {
+                        over.apply(base, &format!("{where_}: member {:?}: metrics", t.name))?
+                    }
+                    None => base.clone(),
+                });
+            }
         }
         groups.push(GroupSpec {
             name: g.name.clone(),

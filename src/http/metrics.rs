@@ -137,6 +137,44 @@ pub fn render_to(store: &Store, now: Instant, out: &mut Out) -> std::io::Result<
     }
     header(
         &mut out.b,
+        "redpulse_samples_dropped_total",
+        "counter",
+        "Samples of this instance left out past the per-instance cap (INFO's kept first, then CONFIG's, then the client list's).",
+    );
+    for (ident, _, e) in &latest {
+        if let Some(e) = e {
+            sample(
+                &mut out.b,
+                "redpulse_samples_dropped_total",
+                ident,
+                b"",
+                e.counters.samples_dropped,
+            );
+        }
+    }
+    header(
+        &mut out.b,
+        "redpulse_metrics_command_errors_total",
+        "counter",
+        "Error replies to a metrics-only command (refused, unknown or renamed): only that command's series are left out, and it is not sent again until a reconnect or a reload.",
+    );
+    let mut extra = Vec::new();
+    for (ident, _, e) in &latest {
+        for (command, n) in e.iter().flat_map(|e| &e.counters.command_errors) {
+            extra.clear();
+            push_label(&mut extra, b"command", command.as_bytes());
+            sample(
+                &mut out.b,
+                "redpulse_metrics_command_errors_total",
+                ident,
+                &extra,
+                n,
+            );
+        }
+        out.spill()?;
+    }
+    header(
+        &mut out.b,
         "redpulse_health_status",
         "gauge",
         "1 for the instance's current health status, 0 for the others.",

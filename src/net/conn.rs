@@ -9,19 +9,21 @@
 //! deadline. Any failure is a [`Failure`] and the caller drops the
 //! connection; bytes are decoded by `wire` only.
 
+use super::extras::{metrics_plan, retry_generation, Extra, MetricsPlan};
 use super::resolve::resolve;
 use super::stream::Stream;
 use super::tls;
-use crate::config::{Endpoint, Target};
+use crate::config::{Endpoint, MetricsOptions, Target};
 use crate::judge::outcome::{Failure, Reason, TlsPeer};
 use crate::wire::cluster::ClusterInfo;
-use crate::wire::exposition::Exposition;
+use crate::wire::exposition::{Beyond, Exposition};
 use crate::wire::info::{info_text, ServerInfo, Snapshot};
 use crate::wire::resp::{encode_command, DecodeError, Decoder, Frame};
 use bytes::{Bytes, BytesMut};
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UnixStream};
@@ -65,6 +67,9 @@ pub struct Polled {
     pub latency: Duration,
     /// The instance's Prometheus samples, on a metrics poll.
     pub exposition: Option<Exposition>,
+    /// Bits of the metrics-only commands ([`super::extras::Refusable`])
+    /// the server answered with an error in this poll.
+    pub refused: u8,
 }
 
 /// Why a connection could not be made, and whether TCP got in first (the
@@ -95,9 +100,16 @@ pub struct Conn {
     /// The whole poll, pre-encoded: sent as one write.
     poll_cmd: Bytes,
     replies_per_poll: usize,
-    /// A metrics poll: `INFO ALL` (one reply on every version), and CLUSTER
-    /// INFO on a cluster node, in one write.
-    metrics_cmd: Bytes,
+    /// A metrics poll: `INFO ALL` (one reply on every version), CLUSTER
+    /// INFO on a cluster node, and the commands beyond INFO, in one write.
+    metrics_plan: Arc<MetricsPlan>,
+    /// What the metrics polls ask beyond INFO.
+    metrics_options: Arc<MetricsOptions>,
+    /// Metrics-only commands this server refused: left out until a
+    /// reconnect or a reload ([`super::extras::retry_refused`]).
+    refused: u8,
+    /// The retry generation `refused` belongs to.
+    refused_generation: u64,
     /// A cluster node: CLUSTER INFO rides in every poll's write.
     cluster: bool,
     /// When the handshake read `INFO server`, to age its uptime.
@@ -161,7 +173,13 @@ impl Conn {
             server: ServerInfo::default(),
             poll_cmd: Bytes::new(),
             replies_per_poll: 0,
-            metrics_cmd: Bytes::new(),
+            metrics_plan: Arc::new(MetricsPlan {
+                cmd: Bytes::new(),
+                extras: Box::new([]),
+            }),
+            metrics_options: target.metrics.clone(),
+            refused: 0,
+            refused_generation: retry_generation(),
             cluster: target.cluster,
             connected_at: Instant::now(),
             broken: false,
@@ -268,9 +286,8 @@ impl Conn {
     /// pipelined in the same write.
     fn build_poll_command(&mut self) {
         let multi = self.server.multi_section_info();
-        let (poll, metrics) = commands(multi, self.cluster);
-        self.poll_cmd = poll.clone();
-        self.metrics_cmd = metrics.clone();
+        self.poll_cmd = poll_command(multi, self.cluster).clone();
+        self.metrics_plan = metrics_plan(multi, self.cluster, &self.metrics_options, self.refused);
         self.replies_per_poll = if multi { 1 } else { POLL_SECTIONS.len() };
     }
 
@@ -326,9 +343,16 @@ impl Conn {
 
     async fn poll_inner(&mut self, metrics: bool) -> Result<Polled, Failure> {
         let started = Instant::now();
+        if metrics && self.refused != 0 && self.refused_generation != retry_generation() {
+            // A reload: ask once more for what was refused.
+            self.refused = 0;
+            self.refused_generation = retry_generation();
+            self.build_poll_command();
+        }
         self.broken = true;
+        let plan = self.metrics_plan.clone();
         let (cmd, replies) = if metrics {
-            (&self.metrics_cmd, 1)
+            (&plan.cmd, 1)
         } else {
             (&self.poll_cmd, self.replies_per_poll)
         };
@@ -376,20 +400,58 @@ impl Conn {
             }
             cluster_info = Some(frame);
         }
+        // The metrics-only replies: an error reply (refused, unknown, ACL)
+        // drops only that command's series and never reaches the verdict.
+        let mut extras = Vec::new();
+        let mut refused = 0u8;
+        if metrics {
+            for &extra in plan.extras.iter() {
+                let frame = self.read_frame().await?;
+                if frame.as_error().is_some() {
+                    refused |= extra.command() as u8;
+                } else if !matches!(frame, Frame::Push(_)) {
+                    extras.push((extra, frame));
+                }
+            }
+        }
         let latency = started.elapsed();
         let exposition = match (&first_error, &info_all) {
             (None, Some(info)) => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                Some(Exposition::from_info(
+                let mut beyond = Beyond {
+                    include_config: self.metrics_options.include_config_metrics,
+                    redact_config: self.metrics_options.redact_config_metrics,
+                    ..Beyond::default()
+                };
+                for (extra, frame) in &extras {
+                    // A command partly refused (one of 6.x's CONFIG GETs)
+                    // is left out whole.
+                    if refused & extra.command() as u8 != 0 {
+                        continue;
+                    }
+                    match extra {
+                        Extra::SlowlogLen => beyond.slowlog_len = Some(frame),
+                        Extra::SlowlogGet => beyond.slowlog_get = Some(frame),
+                        Extra::LatencyLatest => beyond.latency_latest = Some(frame),
+                        Extra::ConfigGet => beyond.config.push(frame),
+                        Extra::ClientList => beyond.client_list = Some(frame),
+                    }
+                }
+                Some(Exposition::from_replies(
                     info_text(info).unwrap_or_default(),
                     cluster_info.as_ref().and_then(info_text),
+                    &beyond,
                     now,
                 ))
             }
             _ => None,
         };
+        if refused != 0 {
+            self.refused |= refused;
+            self.build_poll_command();
+        }
         if self.buf.is_empty() {
             self.buf = BytesMut::new();
         } else {
@@ -403,6 +465,7 @@ impl Conn {
                 snapshot: snap,
                 latency,
                 exposition,
+                refused,
             }),
         }
     }
@@ -612,12 +675,12 @@ fn io_failure(what: &str, e: &io::Error) -> Failure {
     Failure::new(reason, format!("{what}: {text}"))
 }
 
-/// The poll and metrics commands for a kind of server (one INFO with
-/// every section, or one per section; cluster node or not), built once
-/// and shared by every connection: a fleet's commands are four byte
-/// strings, not one pair per instance.
-fn commands(multi_section: bool, cluster: bool) -> &'static (Bytes, Bytes) {
-    static COMMANDS: std::sync::OnceLock<[(Bytes, Bytes); 4]> = std::sync::OnceLock::new();
+/// The poll command for a kind of server (one INFO with every section,
+/// or one per section; cluster node or not), built once and shared by
+/// every connection: a fleet's poll commands are four byte strings, not
+/// one per instance.
+fn poll_command(multi_section: bool, cluster: bool) -> &'static Bytes {
+    static COMMANDS: std::sync::OnceLock<[Bytes; 4]> = std::sync::OnceLock::new();
     let all = COMMANDS.get_or_init(|| {
         let build = |multi: bool, cluster: bool| {
             let mut out = BytesMut::with_capacity(160);
@@ -630,14 +693,11 @@ fn commands(multi_section: bool, cluster: bool) -> &'static (Bytes, Bytes) {
                     encode_command(&mut out, &[b"INFO", section.as_bytes()]);
                 }
             }
-            let mut metrics = BytesMut::with_capacity(64);
-            encode_command(&mut metrics, &[b"INFO", b"ALL"]);
             if cluster {
                 // Same write, one more reply: still one round trip.
                 encode_command(&mut out, &[b"CLUSTER", b"INFO"]);
-                encode_command(&mut metrics, &[b"CLUSTER", b"INFO"]);
             }
-            (out.freeze(), metrics.freeze())
+            out.freeze()
         };
         [
             build(false, false),

@@ -1,10 +1,12 @@
 //! The network side of a poll: [`conn`] holds one long-lived connection per
 //! instance and turns a poll into one write and one read, over a
 //! [`stream`] that is TCP, TLS ([`tls`]) or a unix socket, to addresses
-//! from [`resolve`]. [`http_client`] is the one HTTP client, for peers
-//! and notification receivers.
+//! from [`resolve`]; [`extras`] pre-encodes a metrics poll's commands
+//! beyond INFO. [`http_client`] is the one HTTP client, for peers and
+//! notification receivers.
 
 pub mod conn;
+pub mod extras;
 pub mod http_client;
 pub mod resolve;
 pub mod stream;

@@ -12,10 +12,11 @@ use crate::config::{MetricsFetch, Target};
 use crate::judge::outcome::{Outcome, Status};
 use crate::judge::rules::{Health, Tracker};
 use crate::net::conn::{Conn, Plan};
+use crate::net::extras::Refusable;
 use crate::shutdown::ShutdownSignal;
 use crate::state::record::{Kind, Sample};
 use crate::state::store::{Slot, Store};
-use crate::wire::exposition::Exposition;
+use crate::wire::exposition::{Exposition, FetchCounters};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -242,6 +243,8 @@ async fn run(
     // scraped: a fleet nobody scrapes costs its servers health INFOs only.
     let mut metrics_due = Instant::now();
     let mut fetched_once = false;
+    // Cumulative over this poller's metrics polls, shown with each fetch.
+    let mut counters = FetchCounters::default();
     loop {
         let s = *settings.borrow();
         let tick = (s.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
@@ -264,7 +267,14 @@ async fn run(
         let ok = matches!(outcome, Outcome::Polled { .. });
         let took = started.elapsed();
         polls.record(ok, took);
-        if let Some(e) = exposition {
+        if let Some((mut e, refused)) = exposition {
+            for r in Refusable::ALL {
+                if refused & r as u8 != 0 {
+                    counters.command_error(&r.label(&target.metrics));
+                }
+            }
+            counters.samples_dropped += u64::from(e.samples_dropped);
+            e.counters = counters.clone();
             slot.set_exposition(e, started.into_std());
             metrics_due = started + s.metrics_interval;
             fetched_once = true;
@@ -350,13 +360,14 @@ fn sample_of(slot: &Slot, h: &Health) -> Sample {
 }
 
 /// One poll as `plan` says: reuse the connection, or make one first. A
-/// connection that failed mid-poll is dropped.
+/// connection that failed mid-poll is dropped. A metrics poll also gives
+/// the samples and the bits of the metrics-only commands refused.
 pub async fn poll_once(
     target: &Target,
     conn: &mut Option<Conn>,
     plan: Plan,
     dns_refresh: Duration,
-) -> (Outcome, Option<Exposition>) {
+) -> (Outcome, Option<(Exposition, u8)>) {
     let deadline = plan.deadline;
     if let Some(c) = conn {
         if !Box::pin(c.still_where_the_name_points(target, deadline, dns_refresh)).await {
@@ -404,7 +415,7 @@ pub async fn poll_once(
                 latency: p.latency,
                 tls: tls_peer,
             };
-            (polled, p.exposition)
+            (polled, p.exposition.map(|e| (e, p.refused)))
         }
         Err(failure) => {
             let failed = Outcome::Failed {

@@ -8,6 +8,8 @@ use super::tables::plain_fields;
 use super::{Exposition, Kind, MAX_DYNAMIC_FAMILIES, MAX_LABEL_VALUE, MAX_SAMPLES};
 /// The fields `redis_instance_info` is made of, in its label order.
 use crate::config::labels::INSTANCE_INFO_KEYS as INSTANCE_INFO;
+/// Valkey's optional `redis_instance_info` labels, after the fixed ones.
+use crate::config::labels::VALKEY_INFO_KEYS as VALKEY_INFO;
 use crate::wire::lines::for_each_line;
 use crate::wire::prom_text::{push_label, write_value};
 use memchr::memchr;
@@ -29,14 +31,18 @@ pub(super) struct Builder {
     dynamic: Vec<u16>,
     /// Server-named families refused (each counted once).
     refused: std::collections::HashSet<Box<str>>,
+    /// Samples left out past [`MAX_SAMPLES`].
+    dropped: u32,
 }
 
 impl Builder {
     /// Add a sample; `labels` are (key, value) pairs.
-    fn push(&mut self, name: &str, kind: Kind, labels: &[(&str, &[u8])], value: f64) {
-        if self.samples.len() >= MAX_SAMPLES
-            || labels.iter().any(|(_, v)| v.len() > MAX_LABEL_VALUE)
-        {
+    pub(super) fn push(&mut self, name: &str, kind: Kind, labels: &[(&str, &[u8])], value: f64) {
+        if self.samples.len() >= MAX_SAMPLES {
+            self.dropped = self.dropped.saturating_add(1);
+            return;
+        }
+        if labels.iter().any(|(_, v)| v.len() > MAX_LABEL_VALUE) {
             return;
         }
         let Some(family) = self.family(name, kind) else {
@@ -92,6 +98,9 @@ impl Builder {
         let mut master_port: &[u8] = b"";
         let mut identity: [&[u8]; INSTANCE_INFO.len()] = [b""; INSTANCE_INFO.len()];
         let mut slave_read_only: &[u8] = b"";
+        // Valkey's own version fields, labels of redis_instance_info when
+        // present (as redis_exporter adds them).
+        let mut valkey: [&[u8]; VALKEY_INFO.len()] = [b""; VALKEY_INFO.len()];
         // Per command: calls and usec (commandstats), percentiles
         // (latencystats); joined into summaries at the end.
         let mut calls: Vec<(&[u8], f64, f64)> = Vec::new();
@@ -113,11 +122,11 @@ impl Builder {
             if let Some(i) = INSTANCE_INFO.iter().position(|k| k.as_bytes() == key) {
                 identity[i] = value;
             }
-            match key {
-                b"slave_read_only" => slave_read_only = value,
-                b"maxclients" => self.push("redis_config_maxclients", Gauge, &[], float(value)),
-                b"maxmemory" => self.push("redis_config_maxmemory", Gauge, &[], float(value)),
-                _ => {}
+            if let Some(i) = VALKEY_INFO.iter().position(|k| k.as_bytes() == key) {
+                valkey[i] = value;
+            }
+            if key == b"slave_read_only" {
+                slave_read_only = value;
             }
             if is_master_field(key, b"_host") {
                 master_host = value;
@@ -162,7 +171,15 @@ impl Builder {
             self.latency_summary(cmd, spec, &calls);
         }
         if !identity[0].is_empty() || !identity[1].is_empty() {
-            let labels: Vec<(&str, &[u8])> = INSTANCE_INFO.iter().copied().zip(identity).collect();
+            let mut labels: Vec<(&str, &[u8])> =
+                INSTANCE_INFO.iter().copied().zip(identity).collect();
+            labels.extend(
+                VALKEY_INFO
+                    .iter()
+                    .copied()
+                    .zip(valkey)
+                    .filter(|(_, v)| !v.is_empty()),
+            );
             self.push("redis_instance_info", Gauge, &labels, 1.0);
         }
         if identity[0] == b"slave" {
@@ -328,32 +345,42 @@ impl Builder {
         self.push_part(name, "_count", &[("cmd", cmd)], count);
     }
 
-    /// `db0:keys=1,expires=0,avg_ttl=0[,cached_keys=0]`; true when it was
-    /// one.
+    /// `db0:keys=1,expires=0,avg_ttl=0,...`, read by field name (any
+    /// order, unknown fields ignored); true when it was one. `keys` and
+    /// `expires` are required. The fourth field redis_exporter publishes
+    /// as `redis_db_keys_cached` is Redis 6's `cached_keys` or, from Redis
+    /// 7.4, `subexpiry`; it is published from whichever is present.
     fn keyspace(&mut self, key: &[u8], value: &[u8]) -> bool {
         if !key.starts_with(b"db") {
             return false;
         }
-        let parts: Vec<&[u8]> = value.split(|&b| b == b',').collect();
-        if !(2..=4).contains(&parts.len()) {
-            return false;
-        }
-        let mut numbers = [None; 4];
-        for (i, p) in parts.iter().enumerate() {
-            match kv_number(p) {
-                Some(n) => numbers[i] = Some(n),
-                None => return false,
+        // keys, expires, avg_ttl, cached_keys, subexpiry
+        const FIELDS: [&[u8]; 5] = [
+            b"keys",
+            b"expires",
+            b"avg_ttl",
+            b"cached_keys",
+            b"subexpiry",
+        ];
+        let mut numbers = [None; 5];
+        for part in value.split(|&b| b == b',') {
+            let Some(eq) = memchr(b'=', part) else {
+                return false;
+            };
+            if let Some(i) = FIELDS.iter().position(|f| *f == &part[..eq]) {
+                match parse_float(&part[eq + 1..]) {
+                    Some(n) => numbers[i] = Some(n),
+                    None => return false,
+                }
             }
         }
+        let (Some(keys), Some(expires)) = (numbers[0], numbers[1]) else {
+            return false;
+        };
         let db = [("db", key)];
-        self.push("redis_db_keys", Gauge, &db, numbers[0].unwrap_or(0.0));
-        self.push(
-            "redis_db_keys_expiring",
-            Gauge,
-            &db,
-            numbers[1].unwrap_or(0.0),
-        );
-        if let Some(cached) = numbers[3] {
+        self.push("redis_db_keys", Gauge, &db, keys);
+        self.push("redis_db_keys_expiring", Gauge, &db, expires);
+        if let Some(cached) = numbers[3].or(numbers[4]) {
             self.push("redis_db_keys_cached", Gauge, &db, cached);
         }
         if let Some(ttl) = numbers[2] {
@@ -454,6 +481,8 @@ impl Builder {
             text: text.into_boxed_slice(),
             families: families.into_boxed_slice(),
             families_dropped: self.refused.len() as u32,
+            samples_dropped: self.dropped,
+            ..Exposition::default()
         }
     }
 }
@@ -496,10 +525,6 @@ fn kv_number(part: &[u8]) -> Option<f64> {
     }
 }
 
-fn float(v: &[u8]) -> f64 {
-    parse_float(v).unwrap_or(0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,7 +562,6 @@ mod tests {
         for want in [
             "redis_memory_used_bytes{instance=\"x\"} 1000\n",
             "redis_memory_max_bytes{instance=\"x\"} 0\n",
-            "redis_config_maxmemory{instance=\"x\"} 0\n",
             "redis_start_time_seconds{instance=\"x\"} 900\n",
             "redis_rdb_last_bgsave_status{instance=\"x\"} 1\n",
             "redis_aof_last_write_status{instance=\"x\"} 0\n",

@@ -5,8 +5,9 @@
 //! The mapping follows redis_exporter 1.45 field by field: a fixed table of
 //! INFO keys and their series names, every `cluster_*` and `db*` field,
 //! per-command, per-error and per-database series, latency percentiles as a
-//! summary, `redis_instance_info` and `redis_slave_info`. Series that need
-//! other commands (SLOWLOG, LATENCY, CONFIG GET, key checks) are not here.
+//! summary, `redis_instance_info` and `redis_slave_info`; and, from the
+//! other replies of the same metrics poll, the SLOWLOG, LATENCY LATEST,
+//! CONFIG GET and CLIENT LIST series ([`beyond`]).
 //!
 //! An [`Exposition`] is built once per metrics poll (every
 //! `metrics_interval`) and rendered by `/metrics` many times, so the work is
@@ -17,13 +18,16 @@
 //! format requires.
 //!
 //! Files: [`tables`] maps INFO keys to series, [`registry`] numbers the
-//! families, [`builder`] turns one reply into an `Exposition`; the text is
-//! written with `wire::prom_text`.
+//! families, [`builder`] turns one reply into an `Exposition`, [`beyond`]
+//! adds the other commands' replies; the text is written with
+//! `wire::prom_text`.
 
+pub mod beyond;
 pub mod builder;
 pub mod registry;
 pub mod tables;
 
+pub use beyond::Beyond;
 pub use registry::families;
 
 /// A family's Prometheus type.
@@ -65,7 +69,8 @@ pub struct Family {
 /// inventing names cannot keep another instance's new families out.
 pub const MAX_DYNAMIC_FAMILIES: usize = 256;
 /// At most this many samples per instance (a server with thousands of
-/// command names, errors or databases is cut here).
+/// command names, errors or databases is cut here). INFO's samples are
+/// taken first, then CONFIG's, then the client list's.
 pub const MAX_SAMPLES: usize = 4096;
 /// Label values longer than this are dropped with their sample.
 const MAX_LABEL_VALUE: usize = 256;
@@ -81,6 +86,37 @@ pub struct Exposition {
     /// Server-named families left out: past [`MAX_DYNAMIC_FAMILIES`] for
     /// this instance, or past the process's bound.
     pub families_dropped: u32,
+    /// Samples left out of this fetch past [`MAX_SAMPLES`].
+    pub samples_dropped: u32,
+    /// Counters the poller keeps across this instance's metrics polls,
+    /// shown with these samples.
+    pub counters: FetchCounters,
+}
+
+/// Per-instance counters of the metrics polls so far (since the
+/// instance's poller started): cumulative, so `/metrics` shows them as
+/// counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FetchCounters {
+    /// Samples left out past [`MAX_SAMPLES`], over every fetch.
+    pub samples_dropped: u64,
+    /// Error replies per metrics-only command (lower-case name as sent),
+    /// in first-seen order; empty for a server that refuses nothing.
+    pub command_errors: Vec<(Box<str>, u64)>,
+}
+
+impl FetchCounters {
+    /// Count one error reply to `command`.
+    pub fn command_error(&mut self, command: &str) {
+        match self
+            .command_errors
+            .iter_mut()
+            .find(|(c, _)| &**c == command)
+        {
+            Some((_, n)) => *n += 1,
+            None => self.command_errors.push((command.into(), 1)),
+        }
+    }
 }
 
 impl Exposition {
@@ -111,11 +147,23 @@ impl Exposition {
     /// The samples of INFO ALL text (and a cluster node's CLUSTER INFO).
     /// `now_unix` turns `uptime_in_seconds` into `redis_start_time_seconds`.
     pub fn from_info(info: &[u8], cluster_info: Option<&[u8]>, now_unix: u64) -> Exposition {
+        Self::from_replies(info, cluster_info, &Beyond::default(), now_unix)
+    }
+
+    /// The samples of a whole metrics poll: INFO ALL, a cluster node's
+    /// CLUSTER INFO, and the other commands' replies.
+    pub fn from_replies(
+        info: &[u8],
+        cluster_info: Option<&[u8]>,
+        beyond: &Beyond,
+        now_unix: u64,
+    ) -> Exposition {
         let mut b = builder::Builder::default();
         b.info(info, now_unix);
         if let Some(text) = cluster_info {
             b.cluster_info(text);
         }
+        b.beyond(beyond, now_unix);
         b.finish()
     }
 }

@@ -111,17 +111,38 @@ pub(super) const FIXED: &[(&str, Kind, &str)] = &[
         Gauge,
         "The number of sentinels monitoring this master.",
     ),
-    // INFO clients' maxclients and INFO memory's maxmemory, under the names
-    // redis_exporter gives them (it reads them with CONFIG GET).
+    // Beyond INFO: the metrics poll's other commands (exposition::beyond),
+    // with redis_exporter's names and help.
+    ("redis_slowlog_length", Gauge, "Total slowlog"),
+    ("redis_slowlog_last_id", Gauge, "Last id of slowlog"),
     (
-        "redis_config_maxclients",
+        "redis_last_slow_execution_duration_seconds",
         Gauge,
-        "maxclients from INFO clients.",
+        "The amount of time needed for last slow execution, in seconds",
     ),
     (
-        "redis_config_maxmemory",
+        "redis_latency_spike_last",
         Gauge,
-        "maxmemory from INFO memory.",
+        "When the latency spike last occurred",
+    ),
+    (
+        "redis_latency_spike_duration_seconds",
+        Gauge,
+        "Length of the last latency spike in seconds",
+    ),
+    ("redis_config_maxclients", Gauge, "config_maxclients metric"),
+    ("redis_config_maxmemory", Gauge, "config_maxmemory metric"),
+    ("redis_config_io_threads", Gauge, "config_io_threads metric"),
+    ("redis_config_key_value", Gauge, "Config key and value"),
+    (
+        "redis_config_value",
+        Gauge,
+        "Config key and value as metric",
+    ),
+    (
+        "redis_connected_clients_details",
+        Gauge,
+        "Details about connected clients",
     ),
 ];
 

@@ -85,6 +85,11 @@ fn fake_redis_6_2(listener: TcpListener, reads: Arc<Mutex<Vec<Vec<Vec<String>>>>
                 // What 6.2 answers to INFO with several sections.
                 "info" => out.extend_from_slice(b"-ERR syntax error\r\n"),
                 "client" => out.extend_from_slice(b"+OK\r\n"),
+                // The metrics poll's other commands: refused here, which
+                // must cost nothing but their own series.
+                "slowlog" | "latency" | "config" => {
+                    out.extend_from_slice(b"-ERR unknown command\r\n")
+                }
                 other => panic!("unexpected command {other}"),
             }
             cmds.push(args);
@@ -134,9 +139,21 @@ fn redis_6_2_gets_single_section_infos_in_one_write_per_poll() {
         ]
     );
     // The first poll fetches every section for /metrics (one INFO ALL,
-    // which 6.2 answers in one reply); every later one is a whole health
-    // poll in one write: five single-section INFOs.
-    assert_eq!(reads[1], vec![vec!["info", "all"]]);
+    // which 6.2 answers in one reply) and the commands beyond INFO in the
+    // same write (6.2's CONFIG GET takes one key each); every later one is
+    // a whole health poll in one write: five single-section INFOs.
+    assert_eq!(
+        reads[1],
+        [
+            &["info", "all"][..],
+            &["slowlog", "len"],
+            &["slowlog", "get", "1"],
+            &["latency", "latest"],
+            &["config", "get", "maxclients"],
+            &["config", "get", "maxmemory"],
+            &["config", "get", "io-threads"],
+        ]
+    );
     let poll: Vec<Vec<&str>> = ["clients", "memory", "stats", "replication", "persistence"]
         .iter()
         .map(|s| vec!["info", *s])

@@ -154,6 +154,23 @@ pub fn render_to(store: &Store, now: Instant, out: &mut Out) -> std::io::Result<
     }
     header(
         &mut out.b,
+        "redpulse_key_checks_truncated_total",
+        "counter",
+        "Keys matching a checked pattern left out of a metrics poll past check_keys_max, summed over polls.",
+    );
+    for (ident, _, e) in &latest {
+        if let Some(e) = e.as_ref().filter(|e| e.counters.key_checks_truncated > 0) {
+            sample(
+                &mut out.b,
+                "redpulse_key_checks_truncated_total",
+                ident,
+                b"",
+                e.counters.key_checks_truncated,
+            );
+        }
+    }
+    header(
+        &mut out.b,
         "redpulse_metrics_command_errors_total",
         "counter",
         "Error replies to a metrics-only command (refused, unknown or renamed): only that command's series are left out, and it is not sent again until a reconnect or a reload.",

@@ -9,6 +9,7 @@
 //! deadline. Any failure is a [`Failure`] and the caller drops the
 //! connection; bytes are decoded by `wire` only.
 
+use super::checks::{KeyChecks, RoundTrip};
 use super::extras::{metrics_plan, retry_generation, Extra, MetricsPlan};
 use super::resolve::resolve;
 use super::stream::Stream;
@@ -70,6 +71,11 @@ pub struct Polled {
     /// Bits of the metrics-only commands ([`super::extras::Refusable`])
     /// the server answered with an error in this poll.
     pub refused: u8,
+    /// The key and stream checks' refused commands (lower-case names).
+    pub checks_refused: Vec<&'static str>,
+    /// Keys matching a checked pattern left out of this poll past
+    /// `check_keys_max`.
+    pub keys_truncated: u64,
 }
 
 /// Why a connection could not be made, and whether TCP got in first (the
@@ -110,6 +116,9 @@ pub struct Conn {
     refused: u8,
     /// The retry generation `refused` belongs to.
     refused_generation: u64,
+    /// The key and stream checks' state, when any are configured: the
+    /// checked set lives as long as the connection.
+    checks: Option<Box<KeyChecks>>,
     /// A cluster node: CLUSTER INFO rides in every poll's write.
     cluster: bool,
     /// When the handshake read `INFO server`, to age its uptime.
@@ -180,6 +189,7 @@ impl Conn {
             metrics_options: target.metrics.clone(),
             refused: 0,
             refused_generation: retry_generation(),
+            checks: None,
             cluster: target.cluster,
             connected_at: Instant::now(),
             broken: false,
@@ -329,7 +339,7 @@ impl Conn {
     /// Prometheus samples.
     pub async fn poll(&mut self, plan: Plan) -> Result<Polled, Failure> {
         // One timer for the whole poll, not one per write and read.
-        match timeout_at(plan.deadline, self.poll_inner(plan.metrics)).await {
+        match timeout_at(plan.deadline, self.poll_inner(plan.metrics, plan.deadline)).await {
             Ok(result) => result,
             Err(_) => {
                 self.broken = true;
@@ -341,7 +351,7 @@ impl Conn {
         }
     }
 
-    async fn poll_inner(&mut self, metrics: bool) -> Result<Polled, Failure> {
+    async fn poll_inner(&mut self, metrics: bool, deadline: Instant) -> Result<Polled, Failure> {
         let started = Instant::now();
         if metrics && self.refused != 0 && self.refused_generation != retry_generation() {
             // A reload: ask once more for what was refused.
@@ -414,7 +424,24 @@ impl Conn {
                 }
             }
         }
+        // The verdict's round trip: key checks are not part of it.
         let latency = started.elapsed();
+        let checked = if metrics && first_error.is_none() && self.metrics_options.has_checks() {
+            let options = self.metrics_options.clone();
+            let mut checks = self.checks.take().unwrap_or_default();
+            let outcome = checks
+                .run(
+                    self,
+                    &options,
+                    started,
+                    deadline.saturating_duration_since(started),
+                )
+                .await;
+            self.checks = Some(checks);
+            Some(outcome)
+        } else {
+            None
+        };
         let exposition = match (&first_error, &info_all) {
             (None, Some(info)) => {
                 let now = std::time::SystemTime::now()
@@ -423,6 +450,7 @@ impl Conn {
                 let mut beyond = Beyond {
                     include_config: self.metrics_options.include_config_metrics,
                     redact_config: self.metrics_options.redact_config_metrics,
+                    checks: checked.as_ref().map(|c| &c.checked),
                     ..Beyond::default()
                 };
                 for (extra, frame) in &extras {
@@ -461,12 +489,18 @@ impl Conn {
         }
         match first_error {
             Some(f) => Err(f),
-            None => Ok(Polled {
-                snapshot: snap,
-                latency,
-                exposition,
-                refused,
-            }),
+            None => {
+                let (checks_refused, keys_truncated) =
+                    checked.map_or((Vec::new(), 0), |c| (c.refused, c.truncated));
+                Ok(Polled {
+                    snapshot: snap,
+                    latency,
+                    exposition,
+                    refused,
+                    checks_refused,
+                    keys_truncated,
+                })
+            }
         }
     }
 
@@ -513,6 +547,21 @@ impl Conn {
                 Err(e) => return Err(self.io_failure("read", &e)),
             }
         }
+    }
+}
+
+impl RoundTrip for Conn {
+    async fn round_trip(&mut self, cmds: &[u8], replies: usize) -> Result<Vec<Frame>, ()> {
+        self.write(cmds).await.map_err(|_| ())?;
+        let mut out = Vec::with_capacity(replies.min(4096));
+        for _ in 0..replies {
+            out.push(self.read_frame().await.map_err(|_| ())?);
+        }
+        Ok(out)
+    }
+
+    fn mark_broken(&mut self) {
+        self.broken = true;
     }
 }
 

@@ -267,12 +267,17 @@ async fn run(
         let ok = matches!(outcome, Outcome::Polled { .. });
         let took = started.elapsed();
         polls.record(ok, took);
-        if let Some((mut e, refused)) = exposition {
+        if let Some(f) = exposition {
+            let mut e = f.exposition;
             for r in Refusable::ALL {
-                if refused & r as u8 != 0 {
+                if f.refused & r as u8 != 0 {
                     counters.command_error(&r.label(&target.metrics));
                 }
             }
+            for command in f.checks_refused {
+                counters.command_error(command);
+            }
+            counters.key_checks_truncated += f.keys_truncated;
             counters.samples_dropped += u64::from(e.samples_dropped);
             e.counters = counters.clone();
             slot.set_exposition(e, started.into_std());
@@ -359,6 +364,17 @@ fn sample_of(slot: &Slot, h: &Health) -> Sample {
     }
 }
 
+/// What a metrics poll fetched beyond its verdict.
+pub struct Fetched {
+    pub exposition: Exposition,
+    /// Bits of [`Refusable`] commands refused in this poll.
+    pub refused: u8,
+    /// Key and stream checks' commands refused in this poll.
+    pub checks_refused: Vec<&'static str>,
+    /// Keys left out of this poll's checks past the cap.
+    pub keys_truncated: u64,
+}
+
 /// One poll as `plan` says: reuse the connection, or make one first. A
 /// connection that failed mid-poll is dropped. A metrics poll also gives
 /// the samples and the bits of the metrics-only commands refused.
@@ -367,7 +383,7 @@ pub async fn poll_once(
     conn: &mut Option<Conn>,
     plan: Plan,
     dns_refresh: Duration,
-) -> (Outcome, Option<(Exposition, u8)>) {
+) -> (Outcome, Option<Fetched>) {
     let deadline = plan.deadline;
     if let Some(c) = conn {
         if !Box::pin(c.still_where_the_name_points(target, deadline, dns_refresh)).await {
@@ -415,7 +431,13 @@ pub async fn poll_once(
                 latency: p.latency,
                 tls: tls_peer,
             };
-            (polled, p.exposition.map(|e| (e, p.refused)))
+            let fetched = p.exposition.map(|e| Fetched {
+                exposition: e,
+                refused: p.refused,
+                checks_refused: p.checks_refused,
+                keys_truncated: p.keys_truncated,
+            });
+            (polled, fetched)
         }
         Err(failure) => {
             let failed = Outcome::Failed {

@@ -637,20 +637,26 @@ pub fn http_with(
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let code = text
+    // Split and de-chunk the bytes before reading them as text: a body
+    // that is not UTF-8 must not shift the chunk boundaries.
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
+    let (head, body) = match split {
+        Some(i) => (&raw[..i], &raw[i + 4..]),
+        None => (&raw[..], &[][..]),
+    };
+    let head = String::from_utf8_lossy(head).into_owned();
+    let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {head:?}")))?;
     let chunked = head
         .lines()
         .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
     let body = if chunked {
-        dechunk(body)
+        String::from_utf8_lossy(&dechunk_bytes(body)).into_owned()
     } else {
-        body.to_string()
+        String::from_utf8_lossy(body).into_owned()
     };
     let headers = head
         .lines()
@@ -658,11 +664,6 @@ pub fn http_with(
         .map(|l| l.to_ascii_lowercase())
         .collect();
     Ok((code, headers, body))
-}
-
-/// A chunked HTTP/1.1 body's data, as text.
-fn dechunk(body: &str) -> String {
-    String::from_utf8_lossy(&dechunk_bytes(body.as_bytes())).into_owned()
 }
 
 /// A chunked HTTP/1.1 body's data (up to the last chunk or the first

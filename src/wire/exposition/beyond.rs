@@ -1,12 +1,13 @@
 //! The metrics poll's replies beyond INFO (SLOWLOG, LATENCY LATEST, CONFIG
-//! GET, CLIENT LIST) into samples, named and labelled as redis_exporter
-//! 1.45 does. A reply of the wrong shape adds nothing: the caller has
+//! GET, CLIENT LIST) and the opt-in key and stream checks' readings into
+//! samples, named and labelled as redis_exporter 1.45 does. A reply of the wrong shape adds nothing: the caller has
 //! already kept error replies out, and a server that answers oddly loses
 //! only these series.
 
 use super::builder::Builder;
 use super::Kind::Gauge;
 use crate::wire::resp::Frame;
+use bytes::Bytes;
 use memchr::memchr;
 
 /// CONFIG keys whose values are secrets: left out of
@@ -40,6 +41,156 @@ pub struct Beyond<'a> {
     pub include_config: bool,
     pub redact_config: bool,
     pub client_list: Option<&'a Frame>,
+    /// The key and stream checks of this poll.
+    pub checks: Option<&'a Checked>,
+}
+
+/// What the key and stream checks read in one metrics poll.
+#[derive(Debug, Default, PartialEq)]
+pub struct Checked {
+    pub keys: Vec<KeyReading>,
+    /// `count_keys`: (db, pattern, keys counted in the last whole SCAN).
+    pub counts: Vec<(u32, Bytes, u64)>,
+    pub streams: Vec<StreamReading>,
+}
+
+/// One checked key: its size by type (0 when it does not exist) and, for
+/// a string, its first bytes (a number, or a short label value).
+#[derive(Debug, PartialEq)]
+pub struct KeyReading {
+    pub db: u32,
+    pub key: Bytes,
+    pub size: f64,
+    /// A string's value when it is at most [`super::MAX_LABEL_VALUE`]
+    /// bytes.
+    pub value: Option<Bytes>,
+}
+
+/// One checked stream, as XINFO STREAM / GROUPS / CONSUMERS describe it.
+#[derive(Debug, Default, PartialEq)]
+pub struct StreamReading {
+    pub db: u32,
+    pub key: Bytes,
+    pub length: f64,
+    pub radix_tree_keys: f64,
+    pub radix_tree_nodes: f64,
+    /// The millisecond part of `last-generated-id`.
+    pub last_generated_ms: f64,
+    pub groups: f64,
+    pub group_info: Vec<GroupReading>,
+}
+
+/// One consumer group of a checked stream.
+#[derive(Debug, Default, PartialEq)]
+pub struct GroupReading {
+    pub name: Bytes,
+    pub consumers: f64,
+    pub pending: f64,
+    pub last_delivered_ms: f64,
+    /// (name, pending, idle ms)
+    pub consumer_info: Vec<(Bytes, f64, f64)>,
+}
+
+impl StreamReading {
+    /// XINFO STREAM's reply (field/value pairs, RESP2 or RESP3); None when
+    /// it is not one.
+    pub fn from_xinfo(db: u32, key: Bytes, stream: &Frame) -> Option<StreamReading> {
+        let fields = fields(stream)?;
+        let mut r = StreamReading {
+            db,
+            key,
+            ..StreamReading::default()
+        };
+        for (k, v) in fields {
+            match k {
+                b"length" => r.length = number(v),
+                b"radix-tree-keys" => r.radix_tree_keys = number(v),
+                b"radix-tree-nodes" => r.radix_tree_nodes = number(v),
+                b"groups" => r.groups = number(v),
+                b"last-generated-id" => r.last_generated_ms = id_ms(v),
+                _ => {}
+            }
+        }
+        Some(r)
+    }
+
+    /// XINFO GROUPS' reply: one entry per group (consumers to be added).
+    pub fn add_groups(&mut self, groups: &Frame) {
+        let Frame::Array(groups) = groups else { return };
+        for g in groups {
+            let Some(fields) = fields(g) else { continue };
+            let mut group = GroupReading::default();
+            for (k, v) in fields {
+                match k {
+                    b"name" => group.name = text(v).map(Bytes::copy_from_slice).unwrap_or_default(),
+                    b"consumers" => group.consumers = number(v),
+                    b"pending" => group.pending = number(v),
+                    b"last-delivered-id" => group.last_delivered_ms = id_ms(v),
+                    _ => {}
+                }
+            }
+            self.group_info.push(group);
+        }
+    }
+}
+
+impl GroupReading {
+    /// XINFO CONSUMERS' reply for this group.
+    pub fn add_consumers(&mut self, consumers: &Frame) {
+        let Frame::Array(consumers) = consumers else {
+            return;
+        };
+        for c in consumers {
+            let Some(fields) = fields(c) else { continue };
+            let (mut name, mut pending, mut idle) = (Bytes::new(), 0.0, 0.0);
+            for (k, v) in fields {
+                match k {
+                    b"name" => name = text(v).map(Bytes::copy_from_slice).unwrap_or_default(),
+                    b"pending" => pending = number(v),
+                    b"idle" => idle = number(v),
+                    _ => {}
+                }
+            }
+            self.consumer_info.push((name, pending, idle));
+        }
+    }
+}
+
+/// The (field, value) pairs of a flat RESP2 array or a RESP3 map whose
+/// fields are strings.
+fn fields(f: &Frame) -> Option<Vec<(&[u8], &Frame)>> {
+    match f {
+        Frame::Array(items) if items.len() % 2 == 0 => items
+            .chunks_exact(2)
+            .map(|kv| Some((text(&kv[0])?, &kv[1])))
+            .collect(),
+        Frame::Map(items) => items.iter().map(|(k, v)| Some((text(k)?, v))).collect(),
+        _ => None,
+    }
+}
+
+/// An integer reply, or a number in a string (0 otherwise, as the
+/// exporter's struct scan leaves a field it cannot read).
+fn number(f: &Frame) -> f64 {
+    match f {
+        Frame::Integer(n) => *n as f64,
+        Frame::Double(d) => *d,
+        other => text(other)
+            .and_then(|t| std::str::from_utf8(t).ok()?.parse().ok())
+            .unwrap_or(0.0),
+    }
+}
+
+/// The millisecond part of a stream id `ms-seq`, as the exporter reads it.
+fn id_ms(f: &Frame) -> f64 {
+    text(f)
+        .and_then(|t| {
+            std::str::from_utf8(t.split(|&b| b == b'-').next()?)
+                .ok()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
 }
 
 impl Builder {
@@ -55,6 +206,103 @@ impl Builder {
         }
         if let Some(list) = beyond.client_list.and_then(text) {
             self.client_list(list, now_unix);
+        }
+        if let Some(checked) = beyond.checks {
+            self.checks(checked);
+        }
+    }
+
+    /// The key checks' series, then the streams'.
+    fn checks(&mut self, c: &Checked) {
+        let mut db = Vec::with_capacity(12);
+        let mut label = |n: u32| -> Vec<u8> {
+            db.clear();
+            db.extend_from_slice(format!("db{n}").as_bytes());
+            db.clone()
+        };
+        for k in &c.keys {
+            let d = label(k.db);
+            let at = [("db", &d[..]), ("key", &k.key[..])];
+            self.push("redis_key_size", Gauge, &at, k.size);
+            if let Some(v) = &k.value {
+                match parse_go_float(v) {
+                    Some(n) => self.push("redis_key_value", Gauge, &at, n),
+                    None => self.push(
+                        "redis_key_value_as_string",
+                        Gauge,
+                        &[("db", &d[..]), ("key", &k.key[..]), ("val", &v[..])],
+                        1.0,
+                    ),
+                }
+            }
+        }
+        for (n, pattern, count) in &c.counts {
+            let d = label(*n);
+            self.push(
+                "redis_keys_count",
+                Gauge,
+                &[("db", &d[..]), ("key", &pattern[..])],
+                *count as f64,
+            );
+        }
+        for s in &c.streams {
+            let d = label(s.db);
+            let at = [("db", &d[..]), ("stream", &s.key[..])];
+            self.push("redis_stream_length", Gauge, &at, s.length);
+            self.push(
+                "redis_stream_radix_tree_keys",
+                Gauge,
+                &at,
+                s.radix_tree_keys,
+            );
+            self.push(
+                "redis_stream_radix_tree_nodes",
+                Gauge,
+                &at,
+                s.radix_tree_nodes,
+            );
+            self.push(
+                "redis_stream_last_generated_id",
+                Gauge,
+                &at,
+                s.last_generated_ms,
+            );
+            self.push("redis_stream_groups", Gauge, &at, s.groups);
+            for g in &s.group_info {
+                let at = [
+                    ("db", &d[..]),
+                    ("stream", &s.key[..]),
+                    ("group", &g.name[..]),
+                ];
+                self.push("redis_stream_group_consumers", Gauge, &at, g.consumers);
+                self.push("redis_stream_group_messages_pending", Gauge, &at, g.pending);
+                self.push(
+                    "redis_stream_group_last_delivered_id",
+                    Gauge,
+                    &at,
+                    g.last_delivered_ms,
+                );
+                for (name, pending, idle) in &g.consumer_info {
+                    let at = [
+                        ("db", &d[..]),
+                        ("stream", &s.key[..]),
+                        ("group", &g.name[..]),
+                        ("consumer", &name[..]),
+                    ];
+                    self.push(
+                        "redis_stream_group_consumer_messages_pending",
+                        Gauge,
+                        &at,
+                        *pending,
+                    );
+                    self.push(
+                        "redis_stream_group_consumer_idle_seconds",
+                        Gauge,
+                        &at,
+                        idle / 1e3,
+                    );
+                }
+            }
         }
     }
 
@@ -292,6 +540,7 @@ mod tests {
             include_config,
             redact_config: true,
             client_list: client_list.then_some(&clients),
+            checks: None,
         };
         Exposition::from_replies(info_text(&info[0]).unwrap(), None, &beyond, NOW)
     }

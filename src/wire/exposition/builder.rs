@@ -42,7 +42,13 @@ impl Builder {
             self.dropped = self.dropped.saturating_add(1);
             return;
         }
-        if labels.iter().any(|(_, v)| v.len() > MAX_LABEL_VALUE) {
+        // Label values must be UTF-8 (Prometheus refuses a scrape with
+        // one that is not; client_golang drops such a sample, and so does
+        // this): binary key names and values stay out.
+        if labels
+            .iter()
+            .any(|(_, v)| v.len() > MAX_LABEL_VALUE || std::str::from_utf8(v).is_err())
+        {
             return;
         }
         let Some(family) = self.family(name, kind) else {

@@ -27,7 +27,7 @@ pub mod builder;
 pub mod registry;
 pub mod tables;
 
-pub use beyond::Beyond;
+pub use beyond::{Beyond, Checked, GroupReading, KeyReading, StreamReading};
 pub use registry::families;
 
 /// A family's Prometheus type.
@@ -73,7 +73,7 @@ pub const MAX_DYNAMIC_FAMILIES: usize = 256;
 /// taken first, then CONFIG's, then the client list's.
 pub const MAX_SAMPLES: usize = 4096;
 /// Label values longer than this are dropped with their sample.
-const MAX_LABEL_VALUE: usize = 256;
+pub const MAX_LABEL_VALUE: usize = 256;
 
 /// One instance's samples, grouped by family.
 #[derive(Debug, Default, PartialEq)]
@@ -103,6 +103,9 @@ pub struct FetchCounters {
     /// Error replies per metrics-only command (lower-case name as sent),
     /// in first-seen order; empty for a server that refuses nothing.
     pub command_errors: Vec<(Box<str>, u64)>,
+    /// Keys matching a checked pattern left out past `check_keys_max`,
+    /// summed over metrics polls.
+    pub key_checks_truncated: u64,
 }
 
 impl FetchCounters {

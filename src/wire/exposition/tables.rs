@@ -144,6 +144,60 @@ pub(super) const FIXED: &[(&str, Kind, &str)] = &[
         Gauge,
         "Details about connected clients",
     ),
+    ("redis_key_size", Gauge, "The length or size of \"key\""),
+    ("redis_key_value", Gauge, "The value of \"key\""),
+    (
+        "redis_key_value_as_string",
+        Gauge,
+        "The value of \"key\" as a string",
+    ),
+    ("redis_keys_count", Gauge, "Count of keys"),
+    (
+        "redis_stream_length",
+        Gauge,
+        "The number of elements of the stream",
+    ),
+    (
+        "redis_stream_radix_tree_keys",
+        Gauge,
+        "Radix tree keys count\"",
+    ),
+    (
+        "redis_stream_radix_tree_nodes",
+        Gauge,
+        "Radix tree nodes count",
+    ),
+    (
+        "redis_stream_last_generated_id",
+        Gauge,
+        "The epoch timestamp (ms) of the latest message on the stream",
+    ),
+    ("redis_stream_groups", Gauge, "Groups count of stream"),
+    (
+        "redis_stream_group_consumers",
+        Gauge,
+        "Consumers count of stream group",
+    ),
+    (
+        "redis_stream_group_messages_pending",
+        Gauge,
+        "Pending number of messages in that stream group",
+    ),
+    (
+        "redis_stream_group_last_delivered_id",
+        Gauge,
+        "The epoch timestamp (ms) of the last delivered message",
+    ),
+    (
+        "redis_stream_group_consumer_messages_pending",
+        Gauge,
+        "Pending number of messages for this specific consumer",
+    ),
+    (
+        "redis_stream_group_consumer_idle_seconds",
+        Gauge,
+        "Consumer idle time in seconds",
+    ),
 ];
 
 /// How one plain INFO field becomes a series.

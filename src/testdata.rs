@@ -5,9 +5,13 @@ use crate::wire::info::{info_text, Snapshot};
 use crate::wire::resp::{Decoder, Frame};
 use bytes::BytesMut;
 
-/// The raw bytes of `testdata/info/{name}.resp`.
+/// The raw bytes of `testdata/info/{name}.resp` (`metrics/{name}`:
+/// `testdata/metrics/{name}.resp`).
 pub fn bytes(name: &str) -> Vec<u8> {
-    bytes_in("info", name)
+    match name.strip_prefix("metrics/") {
+        Some(name) => bytes_in("metrics", name),
+        None => bytes_in("info", name),
+    }
 }
 
 /// The raw bytes of `testdata/{dir}/{name}.resp`.
@@ -16,8 +20,27 @@ fn bytes_in(dir: &str, name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The name of every capture in `testdata/info/`, sorted.
+/// The name of every INFO capture, sorted: every file in `testdata/info/`
+/// and the `INFO ALL` replies in `testdata/metrics/` (as `metrics/NAME`).
 pub fn names() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/metrics");
+    let mut more: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            name.strip_suffix("_info_all.resp")
+                .map(|n| format!("metrics/{n}_info_all"))
+        })
+        .collect();
+    assert!(more.len() >= 4, "metrics captures incomplete");
+    let mut names = info_names();
+    names.append(&mut more);
+    names.sort();
+    names
+}
+
+/// The name of every capture in `testdata/info/`, sorted.
+fn info_names() -> Vec<String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/info");
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))

@@ -142,7 +142,7 @@ pub fn render_to(store: &Store, now: Instant, out: &mut Out) -> std::io::Result<
         "Samples of this instance left out past the per-instance cap (INFO's kept first, then CONFIG's, then the client list's).",
     );
     for (ident, _, e) in &latest {
-        if let Some(e) = e {
+        if let Some(e) = e.as_ref().filter(|e| e.counters.samples_dropped > 0) {
             sample(
                 &mut out.b,
                 "redpulse_samples_dropped_total",
@@ -150,6 +150,7 @@ pub fn render_to(store: &Store, now: Instant, out: &mut Out) -> std::io::Result<
                 b"",
                 e.counters.samples_dropped,
             );
+            out.spill()?;
         }
     }
     header(
@@ -167,6 +168,7 @@ pub fn render_to(store: &Store, now: Instant, out: &mut Out) -> std::io::Result<
                 b"",
                 e.counters.key_checks_truncated,
             );
+            out.spill()?;
         }
     }
     header(

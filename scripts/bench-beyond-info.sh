@@ -11,14 +11,15 @@
 #        `check_streams = ["db0=orders*"]` (20 matches among 100,020 keys);
 #     B2 `check_keys = ["db0=user:*"]` (every key matches; redpulse reads
 #        check_keys_max = 1000 of them, the exporter all 100,000).
-#   scripts/bench-beyond-info.sh [N] [ROUNDS] [SCRAPES]   (defaults 2000 3 20)
+#   scripts/bench-beyond-info.sh [N] [ROUNDS] [SCRAPES]   (defaults 10000 3 20)
+# PARTS=A runs part A only.
 # CPU is user+sys of the redis-server process from /proc, less nothing:
 # the server is idle between polls. Loopback only; every process started
 # here is stopped by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-n=${1:-2000}
+n=${1:-10000}
 rounds=${2:-3}
 scrapes=${3:-20}
 port=${BASE_PORT:-23500}
@@ -33,9 +34,9 @@ redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$w
 pids+=($!)
 redis_pid=$!
 
-python3 - "$n" "$rounds" "$scrapes" "$port" "$work" "$bin" "$redis_pid" <<'PY'
+python3 - "$n" "$rounds" "$scrapes" "$port" "$work" "$bin" "$redis_pid" "${PARTS:-AB}" <<'PY'
 import os, socket, subprocess, sys, time, urllib.request
-n, rounds, scrapes, port, work, binary, rpid = sys.argv[1:]
+n, rounds, scrapes, port, work, binary, rpid, parts = sys.argv[1:]
 n, rounds, scrapes, port, rpid = int(n), int(rounds), int(scrapes), int(port), int(rpid)
 tick = os.sysconf("SC_CLK_TCK")
 
@@ -124,6 +125,8 @@ a = sorted(res["INFO ALL alone"])[rounds // 2]
 b = sorted(res["INFO ALL + SLOWLOG + LATENCY + CONFIG"])[rounds // 2]
 print(f"  ratio of medians: {b / a:.2f}x")
 
+if "B" not in parts:
+    sys.exit(0)
 # B: the keyspace.
 c.cmd("DEBUG", "POPULATE", "100000", "user:")
 for i in range(20):

@@ -741,6 +741,37 @@ mod tests {
     }
 
     #[test]
+    fn info_keeps_the_shared_cap_first_and_what_is_cut_is_counted() {
+        use crate::wire::exposition::MAX_SAMPLES;
+        // INFO naming more commands than the cap: 2 samples each
+        // (calls, duration) for MAX_SAMPLES commands.
+        let mut info = b"# Commandstats\r\n".to_vec();
+        for i in 0..MAX_SAMPLES {
+            info.extend_from_slice(
+                format!("cmdstat_c{i}:calls=1,usec=1,usec_per_call=1.00\r\n").as_bytes(),
+            );
+        }
+        let config = metrics_frames("redis-7.0_config_get_default");
+        let beyond = Beyond {
+            config: config.iter().collect(),
+            ..Beyond::default()
+        };
+        let e = Exposition::from_replies(&info, None, &beyond, NOW);
+        assert_eq!(e.len(), MAX_SAMPLES);
+        let text = render(&e);
+        assert!(text.contains("redis_commands_total{i=\"x\",cmd=\"c0\"} 1\n"));
+        assert!(
+            !text.contains("redis_config_"),
+            "CONFIG's samples come after INFO's"
+        );
+        // Every command's two samples, less the cap, plus the 3 config.
+        assert_eq!(
+            e.samples_dropped as usize,
+            2 * MAX_SAMPLES - MAX_SAMPLES + 3
+        );
+    }
+
+    #[test]
     fn odd_replies_add_nothing_and_an_empty_slowlog_is_zero() {
         let empty = Frame::Array(vec![]);
         let junk = Frame::Array(vec![

@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resp_reader import read_reply  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "testdata", "metrics")
 SERVERS = [
@@ -40,42 +43,11 @@ def encode(*args):
 class Conn:
     def __init__(self, port):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError("server closed")
-            self.buf += chunk
-        i = self.buf.index(b"\r\n")
-        line, self.buf = self.buf[: i + 2], self.buf[i + 2 :]
-        return line
-
-    def _exact(self, n):
-        while len(self.buf) < n:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError("server closed")
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
+        self.f = self.s.makefile("rb")
 
     def raw_reply(self):
         """One whole reply, as the bytes the server sent."""
-        line = self._line()
-        kind, rest = line[:1], line[1:-2]
-        if kind in b"+-:_,#(":
-            return line
-        if kind in b"$!=":
-            n = int(rest)
-            return line if n < 0 else line + self._exact(n + 2)
-        if kind in b"*~>%|":
-            n = int(rest)
-            if kind in b"%|":
-                n *= 2
-            return line + b"".join(self.raw_reply() for _ in range(max(n, 0)))
-        raise ValueError("unexpected reply %r" % line)
+        return read_reply(self.f)
 
     def cmd(self, *args):
         self.s.sendall(encode(*args))

@@ -11,6 +11,9 @@ e.g. python3 scripts/capture-topology.py redis-server redis-cli redis-7.0
 """
 import os, shutil, socket, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resp_reader import read_reply  # noqa: E402
+
 server, cli, prefix = sys.argv[1:4]
 # Servers run in the scratch folder: a relative path must not break.
 server = os.path.abspath(server) if os.path.exists(server) else server
@@ -36,25 +39,6 @@ def free_port():
         except OSError:
             continue
     raise SystemExit("no free port pair")
-
-def read_reply(f):
-    """Read one whole RESP2/RESP3 reply from a file object; return its bytes."""
-    line = f.readline()
-    out = line
-    t, rest = line[:1], line[1:-2]
-    if t in b"+-:_#,(":
-        return out
-    if t in b"$!=":
-        n = int(rest)
-        return out if n < 0 else out + f.read(n + 2)
-    if t in b"*~>%|":
-        n = int(rest)
-        if n < 0:
-            return out
-        for _ in range(n * (2 if t in b"%|" else 1)):
-            out += read_reply(f)
-        return out
-    raise SystemExit(f"unexpected RESP type {line!r}")
 
 def command(port, *args):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)

@@ -118,57 +118,34 @@ pub fn render_to(store: &Store, now: Instant, out: &mut Out) -> std::io::Result<
         out.spill()?;
     }
     info_series(out, &latest)?;
-    header(
-        &mut out.b,
-        "redpulse_metric_families_dropped",
-        "gauge",
-        "Families named by the server left out of this instance's last metrics fetch (past the per-instance bound).",
-    );
-    for (ident, _, e) in &latest {
-        if let Some(n) = e.as_ref().map(|e| e.families_dropped).filter(|&n| n > 0) {
-            sample(
-                &mut out.b,
-                "redpulse_metric_families_dropped",
-                ident,
-                b"",
-                n,
-            );
-        }
-    }
-    header(
-        &mut out.b,
-        "redpulse_samples_dropped_total",
-        "counter",
-        "Samples of this instance left out past the per-instance cap (INFO's kept first, then CONFIG's, then the client list's).",
-    );
-    for (ident, _, e) in &latest {
-        if let Some(e) = e.as_ref().filter(|e| e.counters.samples_dropped > 0) {
-            sample(
-                &mut out.b,
-                "redpulse_samples_dropped_total",
-                ident,
-                b"",
-                e.counters.samples_dropped,
-            );
-            out.spill()?;
-        }
-    }
-    header(
-        &mut out.b,
-        "redpulse_key_checks_truncated_total",
-        "counter",
-        "Keys matching a checked pattern left out of a metrics poll past check_keys_max, summed over polls.",
-    );
-    for (ident, _, e) in &latest {
-        if let Some(e) = e.as_ref().filter(|e| e.counters.key_checks_truncated > 0) {
-            sample(
-                &mut out.b,
-                "redpulse_key_checks_truncated_total",
-                ident,
-                b"",
-                e.counters.key_checks_truncated,
-            );
-            out.spill()?;
+    // Per-instance counts of what a fetch left out: a series once above 0.
+    let left_out: [(&str, &str, &str, fn(&Exposition) -> u64); 3] = [
+        (
+            "redpulse_metric_families_dropped",
+            "gauge",
+            "Families named by the server left out of this instance's last metrics fetch (past the per-instance bound).",
+            |e| u64::from(e.families_dropped),
+        ),
+        (
+            "redpulse_samples_dropped_total",
+            "counter",
+            "Samples of this instance left out past the per-instance cap (INFO's kept first, then CONFIG's, then the client list's, the keys' and the streams').",
+            |e| e.counters.samples_dropped,
+        ),
+        (
+            "redpulse_key_checks_truncated_total",
+            "counter",
+            "Keys matching a checked pattern left out of a metrics poll past check_keys_max, summed over polls.",
+            |e| e.counters.key_checks_truncated,
+        ),
+    ];
+    for (name, kind, help, count) in left_out {
+        header(&mut out.b, name, kind, help);
+        for (ident, _, e) in &latest {
+            if let Some(n) = e.as_deref().map(count).filter(|&n| n > 0) {
+                sample(&mut out.b, name, ident, b"", n);
+                out.spill()?;
+            }
         }
     }
     header(

@@ -519,3 +519,105 @@ fn bytes_left_after_the_replies_remake_the_connection_without_a_bad_verdict() {
     assert_eq!(code, 200, "{v}");
     stop.store(true, Ordering::Relaxed);
 }
+
+/// A server whose INFO replies are proper but whose LATENCY LATEST reply
+/// claims a 2 MB bulk string, past the decoder's 1 MiB bound: a metrics
+/// poll's other replies must not cost the verdict.
+fn serve_oversized_latency(
+    stop: Arc<AtomicBool>,
+    accepted: Arc<std::sync::atomic::AtomicU32>,
+) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((mut s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            accepted.fetch_add(1, Ordering::Relaxed);
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+                let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:abc\r\nuptime_in_seconds:5\r\n# Clients\r\nconnected_clients:1\r\n# Replication\r\nrole:master\r\n";
+                let bulk = format!("${}\r\n{info}\r\n", info.len());
+                let mut buf = [0u8; 4096];
+                while !stop.load(Ordering::Relaxed) {
+                    let n = match s.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => n,
+                        Err(_) => continue,
+                    };
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    let mut out = String::new();
+                    if text.contains("SETNAME") {
+                        out.push_str("+OK\r\n");
+                        out.push_str(&bulk);
+                    } else if text.contains("SLOWLOG") {
+                        // INFO ALL, SLOWLOG LEN, SLOWLOG GET 1, then the
+                        // oversized LATENCY LATEST header (and nothing for
+                        // CONFIG: the stream is out of step from there).
+                        out.push_str(&bulk);
+                        out.push_str(":0\r\n*0\r\n$2000000\r\n");
+                    } else if text.contains("INFO") {
+                        out.push_str(&bulk);
+                    }
+                    if s.write_all(out.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn an_oversized_metrics_only_reply_costs_its_series_not_the_verdict() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let port = serve_oversized_latency(stop.clone(), accepted.clone());
+    let dir = temp_dir("oversized");
+    let config = write_file(
+        &dir,
+        "redpulse.toml",
+        &format!(
+            "interval = \"100ms\"\nmetrics_interval = \"300ms\"\nmetrics_fetch = \"always\"\n\
+             [[instance]]\nname = \"big\"\nurl = \"redis://127.0.0.1:{port}\"\n"
+        ),
+    );
+    let rp = Redpulse::start(&["--config", config.to_str().unwrap()]);
+    rp.wait_status("big", "ok", None);
+    // Metrics polls keep failing their LATENCY reply: counted, and each
+    // re-makes the connection; every verdict in between stays ok.
+    let body = wait_for(WAIT, "three LATENCY errors counted", || {
+        let (_, body) = rp.get("/metrics");
+        let n: f64 = body
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "redpulse_metrics_command_errors_total{instance=\"big\",command=\"latency\"} ",
+                )
+            })?
+            .parse()
+            .ok()?;
+        let (code, v) = rp.health("big");
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["status"], "ok", "{v}");
+        (n >= 3.0).then_some(body)
+    });
+    assert!(body.contains("redis_up{instance=\"big\"} 1\n"), "{body}");
+    assert!(
+        body.contains("redis_slowlog_length{instance=\"big\"} 0\n"),
+        "{body}"
+    );
+    assert!(!body.contains("redis_latency_spike"), "{body}");
+    assert!(
+        accepted.load(Ordering::Relaxed) >= 3,
+        "the connection is re-made"
+    );
+    stop.store(true, Ordering::Relaxed);
+}

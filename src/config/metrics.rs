@@ -13,8 +13,10 @@ const MAX_KEY_SPECS: usize = 1000;
 /// Longest key or pattern accepted (a longer key could not be a label
 /// value anyway).
 const MAX_KEY_LEN: usize = 256;
-/// Bounds of `check_keys_max` and `check_keys_batch_size`.
-const MAX_CHECK_KEYS: u32 = 100_000;
+/// Bound of `check_keys_max` and `check_keys_batch_size`: at most 10,000
+/// checked keys of at most 256 bytes is 2.5 MB per instance, and a SCAN
+/// reply of that COUNT stays well inside the decoder's 65,536 elements.
+const MAX_CHECK_KEYS: u32 = 10_000;
 
 /// A key or pattern in a database: `db3=user:*`, or `user:*` for db 0, as
 /// redis_exporter's `-check-keys` takes them.
@@ -294,7 +296,7 @@ mod tests {
         }
         .apply(&MetricsOptions::default(), "[metrics]")
         .unwrap_err();
-        assert_eq!(e.0, "[metrics]: check_keys_batch_size must be 1 to 100000");
+        assert_eq!(e.0, "[metrics]: check_keys_batch_size must be 1 to 10000");
     }
 
     #[test]

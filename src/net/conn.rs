@@ -416,7 +416,20 @@ impl Conn {
         let mut refused = 0u8;
         if metrics {
             for &extra in plan.extras.iter() {
-                let frame = self.read_frame().await?;
+                let frame = match self.read_frame().await {
+                    Ok(f) => f,
+                    // A metrics-only reply past the decoder's bounds (a
+                    // CLIENT LIST of tens of thousands of clients): its
+                    // series are left out and counted like a refusal, the
+                    // verdict stands, and the stream, now out of step, is
+                    // re-made before the next poll.
+                    Err(f) if f.reason == Reason::ProtocolError => {
+                        refused |= extra.command() as u8;
+                        self.broken = true;
+                        break;
+                    }
+                    Err(f) => return Err(f),
+                };
                 if frame.as_error().is_some() {
                     refused |= extra.command() as u8;
                 } else if !matches!(frame, Frame::Push(_)) {

@@ -18,6 +18,13 @@ use std::time::Instant;
 /// An instance as a render sees it: its labels, its current status, and
 /// its INFO samples while it answers.
 type Row = (Arc<Ident>, Current, Option<Arc<Exposition>>);
+/// A per-instance count of what a fetch left out: name, type, help, value.
+type LeftOut = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Exposition) -> u64,
+);
 
 /// Render every series for every instance into one buffer (tests and
 /// benches; HTTP streams with [`render_to`]).
@@ -119,7 +126,7 @@ pub fn render_to(store: &Store, now: Instant, out: &mut Out) -> std::io::Result<
     }
     info_series(out, &latest)?;
     // Per-instance counts of what a fetch left out: a series once above 0.
-    let left_out: [(&str, &str, &str, fn(&Exposition) -> u64); 3] = [
+    let left_out: [LeftOut; 3] = [
         (
             "redpulse_metric_families_dropped",
             "gauge",

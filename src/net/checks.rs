@@ -539,3 +539,128 @@ impl KeyChecks {
         Ok(Some(out))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::resp::Decoder;
+
+    /// A server with an endless keyspace (`key:N`, SCAN's cursor never
+    /// comes back to 0), answering each round trip after `step`, and
+    /// recording when each SCAN began.
+    struct Endless {
+        step: Duration,
+        next: u64,
+        scans: Vec<Instant>,
+        types: usize,
+    }
+
+    impl RoundTrip for Endless {
+        async fn round_trip(&mut self, cmds: &[u8], replies: usize) -> Result<Vec<Frame>, ()> {
+            let sent = Instant::now();
+            tokio::time::sleep(self.step).await;
+            let mut buf = BytesMut::from(cmds);
+            let mut d = Decoder::new();
+            let mut out = Vec::new();
+            while let Some(Frame::Array(args)) = d.decode(&mut buf).unwrap() {
+                let word = |i: usize| match &args[i] {
+                    Frame::Bulk(b) => b.clone(),
+                    _ => panic!(),
+                };
+                out.push(match &word(0)[..] {
+                    b"SCAN" => {
+                        self.scans.push(sent);
+                        let keys = (0..10)
+                            .map(|_| {
+                                self.next += 1;
+                                Frame::Bulk(format!("key:{}", self.next).into())
+                            })
+                            .collect();
+                        Frame::Array(vec![Frame::Bulk("7".into()), Frame::Array(keys)])
+                    }
+                    b"TYPE" => {
+                        self.types += 1;
+                        Frame::Simple("list".into())
+                    }
+                    b"LLEN" => Frame::Integer(3),
+                    other => panic!("{other:?}"),
+                });
+            }
+            assert_eq!(out.len(), replies);
+            Ok(out)
+        }
+
+        fn mark_broken(&mut self) {}
+    }
+
+    fn options(lines: &str) -> MetricsOptions {
+        let o: crate::config::metrics::MetricsOverrides = toml::from_str(lines).unwrap();
+        o.apply(&MetricsOptions::default(), "[metrics]").unwrap()
+    }
+
+    #[tokio::test]
+    async fn no_scan_starts_after_half_the_timeout_and_no_part_of_a_pass_is_published() {
+        let o = options("count_keys = [\"key:*\"]");
+        let mut server = Endless {
+            step: Duration::from_millis(20),
+            next: 0,
+            scans: Vec::new(),
+            types: 0,
+        };
+        let mut checks = KeyChecks::default();
+        let timeout = Duration::from_millis(200);
+        for _ in 0..3 {
+            let started = Instant::now();
+            let out = checks.run(&mut server, &o, started, timeout).await;
+            assert!(started.elapsed() <= timeout.mul_f64(CHECKS_SHARE) + Duration::from_millis(20));
+            let late: Vec<_> = server
+                .scans
+                .iter()
+                .filter(|&&t| t >= started + timeout / 2)
+                .collect();
+            assert!(late.is_empty(), "a SCAN began after half the timeout");
+            // Never a whole pass: no count is published, and none is
+            // made up from a part of one.
+            assert!(out.checked.counts.is_empty());
+        }
+        assert!(server.scans.len() >= 6, "{} SCANs", server.scans.len());
+    }
+
+    #[tokio::test]
+    async fn the_checked_set_is_bounded_stable_and_rescanned_every_ten_polls() {
+        let o =
+            options("check_keys = [\"key:*\"]\ncheck_single_keys = [\"one\"]\ncheck_keys_max = 25");
+        let mut server = Endless {
+            step: Duration::from_millis(1),
+            next: 0,
+            scans: Vec::new(),
+            types: 0,
+        };
+        let mut checks = KeyChecks::default();
+        let mut first = None;
+        for poll in 0..RESCAN_EVERY + 1 {
+            let before = server.types;
+            let out = checks
+                .run(&mut server, &o, Instant::now(), Duration::from_secs(1))
+                .await;
+            let keys: Vec<Bytes> = out.checked.keys.iter().map(|k| k.key.clone()).collect();
+            // The single key, then the first 24 keys SCAN found: three
+            // SCANs of 10 (the last one's 6 extra matches left out).
+            assert_eq!(keys.len(), 25);
+            assert_eq!(&keys[0][..], b"one");
+            assert_eq!(server.types - before, 25, "poll {poll}");
+            assert_eq!(out.truncated, 6);
+            match &first {
+                None => first = Some(keys),
+                Some(f) if poll < RESCAN_EVERY => assert_eq!(f, &keys, "poll {poll}"),
+                // The endless keyspace answers new names to the re-scan.
+                Some(f) => assert_ne!(f, &keys),
+            }
+        }
+        assert_eq!(
+            server.scans.len(),
+            6,
+            "one pass of 3 SCANs, then one re-scan"
+        );
+    }
+}

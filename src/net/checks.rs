@@ -12,7 +12,7 @@
 //! timeout, so the poll's verdict never waits on them. A command the
 //! server refuses stops that kind of check until a reconnect or a reload.
 
-use super::extras::retry_generation;
+use super::extras::Refusable;
 use crate::config::metrics::KeySpec;
 use crate::config::MetricsOptions;
 use crate::wire::exposition::{Checked, KeyReading, StreamReading, MAX_LABEL_VALUE};
@@ -38,13 +38,9 @@ pub trait RoundTrip {
     fn mark_broken(&mut self);
 }
 
-/// The kinds of check a server may refuse, with the label of the error
-/// counter (the lower-case command).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Refused {
-    Scan = 1,
-    Keys = 2,
-    Xinfo = 4,
+/// Whether `r` has not been refused (before or in this poll).
+fn on(out: &CheckOutcome, r: Refusable) -> bool {
+    out.refused & r as u8 == 0
 }
 
 /// One key in a database.
@@ -87,8 +83,6 @@ pub struct KeyChecks {
     polls_since_pass: u32,
     pass: Option<Pass>,
     counts: Vec<Count>,
-    refused: u8,
-    refused_generation: u64,
     /// The database the connection has selected.
     selected: u32,
 }
@@ -99,25 +93,27 @@ pub struct CheckOutcome {
     pub checked: Checked,
     /// Keys matching a pattern left out of this poll past the cap.
     pub truncated: u64,
-    /// Lower-case commands the server refused in this poll.
-    pub refused: Vec<&'static str>,
+    /// [`Refusable`] bits the server refused in this poll (with those
+    /// refused before, passed in, they stop their kind of check).
+    pub refused: u8,
 }
 
 impl KeyChecks {
     /// Run this metrics poll's checks on `conn` (its poll's replies all
-    /// read), for a poll that started at `started` with `timeout`.
+    /// read), for a poll that started at `started` with `timeout`; the
+    /// kinds of check in the connection's `refused` bits are skipped.
     pub async fn run(
         &mut self,
         conn: &mut impl RoundTrip,
         o: &MetricsOptions,
+        refused: u8,
         started: Instant,
         timeout: Duration,
     ) -> CheckOutcome {
-        if self.refused != 0 && self.refused_generation != retry_generation() {
-            self.refused = 0;
-        }
-        self.refused_generation = retry_generation();
-        let mut out = CheckOutcome::default();
+        let mut out = CheckOutcome {
+            refused,
+            ..CheckOutcome::default()
+        };
         let end = started + timeout.mul_f64(CHECKS_SHARE);
         let scan_until = started + timeout / 2;
         if timeout_at(end, self.checks(conn, o, scan_until, &mut out))
@@ -127,6 +123,8 @@ impl KeyChecks {
             // Out of time mid-reply: the stream is out of step.
             conn.mark_broken();
         }
+        // Only what this poll refused.
+        out.refused &= !refused;
         out
     }
 
@@ -161,7 +159,7 @@ impl KeyChecks {
         {
             self.pass = Some(Pass::default());
         }
-        if self.on(Refused::Scan) {
+        if on(out, Refusable::Scan) {
             if let Err(()) = self.scan(conn, o, &patterns, room, scan_until, out).await {
                 return;
             }
@@ -192,29 +190,20 @@ impl KeyChecks {
         streams.extend(self.streams.iter().cloned());
         keys.truncate(max);
         streams.truncate(max - keys.len());
-        if self.on(Refused::Keys) && !keys.is_empty() {
+        if on(out, Refusable::Keys) && !keys.is_empty() {
             match self.read_keys(conn, &keys).await {
                 Ok(Some(k)) => out.checked.keys = k,
-                Ok(None) => self.refuse(Refused::Keys, "type", out),
+                Ok(None) => out.refused |= Refusable::Keys as u8,
                 Err(()) => return,
             }
         }
-        if self.on(Refused::Xinfo) && !streams.is_empty() {
+        if on(out, Refusable::Xinfo) && !streams.is_empty() {
             match self.read_streams(conn, &streams).await {
                 Ok(Some(s)) => out.checked.streams = s,
-                Ok(None) => self.refuse(Refused::Xinfo, "xinfo", out),
+                Ok(None) => out.refused |= Refusable::Xinfo as u8,
                 Err(()) => {}
             }
         }
-    }
-
-    fn on(&self, r: Refused) -> bool {
-        self.refused & r as u8 == 0
-    }
-
-    fn refuse(&mut self, r: Refused, label: &'static str, out: &mut CheckOutcome) {
-        self.refused |= r as u8;
-        out.refused.push(label);
     }
 
     /// SCAN the pass's patterns until it is whole or time is up.
@@ -245,7 +234,7 @@ impl KeyChecks {
                 .await?
             else {
                 self.pass = None;
-                self.refuse(Refused::Scan, "scan", out);
+                out.refused |= Refusable::Scan as u8;
                 break;
             };
             let pass = self.pass.as_mut().expect("still scanning");
@@ -300,7 +289,7 @@ impl KeyChecks {
                     .scan_once(conn, spec, &cursor, o.check_keys_batch_size)
                     .await?
                 else {
-                    self.refuse(Refused::Scan, "scan", out);
+                    out.refused |= Refusable::Scan as u8;
                     return Ok(());
                 };
                 let c = &mut self.counts[i];
@@ -611,7 +600,7 @@ mod tests {
         let timeout = Duration::from_millis(200);
         for _ in 0..3 {
             let started = Instant::now();
-            let out = checks.run(&mut server, &o, started, timeout).await;
+            let out = checks.run(&mut server, &o, 0, started, timeout).await;
             assert!(started.elapsed() <= timeout.mul_f64(CHECKS_SHARE) + Duration::from_millis(20));
             let late: Vec<_> = server
                 .scans
@@ -641,7 +630,7 @@ mod tests {
         for poll in 0..RESCAN_EVERY + 1 {
             let before = server.types;
             let out = checks
-                .run(&mut server, &o, Instant::now(), Duration::from_secs(1))
+                .run(&mut server, &o, 0, Instant::now(), Duration::from_secs(1))
                 .await;
             let keys: Vec<Bytes> = out.checked.keys.iter().map(|k| k.key.clone()).collect();
             // The single key, then the first 24 keys SCAN found: three

@@ -68,11 +68,9 @@ pub struct Polled {
     pub latency: Duration,
     /// The instance's Prometheus samples, on a metrics poll.
     pub exposition: Option<Exposition>,
-    /// Bits of the metrics-only commands ([`super::extras::Refusable`])
-    /// the server answered with an error in this poll.
+    /// Bits of the metrics-only commands and key checks
+    /// ([`super::extras::Refusable`]) the server refused in this poll.
     pub refused: u8,
-    /// The key and stream checks' refused commands (lower-case names).
-    pub checks_refused: Vec<&'static str>,
     /// Keys matching a checked pattern left out of this poll past
     /// `check_keys_max`.
     pub keys_truncated: u64,
@@ -111,8 +109,8 @@ pub struct Conn {
     metrics_plan: Arc<MetricsPlan>,
     /// What the metrics polls ask beyond INFO.
     metrics_options: Arc<MetricsOptions>,
-    /// Metrics-only commands this server refused: left out until a
-    /// reconnect or a reload ([`super::extras::retry_refused`]).
+    /// Metrics-only commands and key checks this server refused: left
+    /// out until a reconnect or a reload ([`super::extras::retry_refused`]).
     refused: u8,
     /// The retry generation `refused` belongs to.
     refused_generation: u64,
@@ -439,18 +437,25 @@ impl Conn {
         }
         // The verdict's round trip: key checks are not part of it.
         let latency = started.elapsed();
-        let checked = if metrics && first_error.is_none() && self.metrics_options.has_checks() {
+        // Not on a stream left out of step by an oversized reply above.
+        let checked = if metrics
+            && first_error.is_none()
+            && !self.broken
+            && self.metrics_options.has_checks()
+        {
             let options = self.metrics_options.clone();
             let mut checks = self.checks.take().unwrap_or_default();
             let outcome = checks
                 .run(
                     self,
                     &options,
+                    self.refused,
                     started,
                     deadline.saturating_duration_since(started),
                 )
                 .await;
             self.checks = Some(checks);
+            refused |= outcome.refused;
             Some(outcome)
         } else {
             None
@@ -502,18 +507,13 @@ impl Conn {
         }
         match first_error {
             Some(f) => Err(f),
-            None => {
-                let (checks_refused, keys_truncated) =
-                    checked.map_or((Vec::new(), 0), |c| (c.refused, c.truncated));
-                Ok(Polled {
-                    snapshot: snap,
-                    latency,
-                    exposition,
-                    refused,
-                    checks_refused,
-                    keys_truncated,
-                })
-            }
+            None => Ok(Polled {
+                snapshot: snap,
+                latency,
+                exposition,
+                refused,
+                keys_truncated: checked.map_or(0, |c| c.truncated),
+            }),
         }
     }
 

@@ -22,14 +22,28 @@ pub enum Extra {
     ClientList,
 }
 
-/// A command a server may refuse: each is left out as a whole.
+/// A command a server may refuse, a bit of a connection's refusals: the
+/// metrics poll's commands beyond INFO, and the kinds of key check (each
+/// left out as a whole until a reconnect or a reload).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusable {
     Slowlog = 1,
     Latency = 2,
     Config = 4,
     Client = 8,
+    /// SCAN (key patterns and counts).
+    Scan = 16,
+    /// TYPE and the size commands of the checked keys.
+    Keys = 32,
+    Xinfo = 64,
 }
+
+/// The refusals a metrics poll's write depends on (the others are the
+/// key checks').
+const PLAN_BITS: u8 = Refusable::Slowlog as u8
+    | Refusable::Latency as u8
+    | Refusable::Config as u8
+    | Refusable::Client as u8;
 
 impl Extra {
     /// The command this reply belongs to.
@@ -45,11 +59,14 @@ impl Extra {
 
 impl Refusable {
     /// Every refusable command, in bit order.
-    pub const ALL: [Refusable; 4] = [
+    pub const ALL: [Refusable; 7] = [
         Refusable::Slowlog,
         Refusable::Latency,
         Refusable::Config,
         Refusable::Client,
+        Refusable::Scan,
+        Refusable::Keys,
+        Refusable::Xinfo,
     ];
 
     /// The lower-case name sent (CONFIG's may be renamed), as
@@ -60,6 +77,9 @@ impl Refusable {
             Refusable::Latency => "latency".into(),
             Refusable::Config => options.config_command.to_ascii_lowercase(),
             Refusable::Client => "client".into(),
+            Refusable::Scan => "scan".into(),
+            Refusable::Keys => "type".into(),
+            Refusable::Xinfo => "xinfo".into(),
         }
     }
 }
@@ -99,7 +119,8 @@ pub fn metrics_plan(
     let key = Key {
         multi: multi_section,
         cluster,
-        refused,
+        // Plans differ only by the refusals they leave out.
+        refused: refused & PLAN_BITS,
         config_command: options.config_command.clone(),
         include_config: options.include_config_metrics,
         client_list: options.export_client_list,

@@ -274,9 +274,6 @@ async fn run(
                     counters.command_error(&r.label(&target.metrics));
                 }
             }
-            for command in f.checks_refused {
-                counters.command_error(command);
-            }
             counters.key_checks_truncated += f.keys_truncated;
             counters.samples_dropped += u64::from(e.samples_dropped);
             e.counters = counters.clone();
@@ -369,8 +366,6 @@ pub struct Fetched {
     pub exposition: Exposition,
     /// Bits of [`Refusable`] commands refused in this poll.
     pub refused: u8,
-    /// Key and stream checks' commands refused in this poll.
-    pub checks_refused: Vec<&'static str>,
     /// Keys left out of this poll's checks past the cap.
     pub keys_truncated: u64,
 }
@@ -434,7 +429,6 @@ pub async fn poll_once(
             let fetched = p.exposition.map(|e| Fetched {
                 exposition: e,
                 refused: p.refused,
-                checks_refused: p.checks_refused,
                 keys_truncated: p.keys_truncated,
             });
             (polled, fetched)

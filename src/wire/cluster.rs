@@ -197,26 +197,6 @@ fn slot(s: &str) -> Option<u16> {
         .filter(|&n| (n as u32) < CLUSTER_SLOTS)
 }
 
-/// The key/value pairs of a RESP2 flat array or a RESP3 map.
-fn pairs(frame: &Frame) -> Option<Vec<(&[u8], &Frame)>> {
-    match frame {
-        Frame::Map(m) => m.iter().map(|(k, v)| Some((text(k)?, v))).collect(),
-        Frame::Array(a) if a.len() % 2 == 0 => a
-            .chunks(2)
-            .map(|kv| Some((text(&kv[0])?, &kv[1])))
-            .collect(),
-        _ => None,
-    }
-}
-
-fn text(f: &Frame) -> Option<&[u8]> {
-    match f {
-        Frame::Bulk(b) | Frame::Simple(b) => Some(b),
-        Frame::Verbatim { text, .. } => Some(text),
-        _ => None,
-    }
-}
-
 fn list(f: &Frame) -> Option<&[Frame]> {
     match f {
         Frame::Array(a) | Frame::Set(a) => Some(a),
@@ -227,7 +207,7 @@ fn list(f: &Frame) -> Option<&[Frame]> {
 fn int(f: &Frame) -> Option<i64> {
     match f {
         Frame::Integer(n) => Some(*n),
-        other => std::str::from_utf8(text(other)?).ok()?.parse().ok(),
+        other => std::str::from_utf8(other.as_text()?).ok()?.parse().ok(),
     }
 }
 
@@ -244,7 +224,7 @@ pub fn parse_cluster_shards(frame: &Frame) -> Result<Vec<ClusterNode>, TopologyE
     let mut nodes = Vec::new();
     for (i, shard) in shards.iter().enumerate() {
         let at = |what: &str| TopologyError(format!("CLUSTER SHARDS shard {}: {what}", i + 1));
-        let fields = pairs(shard).ok_or_else(|| at("not a key/value list"))?;
+        let fields = shard.as_pairs().ok_or_else(|| at("not a key/value list"))?;
         let get = |k: &[u8]| fields.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
         let bounds = list(get(b"slots").ok_or_else(|| at("no slots"))?)
             .ok_or_else(|| at("slots is not a list"))?;
@@ -275,11 +255,13 @@ pub fn parse_cluster_shards(frame: &Frame) -> Result<Vec<ClusterNode>, TopologyE
             if nodes.len() >= MAX_NODES {
                 return bad(format!("CLUSTER SHARDS lists more than {MAX_NODES} nodes"));
             }
-            let f = pairs(member).ok_or_else(|| at("a node is not a key/value list"))?;
+            let f = member
+                .as_pairs()
+                .ok_or_else(|| at("a node is not a key/value list"))?;
             let get = |k: &[u8]| f.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
             let string = |k: &[u8]| {
                 get(k)
-                    .and_then(text)
+                    .and_then(Frame::as_text)
                     .and_then(|t| std::str::from_utf8(t).ok())
             };
             let id = string(b"id").ok_or_else(|| at("a node has no id"))?;
@@ -378,14 +360,15 @@ pub fn parse_sentinel_table(frame: &Frame) -> Result<Vec<SentinelEntry>, Topolog
     rows.iter()
         .enumerate()
         .map(|(i, row)| {
-            let fields = pairs(row).ok_or_else(|| {
+            let fields = row.as_pairs().ok_or_else(|| {
                 TopologyError(format!("SENTINEL row {}: not a key/value list", i + 1))
             })?;
             Ok(SentinelEntry {
                 fields: fields
                     .into_iter()
                     .map(|(k, v)| {
-                        let v = text(v)
+                        let v = v
+                            .as_text()
                             .map(|t| String::from_utf8_lossy(t).into_owned())
                             .or_else(|| int(v).map(|n| n.to_string()));
                         (

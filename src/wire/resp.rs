@@ -81,6 +81,28 @@ impl Frame {
             _ => None,
         }
     }
+
+    /// The bytes of a string reply: simple, bulk or verbatim.
+    pub fn as_text(&self) -> Option<&[u8]> {
+        match self {
+            Frame::Bulk(b) | Frame::Simple(b) => Some(b),
+            Frame::Verbatim { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The field/value pairs of a RESP2 flat array (of even length) or a
+    /// RESP3 map, when every field is a string.
+    pub fn as_pairs(&self) -> Option<Vec<(&[u8], &Frame)>> {
+        match self {
+            Frame::Map(m) => m.iter().map(|(k, v)| Some((k.as_text()?, v))).collect(),
+            Frame::Array(a) if a.len() % 2 == 0 => a
+                .chunks_exact(2)
+                .map(|kv| Some((kv[0].as_text()?, &kv[1])))
+                .collect(),
+            _ => None,
+        }
+    }
 }
 
 /// Why a reply could not be decoded. Small and allocation-free: the

@@ -95,7 +95,7 @@ impl StreamReading {
     /// XINFO STREAM's reply (field/value pairs, RESP2 or RESP3); None when
     /// it is not one.
     pub fn from_xinfo(db: u32, key: Bytes, stream: &Frame) -> Option<StreamReading> {
-        let fields = fields(stream)?;
+        let fields = stream.as_pairs()?;
         let mut r = StreamReading {
             db,
             key,
@@ -118,11 +118,13 @@ impl StreamReading {
     pub fn add_groups(&mut self, groups: &Frame) {
         let Frame::Array(groups) = groups else { return };
         for g in groups {
-            let Some(fields) = fields(g) else { continue };
+            let Some(fields) = g.as_pairs() else { continue };
             let mut group = GroupReading::default();
             for (k, v) in fields {
                 match k {
-                    b"name" => group.name = text(v).map(Bytes::copy_from_slice).unwrap_or_default(),
+                    b"name" => {
+                        group.name = v.as_text().map(Bytes::copy_from_slice).unwrap_or_default()
+                    }
                     b"consumers" => group.consumers = number(v),
                     b"pending" => group.pending = number(v),
                     b"last-delivered-id" => group.last_delivered_ms = id_ms(v),
@@ -141,11 +143,11 @@ impl GroupReading {
             return;
         };
         for c in consumers {
-            let Some(fields) = fields(c) else { continue };
+            let Some(fields) = c.as_pairs() else { continue };
             let (mut name, mut pending, mut idle) = (Bytes::new(), 0.0, 0.0);
             for (k, v) in fields {
                 match k {
-                    b"name" => name = text(v).map(Bytes::copy_from_slice).unwrap_or_default(),
+                    b"name" => name = v.as_text().map(Bytes::copy_from_slice).unwrap_or_default(),
                     b"pending" => pending = number(v),
                     b"idle" => idle = number(v),
                     _ => {}
@@ -156,26 +158,14 @@ impl GroupReading {
     }
 }
 
-/// The (field, value) pairs of a flat RESP2 array or a RESP3 map whose
-/// fields are strings.
-fn fields(f: &Frame) -> Option<Vec<(&[u8], &Frame)>> {
-    match f {
-        Frame::Array(items) if items.len() % 2 == 0 => items
-            .chunks_exact(2)
-            .map(|kv| Some((text(&kv[0])?, &kv[1])))
-            .collect(),
-        Frame::Map(items) => items.iter().map(|(k, v)| Some((text(k)?, v))).collect(),
-        _ => None,
-    }
-}
-
 /// An integer reply, or a number in a string (0 otherwise, as the
 /// exporter's struct scan leaves a field it cannot read).
 fn number(f: &Frame) -> f64 {
     match f {
         Frame::Integer(n) => *n as f64,
         Frame::Double(d) => *d,
-        other => text(other)
+        other => other
+            .as_text()
             .and_then(|t| std::str::from_utf8(t).ok()?.parse().ok())
             .unwrap_or(0.0),
     }
@@ -183,7 +173,7 @@ fn number(f: &Frame) -> f64 {
 
 /// The millisecond part of a stream id `ms-seq`, as the exporter reads it.
 fn id_ms(f: &Frame) -> f64 {
-    text(f)
+    f.as_text()
         .and_then(|t| {
             std::str::from_utf8(t.split(|&b| b == b'-').next()?)
                 .ok()?
@@ -204,7 +194,7 @@ impl Builder {
                 self.config(k, v, beyond);
             }
         }
-        if let Some(list) = beyond.client_list.and_then(text) {
+        if let Some(list) = beyond.client_list.and_then(Frame::as_text) {
             self.client_list(list, now_unix);
         }
         if let Some(checked) = beyond.checks {
@@ -342,7 +332,7 @@ impl Builder {
         for event in events {
             let Frame::Array(f) = event else { continue };
             let (Some(name), Some(Frame::Integer(last)), Some(Frame::Integer(ms))) =
-                (f.first().and_then(text), f.get(1), f.get(2))
+                (f.first().and_then(Frame::as_text), f.get(1), f.get(2))
             else {
                 continue;
             };
@@ -458,22 +448,13 @@ fn pairs(reply: &Frame) -> Vec<(&[u8], &[u8])> {
     match reply {
         Frame::Array(items) if items.len() % 2 == 0 => items
             .chunks_exact(2)
-            .filter_map(|kv| Some((text(&kv[0])?, text(&kv[1])?)))
+            .filter_map(|kv| Some((kv[0].as_text()?, kv[1].as_text()?)))
             .collect(),
         Frame::Map(items) => items
             .iter()
-            .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+            .filter_map(|(k, v)| Some((k.as_text()?, v.as_text()?)))
             .collect(),
         _ => Vec::new(),
-    }
-}
-
-/// The bytes of a string reply.
-fn text(f: &Frame) -> Option<&[u8]> {
-    match f {
-        Frame::Bulk(b) | Frame::Simple(b) => Some(b),
-        Frame::Verbatim { text, .. } => Some(text),
-        _ => None,
     }
 }
 

@@ -436,12 +436,13 @@ fn passwords_never_appear_in_any_output_even_at_trace_level() {
     );
 }
 
-/// A server that answers the handshake and every INFO properly (and a
-/// metrics poll's other commands with an error each), then adds a stray
-/// `+EXTRA` after each poll's replies: a stream out of step.
-fn serve_with_trailing_bytes(
+/// A fake server on a loopback port: for every read of a connection,
+/// `answer(text read, INFO bulk reply)` is written back. Counts the
+/// connections it accepts.
+fn serve_fake(
     stop: Arc<AtomicBool>,
     accepted: Arc<std::sync::atomic::AtomicU32>,
+    answer: fn(&str, &str) -> String,
 ) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -458,7 +459,7 @@ fn serve_with_trailing_bytes(
                 s.set_nonblocking(false).unwrap();
                 s.set_read_timeout(Some(Duration::from_millis(200)))
                     .unwrap();
-                let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:abc\r\n# Clients\r\nconnected_clients:1\r\n# Replication\r\nrole:master\r\n";
+                let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:abc\r\nuptime_in_seconds:5\r\n# Clients\r\nconnected_clients:1\r\n# Replication\r\nrole:master\r\n";
                 let bulk = format!("${}\r\n{info}\r\n", info.len());
                 let mut buf = [0u8; 4096];
                 while !stop.load(Ordering::Relaxed) {
@@ -467,22 +468,7 @@ fn serve_with_trailing_bytes(
                         Ok(n) => n,
                         Err(_) => continue,
                     };
-                    let text = String::from_utf8_lossy(&buf[..n]);
-                    let mut out = String::new();
-                    // The handshake: CLIENT SETNAME then INFO server.
-                    if text.contains("SETNAME") {
-                        out.push_str("+OK\r\n");
-                        out.push_str(&bulk);
-                    } else if text.contains("INFO") {
-                        out.push_str(&bulk);
-                        // A metrics poll's other commands, each refused
-                        // as an unknown command (one reply each).
-                        let commands = text.matches("\r\n*").count();
-                        for _ in 0..commands {
-                            out.push_str("-ERR unknown command\r\n");
-                        }
-                        out.push_str("+EXTRA\r\n");
-                    }
+                    let out = answer(&String::from_utf8_lossy(&buf[..n]), &bulk);
                     if s.write_all(out.as_bytes()).is_err() {
                         return;
                     }
@@ -491,6 +477,32 @@ fn serve_with_trailing_bytes(
         }
     });
     port
+}
+
+/// A server that answers the handshake and every INFO properly (and a
+/// metrics poll's other commands with an error each), then adds a stray
+/// `+EXTRA` after each poll's replies: a stream out of step.
+fn serve_with_trailing_bytes(
+    stop: Arc<AtomicBool>,
+    accepted: Arc<std::sync::atomic::AtomicU32>,
+) -> u16 {
+    serve_fake(stop, accepted, |text, bulk| {
+        let mut out = String::new();
+        // The handshake: CLIENT SETNAME then INFO server.
+        if text.contains("SETNAME") {
+            out.push_str("+OK\r\n");
+            out.push_str(bulk);
+        } else if text.contains("INFO") {
+            out.push_str(bulk);
+            // A metrics poll's other commands, each refused as an unknown
+            // command (one reply each).
+            for _ in 0..text.matches("\r\n*").count() {
+                out.push_str("-ERR unknown command\r\n");
+            }
+            out.push_str("+EXTRA\r\n");
+        }
+        out
+    })
 }
 
 #[test]
@@ -527,52 +539,22 @@ fn serve_oversized_latency(
     stop: Arc<AtomicBool>,
     accepted: Arc<std::sync::atomic::AtomicU32>,
 ) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            let Ok((mut s, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            };
-            accepted.fetch_add(1, Ordering::Relaxed);
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                s.set_nonblocking(false).unwrap();
-                s.set_read_timeout(Some(Duration::from_millis(200)))
-                    .unwrap();
-                let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:abc\r\nuptime_in_seconds:5\r\n# Clients\r\nconnected_clients:1\r\n# Replication\r\nrole:master\r\n";
-                let bulk = format!("${}\r\n{info}\r\n", info.len());
-                let mut buf = [0u8; 4096];
-                while !stop.load(Ordering::Relaxed) {
-                    let n = match s.read(&mut buf) {
-                        Ok(0) => return,
-                        Ok(n) => n,
-                        Err(_) => continue,
-                    };
-                    let text = String::from_utf8_lossy(&buf[..n]);
-                    let mut out = String::new();
-                    if text.contains("SETNAME") {
-                        out.push_str("+OK\r\n");
-                        out.push_str(&bulk);
-                    } else if text.contains("SLOWLOG") {
-                        // INFO ALL, SLOWLOG LEN, SLOWLOG GET 1, then the
-                        // oversized LATENCY LATEST header (and nothing for
-                        // CONFIG: the stream is out of step from there).
-                        out.push_str(&bulk);
-                        out.push_str(":0\r\n*0\r\n$2000000\r\n");
-                    } else if text.contains("INFO") {
-                        out.push_str(&bulk);
-                    }
-                    if s.write_all(out.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
+    serve_fake(stop, accepted, |text, bulk| {
+        let mut out = String::new();
+        if text.contains("SETNAME") {
+            out.push_str("+OK\r\n");
+            out.push_str(bulk);
+        } else if text.contains("SLOWLOG") {
+            // INFO ALL, SLOWLOG LEN, SLOWLOG GET 1, then the oversized
+            // LATENCY LATEST header (and nothing for CONFIG: the stream
+            // is out of step from there).
+            out.push_str(bulk);
+            out.push_str(":0\r\n*0\r\n$2000000\r\n");
+        } else if text.contains("INFO") {
+            out.push_str(bulk);
         }
-    });
-    port
+        out
+    })
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! deadline. Any failure is a [`Failure`] and the caller drops the
 //! connection; bytes are decoded by `wire` only.
 
+use super::bufs;
 use super::checks::{KeyChecks, RoundTrip};
 use super::extras::{metrics_plan, retry_generation, Extra, MetricsPlan};
 use super::resolve::resolve;
@@ -93,6 +94,9 @@ pub struct Conn {
     peer: Option<SocketAddr>,
     /// When the name was last looked up (connect, or a later check).
     resolved_at: Instant,
+    /// Connected by a host name (not an IP literal, not a unix socket):
+    /// the name is looked up again every dns_refresh.
+    by_name: bool,
     /// The server certificate, on TLS.
     tls_peer: Option<TlsPeer>,
     /// The TLS settings, to word errors that surface after the handshake.
@@ -171,6 +175,9 @@ impl Conn {
         };
         let mut conn = Conn {
             stream,
+            by_name: peer.is_some()
+                && matches!(&target.endpoint, Endpoint::Tcp { host, .. }
+                    if host.parse::<std::net::IpAddr>().is_err()),
             peer,
             resolved_at: Instant::now(),
             tls_peer,
@@ -208,6 +215,13 @@ impl Conn {
         self.tls_peer
     }
 
+    /// Whether [`Conn::still_where_the_name_points`] would look the name
+    /// up now: only for a host-name target, at most every `every`. Cheap
+    /// (no parsing, no future), so a poll asks this first.
+    pub fn lookup_due(&self, every: Duration) -> bool {
+        self.by_name && self.resolved_at.elapsed() >= every
+    }
+
     /// For a host-name target, at most every `every`: whether the
     /// name still resolves to the address this connection went to. False
     /// means the name moved (a DNS failover) and the connection should be
@@ -219,12 +233,12 @@ impl Conn {
         deadline: Instant,
         every: Duration,
     ) -> bool {
+        if !self.lookup_due(every) {
+            return true;
+        }
         let (Endpoint::Tcp { host, port }, Some(peer)) = (&target.endpoint, self.peer) else {
             return true;
         };
-        if host.parse::<std::net::IpAddr>().is_ok() || self.resolved_at.elapsed() < every {
-            return true;
-        }
         self.resolved_at = Instant::now();
         match resolve(host, *port, deadline).await {
             Ok(addrs) => addrs.contains(&peer),
@@ -499,7 +513,8 @@ impl Conn {
             self.build_poll_command();
         }
         if self.buf.is_empty() {
-            self.buf = BytesMut::new();
+            // An idle connection holds no buffer; the next poll takes one.
+            bufs::give(std::mem::take(&mut self.buf));
         } else {
             // Bytes nobody asked for follow the replies: this poll's answer
             // stands, but the stream is out of step, so it is re-made.
@@ -540,7 +555,9 @@ impl Conn {
                 Ok(None) => {}
                 Err(e) => return Err(decode_failure(e)),
             }
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            if self.buf.capacity() == 0 {
+                self.buf = bufs::take(READ_CHUNK);
+            } else if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
                 self.buf.reserve(READ_CHUNK);
             }
             match self.stream.read_buf(&mut self.buf).await {

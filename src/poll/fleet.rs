@@ -380,7 +380,9 @@ pub async fn poll_once(
     dns_refresh: Duration,
 ) -> (Outcome, Option<Fetched>) {
     let deadline = plan.deadline;
-    if let Some(c) = conn {
+    if let Some(c) = conn.as_mut().filter(|c| c.lookup_due(dns_refresh)) {
+        // Boxed: a lookup is rare, and its future would otherwise be room
+        // in every instance's task (and an allocation in every poll).
         if !Box::pin(c.still_where_the_name_points(target, deadline, dns_refresh)).await {
             info!(instance = %target.name, addr = %target.addr(), "the name now resolves elsewhere; reconnecting");
             *conn = None;

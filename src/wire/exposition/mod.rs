@@ -81,8 +81,10 @@ pub struct Exposition {
     /// Every sample's text after the instance's own labels, each ending in
     /// a newline: `} 3\n`, or `,cmd="get"} 3\n`.
     text: Box<[u8]>,
-    /// (family id, end of its samples in `text`), ascending by id.
-    families: Box<[(u16, u32)]>,
+    /// (family id, bytes of its samples in `text`), ascending by id; a
+    /// family with more than u16::MAX bytes of samples takes several
+    /// entries in a row (4 bytes an entry instead of 8 for an offset).
+    families: Box<[(u16, u16)]>,
     /// Server-named families left out: past [`MAX_DYNAMIC_FAMILIES`] for
     /// this instance, or past the process's bound.
     pub families_dropped: u32,
@@ -125,11 +127,19 @@ impl FetchCounters {
 impl Exposition {
     /// Samples of each family, in family order: (family id, lines).
     pub fn groups(&self) -> impl Iterator<Item = (u16, &[u8])> + Clone {
-        let mut start = 0usize;
-        self.families.iter().map(move |&(id, end)| {
-            let lines = &self.text[start..end as usize];
-            start = end as usize;
-            (id, lines)
+        let (mut start, mut i) = (0usize, 0usize);
+        std::iter::from_fn(move || {
+            let &(id, len) = self.families.get(i)?;
+            let mut end = start + len as usize;
+            i += 1;
+            // A large family's entries in a row are one group.
+            while let Some(&(_, len)) = self.families.get(i).filter(|(next, _)| *next == id) {
+                end += len as usize;
+                i += 1;
+            }
+            let lines = &self.text[start..end];
+            start = end;
+            Some((id, lines))
         })
     }
 
@@ -144,7 +154,7 @@ impl Exposition {
 
     /// Bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.text.len() + self.families.len() * std::mem::size_of::<(u16, u32)>()
+        self.text.len() + self.families.len() * std::mem::size_of::<(u16, u16)>()
     }
 
     /// The samples of INFO ALL text (and a cluster node's CLUSTER INFO).
@@ -161,7 +171,7 @@ impl Exposition {
         beyond: &Beyond,
         now_unix: u64,
     ) -> Exposition {
-        let mut b = builder::Builder::default();
+        let mut b = builder::Builder::new();
         b.info(info, now_unix);
         if let Some(text) = cluster_info {
             b.cluster_info(text);

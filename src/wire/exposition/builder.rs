@@ -714,8 +714,11 @@ master_last_io_seconds_ago:-1\r\nmaster_sync_in_progress:0\r\nslave_read_repl_of
         let mut info = b"# Commandstats\r\n".to_vec();
         for i in 0..1_500 {
             info.extend_from_slice(
-                format!("cmdstat_{i:04}{}:calls={i},usec=1,usec_per_call=1.00\r\n", "x".repeat(40))
-                    .as_bytes(),
+                format!(
+                    "cmdstat_{i:04}{}:calls={i},usec=1,usec_per_call=1.00\r\n",
+                    "x".repeat(40)
+                )
+                .as_bytes(),
             );
         }
         let e = Exposition::from_info(&info, None, 0);
@@ -733,7 +736,10 @@ master_last_io_seconds_ago:-1\r\nmaster_sync_in_progress:0\r\nslave_read_repl_of
         for i in 0..1_500 {
             want.extend_from_slice(format!(",cmd=\"{i:04}{}\"}} {i}\n", "x".repeat(40)).as_bytes());
         }
-        assert_eq!(String::from_utf8_lossy(calls[0]), String::from_utf8_lossy(&want));
+        assert_eq!(
+            String::from_utf8_lossy(calls[0]),
+            String::from_utf8_lossy(&want)
+        );
         // The groups cover the text exactly, ids ascending.
         let ids: Vec<u16> = e.groups().map(|(id, _)| id).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");

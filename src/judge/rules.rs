@@ -55,6 +55,9 @@ struct Sample {
 /// window / SAMPLES_PER_WINDOW, which bounds memory per instance whatever
 /// the poll interval.
 const SAMPLES_PER_WINDOW: u32 = 16;
+/// Samples held at most: the window's, the baseline at or before its start,
+/// and the newest.
+const MAX_SAMPLES: usize = SAMPLES_PER_WINDOW as usize + 2;
 
 /// The last published verdict and metrics, as damping needs them.
 #[derive(Debug)]
@@ -294,6 +297,12 @@ impl Tracker {
             .back()
             .is_none_or(|last| now.saturating_duration_since(last.at) >= step)
         {
+            if self.samples.capacity() == 0 {
+                // The most it holds (the window's samples, the baseline
+                // before it, the newest), allocated once: grown by
+                // doubling it would take 32 (1 KiB per instance).
+                self.samples.reserve_exact(MAX_SAMPLES);
+            }
             self.samples.push_back(current);
         }
         result
@@ -589,6 +598,8 @@ mod tests {
             "{}",
             tr.samples.len()
         );
+        // Allocated once at its bound, never grown past it.
+        assert_eq!(tr.samples.capacity(), SAMPLES_PER_WINDOW as usize + 2);
     }
 
     #[test]

@@ -73,6 +73,19 @@ impl<'a> Out<'a> {
         Ok(())
     }
 
+    /// Make room for `need` more bytes: hand the chunk on first when they
+    /// would not fit, so a chunk is never re-allocated to grow (a copy of
+    /// everything in it).
+    #[inline]
+    pub fn room(&mut self, need: usize) -> std::io::Result<()> {
+        if self.b.capacity() - self.b.len() < need && !self.b.is_empty() {
+            let full = std::mem::replace(&mut self.b, Vec::with_capacity(CHUNK + 16 * 1024));
+            (self.sink)(full)?;
+        }
+        self.b.reserve(need);
+        Ok(())
+    }
+
     /// Hand on what is left.
     pub fn finish(mut self) -> std::io::Result<()> {
         if !self.b.is_empty() {
@@ -182,15 +195,15 @@ pub fn render_to(store: &Store, now: Instant, out: &mut Out) -> std::io::Result<
         "gauge",
         "1 for the instance's current health status, 0 for the others.",
     );
+    let labels = Status::ALL.map(|s| format!(",status=\"{}\"", s.as_str()));
     for (ident, c, _) in &latest {
-        for s in Status::ALL {
-            let label = format!(",status=\"{}\"", s.as_str());
+        for (s, label) in Status::ALL.iter().zip(&labels) {
             sample(
                 &mut out.b,
                 "redpulse_health_status",
                 ident,
                 label.as_bytes(),
-                u8::from(s == c.status),
+                u8::from(*s == c.status),
             );
         }
         out.spill()?;
@@ -360,10 +373,13 @@ fn info_series(out: &mut Out, latest: &[Row]) -> std::io::Result<()> {
                 // A summary's _sum/_count without the summary's samples.
                 continue;
             }
-            // Name and instance labels once, then copied before each line.
+            // Name and instance labels once, then copied before each line,
+            // into room made once for the group.
             lead.clear();
             lead.extend_from_slice(family.name.as_bytes());
             lead.extend_from_slice(&ident.prom);
+            let n = memchr::memchr_iter(b'\n', lines).count();
+            out.room(lines.len() + n * lead.len())?;
             let b = &mut out.b;
             let mut start = 0;
             for end in memchr::memchr_iter(b'\n', lines) {

@@ -297,11 +297,13 @@ impl Tracker {
             .back()
             .is_none_or(|last| now.saturating_duration_since(last.at) >= step)
         {
-            if self.samples.capacity() == 0 {
-                // The most it holds (the window's samples, the baseline
-                // before it, the newest), allocated once: grown by
-                // doubling it would take 32 (1 KiB per instance).
-                self.samples.reserve_exact(MAX_SAMPLES);
+            if self.samples.len() == self.samples.capacity() {
+                // Grown by doubling, but never past the most it holds (the
+                // window's samples, the baseline before it, the newest):
+                // doubling alone ends at room for 32 (1 KiB per instance).
+                let room = (self.samples.capacity() * 2).clamp(4, MAX_SAMPLES);
+                self.samples
+                    .reserve_exact(room.saturating_sub(self.samples.len()).max(1));
             }
             self.samples.push_back(current);
         }
@@ -598,8 +600,37 @@ mod tests {
             "{}",
             tr.samples.len()
         );
-        // Allocated once at its bound, never grown past it.
-        assert_eq!(tr.samples.capacity(), SAMPLES_PER_WINDOW as usize + 2);
+    }
+
+    #[test]
+    fn hit_rate_samples_never_take_room_past_their_bound() {
+        let mut tr = Tracker::new(Thresholds::default());
+        let window = tr.thresholds().hit_rate_window;
+        let t0 = Instant::now();
+        let mut s = Snapshot {
+            keyspace_hits: Some(0),
+            keyspace_misses: Some(0),
+            ..Snapshot::default()
+        };
+        // Polls every 250 ms for three windows: a sample every step
+        // (window / 16), so the window holds 16 and the baseline one more
+        // (the count by hand); doubling would have made room for 32.
+        let mut most = 0;
+        for i in 0..(window.as_millis() as u64 * 3 / 250) {
+            s.keyspace_hits = Some(i);
+            tr.observe(
+                polled(s),
+                t0 + Duration::from_millis(250 * i),
+                SystemTime::now(),
+            );
+            most = most.max(tr.samples.len());
+        }
+        assert_eq!(most, SAMPLES_PER_WINDOW as usize + 1);
+        assert!(
+            tr.samples.capacity() <= MAX_SAMPLES,
+            "{}",
+            tr.samples.capacity()
+        );
     }
 
     #[test]

@@ -35,6 +35,14 @@ pub const MAX_TOKENS: usize = 64 * 1024;
 pub const MAX_ELEMENTS: usize = MAX_TOKENS;
 /// Token capacity a decoder keeps between replies.
 const KEEP_TOKENS: usize = 256;
+/// Spare working arrays kept per thread (see [`Decoder::release`]): about
+/// the replies one poller tick has in flight at 10,000 instances.
+const KEEP_SPARE: usize = 256;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<(Vec<Open>, Vec<Token>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
 /// Deepest nesting of aggregates. Real replies nest three or four levels
 /// (CLUSTER SHARDS: array, map, array of maps); this keeps the builder's
 /// recursion and the state stack small.
@@ -193,9 +201,37 @@ impl Decoder {
         }
     }
 
+    /// Give this decoder's working arrays to the thread's spares, when it
+    /// holds no partial reply: a connection between polls then holds none
+    /// (at 10,000 instances, the token arrays a metrics poll grew were
+    /// 0.4 KiB per instance), and the next decode on this thread takes a
+    /// spare back instead of allocating.
+    pub fn release(&mut self) {
+        let idle = self.pos == 0 && self.open.is_empty() && self.tokens.is_empty();
+        if !idle || (self.tokens.capacity() == 0 && self.open.capacity() == 0) {
+            return;
+        }
+        let arrays = (
+            std::mem::take(&mut self.open),
+            std::mem::take(&mut self.tokens),
+        );
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < KEEP_SPARE {
+                s.push(arrays);
+            }
+        });
+    }
+
     /// Decode one reply from the front of `buf`. On success its bytes are
     /// split off `buf`; `Ok(None)` leaves `buf` untouched for more input.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        if self.tokens.capacity() == 0 {
+            if let Some((open, tokens)) = SPARE.with(|s| s.borrow_mut().pop()) {
+                self.open = open;
+                self.tokens = tokens;
+            }
+        }
         match self.scan(buf) {
             Ok(true) => {}
             Ok(false) => return Ok(None),
@@ -516,6 +552,40 @@ mod tests {
         }
         assert!(buf.is_empty(), "trailing bytes after whole input: {buf:?}");
         Ok(frames)
+    }
+
+    #[test]
+    fn an_idle_decoder_lends_its_arrays_and_a_busy_one_keeps_them() {
+        let reply = b"*3\r\n$1\r\na\r\n:7\r\n*1\r\n+x\r\n";
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(&reply[..]);
+        let first = d.decode(&mut buf).unwrap().unwrap();
+        assert!(d.tokens.capacity() > 0);
+        let lent = d.tokens.as_ptr();
+        d.release();
+        assert_eq!(d.tokens.capacity(), 0, "an idle decoder kept its tokens");
+        // The next decoder on this thread takes the spare arrays back.
+        let mut other = Decoder::new();
+        let mut buf = BytesMut::from(&reply[..]);
+        assert_eq!(other.decode(&mut buf).unwrap().unwrap(), first);
+        assert_eq!(
+            other.tokens.as_ptr(),
+            lent,
+            "the spare arrays were not reused"
+        );
+        // Half a reply: release must keep the partial state, and the rest
+        // completes the same reply.
+        let mut buf = BytesMut::from(&reply[..9]);
+        assert_eq!(other.decode(&mut buf).unwrap(), None);
+        let held = other.tokens.capacity();
+        other.release();
+        assert_eq!(
+            other.tokens.capacity(),
+            held,
+            "a busy decoder lent its arrays"
+        );
+        buf.extend_from_slice(&reply[9..]);
+        assert_eq!(other.decode(&mut buf).unwrap().unwrap(), first);
     }
 
     /// Feed `input` in pieces cut at the given positions.

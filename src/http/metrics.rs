@@ -73,19 +73,6 @@ impl<'a> Out<'a> {
         Ok(())
     }
 
-    /// Make room for `need` more bytes: hand the chunk on first when they
-    /// would not fit, so a chunk is never re-allocated to grow (a copy of
-    /// everything in it).
-    #[inline]
-    pub fn room(&mut self, need: usize) -> std::io::Result<()> {
-        if self.b.capacity() - self.b.len() < need && !self.b.is_empty() {
-            let full = std::mem::replace(&mut self.b, Vec::with_capacity(CHUNK + 16 * 1024));
-            (self.sink)(full)?;
-        }
-        self.b.reserve(need);
-        Ok(())
-    }
-
     /// Hand on what is left.
     pub fn finish(mut self) -> std::io::Result<()> {
         if !self.b.is_empty() {
@@ -373,13 +360,10 @@ fn info_series(out: &mut Out, latest: &[Row]) -> std::io::Result<()> {
                 // A summary's _sum/_count without the summary's samples.
                 continue;
             }
-            // Name and instance labels once, then copied before each line,
-            // into room made once for the group.
+            // Name and instance labels once, then copied before each line.
             lead.clear();
             lead.extend_from_slice(family.name.as_bytes());
             lead.extend_from_slice(&ident.prom);
-            let n = memchr::memchr_iter(b'\n', lines).count();
-            out.room(lines.len() + n * lead.len())?;
             let b = &mut out.b;
             let mut start = 0;
             for end in memchr::memchr_iter(b'\n', lines) {

@@ -68,7 +68,7 @@ fn discovered(template: &Target, prefix: &str, host: &str, port: u16) -> Result<
         port,
     };
     let tls = match &template.tls {
-        Some(t) => Some(t.for_host(host)?),
+        Some(t) => Some(Box::new(t.for_host(host)?)),
         None => None,
     };
     Ok(Target {

@@ -182,7 +182,7 @@ impl Conn {
             peer,
             resolved_at: Instant::now(),
             tls_peer,
-            tls: target.tls.clone().map(Box::new),
+            tls: target.tls.clone(),
             buf: BytesMut::new(),
             decoder: Decoder::new(),
             server: ServerInfo::default(),

@@ -436,9 +436,9 @@ fn passwords_never_appear_in_any_output_even_at_trace_level() {
     );
 }
 
-/// A fake server on a loopback port: for every read of a connection,
-/// `answer(text read, INFO bulk reply)` is written back. Counts the
-/// connections it accepts.
+/// A fake server on a loopback port: it answers the handshake, and for
+/// every other read of a connection `answer(text read, INFO bulk reply)`
+/// is written back. Counts the connections it accepts.
 fn serve_fake(
     stop: Arc<AtomicBool>,
     accepted: Arc<std::sync::atomic::AtomicU32>,
@@ -468,7 +468,14 @@ fn serve_fake(
                         Ok(n) => n,
                         Err(_) => continue,
                     };
-                    let out = answer(&String::from_utf8_lossy(&buf[..n]), &bulk);
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    // The handshake (CLIENT SETNAME, then INFO server) is
+                    // answered properly by every fake.
+                    let out = if text.contains("SETNAME") {
+                        format!("+OK\r\n{bulk}")
+                    } else {
+                        answer(&text, &bulk)
+                    };
                     if s.write_all(out.as_bytes()).is_err() {
                         return;
                     }
@@ -488,11 +495,7 @@ fn serve_with_trailing_bytes(
 ) -> u16 {
     serve_fake(stop, accepted, |text, bulk| {
         let mut out = String::new();
-        // The handshake: CLIENT SETNAME then INFO server.
-        if text.contains("SETNAME") {
-            out.push_str("+OK\r\n");
-            out.push_str(bulk);
-        } else if text.contains("INFO") {
+        if text.contains("INFO") {
             out.push_str(bulk);
             // A metrics poll's other commands, each refused as an unknown
             // command (one reply each).
@@ -541,10 +544,7 @@ fn serve_oversized_latency(
 ) -> u16 {
     serve_fake(stop, accepted, |text, bulk| {
         let mut out = String::new();
-        if text.contains("SETNAME") {
-            out.push_str("+OK\r\n");
-            out.push_str(bulk);
-        } else if text.contains("SLOWLOG") {
+        if text.contains("SLOWLOG") {
             // INFO ALL, SLOWLOG LEN, SLOWLOG GET 1, then the oversized
             // LATENCY LATEST header (and nothing for CONFIG: the stream
             // is out of step from there).

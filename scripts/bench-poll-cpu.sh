@@ -15,6 +15,11 @@
 # (metrics_interval 24h: health polls only, after the first), allmetrics
 # (metrics_interval 1ms: INFO ALL on every poll), tls. Each round also
 # prints the process's RSS per instance at the window's end.
+# A BIN of floor:tokio or floor:uring is one of the floors in
+# benches/poll-floor (a bare tokio poller, a bare io_uring one: they send
+# redpulse's poll request and read the reply, nothing else; never
+# scraped), polling the plaintext fleet:
+#   MODES=scraped scripts/bench-poll-cpu.sh 10000 30 3 OLD NEW floor:tokio floor:uring
 # The simulated fleets are this tree's release build, in processes of at
 # most 5,000 instances (TLS mode: N at most 5,000). Loopback only;
 # everything started is stopped by PID.
@@ -28,6 +33,11 @@ modes=(${MODES:-plain})
 base_port=${BASE_PORT:-20000}
 http_port=${HTTP_PORT:-9479}
 command -v perf >/dev/null || apt_install linux-perf
+floor_target=${CARGO_TARGET_DIR:-$PWD/target}/poll-floor
+if [[ " ${bins[*]}" == *" floor:"* ]]; then
+  [[ " ${modes[*]} " == *" tls "* ]] && { echo "the floors poll the plaintext fleet only" >&2; exit 2; }
+  CARGO_TARGET_DIR=$floor_target cargo build --release --quiet --locked --manifest-path benches/poll-floor/Cargo.toml
+fi
 cargo build --release --quiet
 sim_bin=${CARGO_TARGET_DIR:-target}/release/redpulse
 use_scratch
@@ -69,6 +79,8 @@ done
 sleep 2
 
 polls() { curl -sf "http://127.0.0.1:$http_port/metrics" | awk '/^redpulse_polls_total\{result="ok"/ {s += $2} END {print s + 0}'; }
+# A floor writes its count every 100 ms: wait for a fresh one.
+floor_polls() { sleep 0.15; cat "$work/count"; }
 
 for ((r = 1; r <= rounds; r++)); do
   for bin in "${bins[@]}"; do
@@ -79,17 +91,23 @@ for ((r = 1; r <= rounds; r++)); do
         nometrics | allmetrics) extra=(--config "$work/$mode.toml") targets=plain ;;
         scraped) targets=plain ;;
       esac
-      # Builds from before the history have no --data-dir.
-      data=()
-      "$bin" --help | grep -q -- --data-dir && data=(--data-dir "$work/data-$RANDOM")
-      "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/$targets.txt" "${data[@]}" "${extra[@]}" >"$work/rp.log" 2>&1 &
+      if [[ $bin == floor:* ]]; then
+        "$floor_target/release/${bin#floor:}_floor" "$base_port" "$n" "$work/count" >"$work/rp.log" 2>&1 &
+        count=floor_polls
+      else
+        # Builds from before the history have no --data-dir.
+        data=()
+        "$bin" --help | grep -q -- --data-dir && data=(--data-dir "$work/data-$RANDOM")
+        "$bin" --listen "127.0.0.1:$http_port" --targets-file "$work/$targets.txt" "${data[@]}" "${extra[@]}" >"$work/rp.log" 2>&1 &
+        count=polls
+      fi
       rp=$!
       pids+=($rp)
       # Warm up: every instance connected (handshakes done) and polled.
       sleep $(( n >= 5000 ? 8 : 4 ))
-      p0=$(polls)
+      p0=$($count)
       scraper=
-      if [ "$mode" = scraped ]; then
+      if [ "$mode" = scraped ] && [ "$count" = polls ]; then
         # Bounded: one gzip scrape every 15 s until the window ends.
         (for ((k = 0; k * 15 < secs; k++)); do
           curl -s -o /dev/null -H "Accept-Encoding: gzip" "http://127.0.0.1:$http_port/metrics"
@@ -101,7 +119,7 @@ for ((r = 1; r <= rounds; r++)); do
       ms=$(perf stat -x, -e task-clock -p "$rp" -- sleep "$secs" 2>&1 | awk -F, '/task-clock/ {print $1}')
       rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$rp/status")
       [ -n "$scraper" ] && { kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; }
-      p1=$(polls)
+      p1=$($count)
       kill "$rp"; wait "$rp" 2>/dev/null || true
       echo "$bin $mode round $r: $(awk -v ms="$ms" -v p=$((p1 - p0)) -v rss="$rss_kb" -v n="$n" 'BEGIN {printf "%.2f us per poll (%d polls, %.0f ms CPU), RSS %.2f KiB per instance", ms * 1000 / p, p, ms, rss / n}')" | tee -a "$work/rounds.txt"
     done

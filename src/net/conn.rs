@@ -352,9 +352,28 @@ impl Conn {
     /// Prometheus samples.
     pub async fn poll(&mut self, plan: Plan) -> Result<Polled, Failure> {
         // One timer for the whole poll, not one per write and read.
-        match timeout_at(plan.deadline, self.poll_inner(plan.metrics, plan.deadline)).await {
-            Ok(result) => result,
-            Err(_) => {
+        self.poll_until(plan, tokio::time::sleep_until(plan.deadline))
+            .await
+    }
+
+    /// [`Conn::poll`], ended by `expiry` rather than by a timer of its
+    /// own at the plan's deadline. The fleet passes a sleep that shares
+    /// one timer with every poll due at the same tick: a tokio timer per
+    /// poll cost a timer-wheel entry and, whenever it was the earliest,
+    /// a wakeup of the runtime's driver (an eventfd write) on every poll.
+    pub async fn poll_until(
+        &mut self,
+        plan: Plan,
+        expiry: impl std::future::Future<Output = ()>,
+    ) -> Result<Polled, Failure> {
+        let result = tokio::select! {
+            biased;
+            r = self.poll_inner(plan.metrics, plan.deadline) => Some(r),
+            () = expiry => None,
+        };
+        match result {
+            Some(result) => result,
+            None => {
                 self.broken = true;
                 Err(Failure::new(
                     Reason::Timeout,

@@ -222,7 +222,7 @@ async fn run(
     target: Arc<Target>,
     slot: Arc<Slot>,
     store: Arc<Store>,
-    settings: tokio::sync::watch::Receiver<PollSettings>,
+    mut settings: tokio::sync::watch::Receiver<PollSettings>,
     carried: bool,
 ) {
     let polls = &store.polls;
@@ -231,11 +231,11 @@ async fn run(
     let mut conn: Option<Conn> = None;
     let mut failures: u32 = 0;
     let mut last_status: Option<Status> = None;
-    let first = *settings.borrow();
+    let mut s = *settings.borrow_and_update();
     let phase = if carried {
-        first.interval.min(CARRIED_FIRST_POLL)
+        s.interval.min(CARRIED_FIRST_POLL)
     } else {
-        first.interval
+        s.interval
     };
     let mut next = Instant::now() + phase.mul_f64(rng.unit());
     // The first successful poll fetches the metrics sections; later ones
@@ -246,11 +246,14 @@ async fn run(
     // Cumulative over this poller's metrics polls, shown with each fetch.
     let mut counters = FetchCounters::default();
     loop {
-        let s = *settings.borrow();
-        let tick = (s.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
+        let mut tick = (s.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
         ticks::sleep_until(on_tick(next, tick)).await;
-        // Settings may have changed while this poller slept.
-        let s = *settings.borrow();
+        // Settings may have changed while this poller slept: a version
+        // check per poll, the settings' lock only after a reload.
+        if settings.has_changed().unwrap_or(false) {
+            s = *settings.borrow_and_update();
+            tick = (s.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
+        }
         let started = Instant::now();
         let metrics = started >= metrics_due
             && (!fetched_once
@@ -263,7 +266,7 @@ async fn run(
             deadline: started + s.timeout,
             metrics,
         };
-        let (outcome, exposition) = poll_once(&target, &mut conn, plan, s.dns_refresh).await;
+        let (outcome, exposition) = poll_once(&target, &mut conn, plan, s.dns_refresh, tick).await;
         let ok = matches!(outcome, Outcome::Polled { .. });
         let took = started.elapsed();
         polls.record(ok, took);
@@ -372,12 +375,15 @@ pub struct Fetched {
 
 /// One poll as `plan` says: reuse the connection, or make one first. A
 /// connection that failed mid-poll is dropped. A metrics poll also gives
-/// the samples and the bits of the metrics-only commands refused.
+/// the samples and the bits of the metrics-only commands refused. The
+/// poll's round trip ends at the first `tick` at or after its deadline, on
+/// the timer the pollers due then share.
 pub async fn poll_once(
     target: &Target,
     conn: &mut Option<Conn>,
     plan: Plan,
     dns_refresh: Duration,
+    tick: Duration,
 ) -> (Outcome, Option<Fetched>) {
     let deadline = plan.deadline;
     if let Some(c) = conn.as_mut().filter(|c| c.lookup_due(dns_refresh)) {
@@ -415,7 +421,8 @@ pub async fn poll_once(
     // Boxed for the poll's duration only: the poll's state (a snapshot
     // being merged, the reply being read) is then not part of every idle
     // task; one allocation per poll is cheap next to its two syscalls.
-    let result = Box::pin(c.poll(plan)).await;
+    let expiry = ticks::sleep_until(on_tick(deadline, tick));
+    let result = Box::pin(c.poll_until(plan, expiry)).await;
     let tls_peer = c.tls_peer();
     let usable = c.is_usable();
     if !usable {

@@ -8,6 +8,8 @@
 //! and one [`drive`] task sleeps to the earliest tick and wakes that tick's
 //! pollers together. Everything lives on the poller thread: a thread-local
 //! queue, no locks. Sleeps and the driver must run on the same thread.
+//! A sleep dropped before its instant (a poll's timeout when the reply came
+//! first) takes its waker back out, so it never wakes its task for nothing.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -18,8 +20,9 @@ use tokio::time::Instant;
 
 #[derive(Default)]
 struct Queue {
-    /// Wakers of the sleeps due at each instant.
-    due: BTreeMap<Instant, Vec<Waker>>,
+    /// Wakers of the sleeps due at each instant; None where a sleep was
+    /// dropped before it (indices stay put: a sleep knows its own).
+    due: BTreeMap<Instant, Vec<Option<Waker>>>,
     /// The instant the driver's timer is set for, if any.
     armed: Option<Instant>,
     /// The driver, to re-arm when an earlier instant is filed.
@@ -33,14 +36,21 @@ thread_local! {
 /// A sleep until `at` that shares its timer with every other sleep until
 /// the same instant on this thread. Round `at` to a tick for sharing.
 pub fn sleep_until(at: Instant) -> TickSleep {
-    TickSleep { at, filed: false }
+    TickSleep {
+        at,
+        filed: None,
+        done: false,
+    }
 }
 
 /// The future of [`sleep_until`].
 #[derive(Debug)]
 pub struct TickSleep {
     at: Instant,
-    filed: bool,
+    /// Where its waker sits in the queue under `at`, once filed.
+    filed: Option<usize>,
+    /// Returned Ready: the driver has taken the waker (or is about to).
+    done: bool,
 }
 
 impl Future for TickSleep {
@@ -48,27 +58,55 @@ impl Future for TickSleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if Instant::now() >= self.at {
+            self.done = true;
             return Poll::Ready(());
         }
-        if !self.filed {
+        if self.filed.is_none() {
             // A task's waker does not change while it sleeps on the one
             // thread, so filing once is enough.
             let at = self.at;
-            let driver = QUEUE.with(|q| {
+            let (index, driver) = QUEUE.with(|q| {
                 let mut q = q.borrow_mut();
-                q.due.entry(at).or_default().push(cx.waker().clone());
-                if q.armed.is_none_or(|armed| at < armed) {
+                let wakers = q.due.entry(at).or_default();
+                wakers.push(Some(cx.waker().clone()));
+                let index = wakers.len() - 1;
+                let driver = if q.armed.is_none_or(|armed| at < armed) {
                     q.driver.take()
                 } else {
                     None
-                }
+                };
+                (index, driver)
             });
             if let Some(d) = driver {
                 d.wake();
             }
-            self.filed = true;
+            self.filed = Some(index);
         }
         Poll::Pending
+    }
+}
+
+impl Drop for TickSleep {
+    fn drop(&mut self) {
+        let Some(index) = self.filed.filter(|_| !self.done) else {
+            return;
+        };
+        let at = self.at;
+        // An instant's list is taken whole when it comes, so a list still
+        // filed under `at` is the one this sleep's index points into.
+        // try_with: a sleep dropped while the thread ends finds no queue.
+        let waker = QUEUE
+            .try_with(|q| {
+                q.borrow_mut()
+                    .due
+                    .get_mut(&at)
+                    .and_then(|wakers| wakers.get_mut(index))
+                    .and_then(Option::take)
+            })
+            .ok()
+            .flatten();
+        // Dropped outside the borrow.
+        drop(waker);
     }
 }
 
@@ -90,7 +128,7 @@ pub async fn drive() {
             (due, q.armed)
         });
         // Woken outside the borrow: a wake only schedules the task.
-        for waker in due.into_values().flatten() {
+        for waker in due.into_values().flatten().flatten() {
             waker.wake();
         }
         let Some(at) = next else {
@@ -158,6 +196,36 @@ mod tests {
             assert!(Instant::now() >= near);
             assert!(!far.is_finished());
             far.abort();
+        });
+    }
+
+    #[test]
+    fn a_sleep_dropped_before_its_instant_takes_its_waker_back() {
+        runtime().block_on(async {
+            let at = Instant::now() + Duration::from_secs(30);
+            let filed = || {
+                QUEUE.with(|q| {
+                    q.borrow()
+                        .due
+                        .get(&at)
+                        .map_or(0, |w| w.iter().flatten().count())
+                })
+            };
+            let mut first = Box::pin(sleep_until(at));
+            let mut second = Box::pin(sleep_until(at));
+            std::future::poll_fn(|cx| {
+                assert!(first.as_mut().poll(cx).is_pending());
+                assert!(second.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            assert_eq!(filed(), 2);
+            // A poll's timeout, dropped when the reply came first: its
+            // task must not be woken at the instant for nothing.
+            drop(first);
+            assert_eq!(filed(), 1, "the dropped sleep's waker stayed filed");
+            drop(second);
+            assert_eq!(filed(), 0);
         });
     }
 

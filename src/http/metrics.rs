@@ -622,6 +622,95 @@ mod tests {
 
     use crate::testdata::snapshot as corpus;
 
+    /// The INFO series the obvious way: every family in turn, every
+    /// instance's groups walked in step, name and labels before each line.
+    fn plain_info_series(latest: &[Row]) -> Vec<u8> {
+        let mut b = Vec::new();
+        let mut fleet: Vec<_> = latest
+            .iter()
+            .filter_map(|(ident, _, e)| Some((ident, e.as_ref()?.groups().peekable())))
+            .collect();
+        let mut group_written = false;
+        for (id, family) in exposition::families().iter().enumerate() {
+            let mut wrote_header = false;
+            for (ident, g) in fleet.iter_mut() {
+                let Some((_, lines)) = g.next_if(|(gid, _)| *gid == id as u16) else {
+                    continue;
+                };
+                if family.header && !wrote_header {
+                    header(&mut b, &family.name, family.kind.as_str(), &family.help);
+                    wrote_header = true;
+                    group_written = true;
+                }
+                if !group_written {
+                    continue;
+                }
+                for line in lines.split_inclusive(|&c| c == b'\n') {
+                    b.extend_from_slice(family.name.as_bytes());
+                    b.extend_from_slice(&ident.prom);
+                    b.extend_from_slice(line);
+                }
+            }
+            if family.header && !wrote_header {
+                group_written = false;
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn info_series_match_a_plain_walk_of_every_instance() {
+        let frames = crate::testdata::frames("redis-7.0_master_idle_info_all");
+        let full = crate::wire::info::info_text(&frames[0]).unwrap();
+        let lines: Vec<&[u8]> = full.split_inclusive(|&b| b == b'\n').collect();
+        let store = Store::new(Duration::from_secs(3));
+        // More instances than the read-ahead, with different families
+        // each (every k-th field left out) and some never fetched.
+        for k in 0..40usize {
+            let slot = store.insert(&format!("r{k:02}"), "127.0.0.1:1");
+            if k % 7 == 3 {
+                continue;
+            }
+            let every = k % 5 + 2;
+            let text: Vec<u8> = lines
+                .iter()
+                .enumerate()
+                .filter(|(i, l)| l.starts_with(b"#") || i % every != 0)
+                .flat_map(|(_, l)| l.iter().copied())
+                .collect();
+            slot.set_exposition(Exposition::from_info(&text, None, 0), Instant::now());
+        }
+        let now = Instant::now();
+        let rows: Vec<Row> = store
+            .slots()
+            .iter()
+            .map(|s| {
+                (
+                    s.ident(),
+                    store.current(s, now),
+                    s.fetched().map(|(e, _)| e),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        let mut sink = |chunk: Vec<u8>| {
+            body.extend_from_slice(&chunk);
+            Ok(())
+        };
+        let mut out = Out::new(&mut sink);
+        info_series(&mut out, &rows).unwrap();
+        out.finish().unwrap();
+        let expected = plain_info_series(&rows);
+        assert!(
+            expected.split(|&b| b == b'\n').count() > 2_000,
+            "too few samples to tell"
+        );
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
+
     #[test]
     fn metrics_carry_exporter_names_and_statuses() {
         let store = Store::new(Duration::from_secs(3));

@@ -58,6 +58,11 @@ pub struct PollSettings {
 }
 
 impl PollSettings {
+    /// The step polls are due on (see [`TICKS_PER_INTERVAL`]).
+    fn tick(&self) -> Duration {
+        (self.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK)
+    }
+
     /// The settings a config asks for.
     pub fn of(config: &crate::config::Config) -> PollSettings {
         PollSettings {
@@ -246,13 +251,13 @@ async fn run(
     // Cumulative over this poller's metrics polls, shown with each fetch.
     let mut counters = FetchCounters::default();
     loop {
-        let mut tick = (s.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
+        let mut tick = s.tick();
         ticks::sleep_until(on_tick(next, tick)).await;
         // Settings may have changed while this poller slept: a version
         // check per poll, the settings' lock only after a reload.
         if settings.has_changed().unwrap_or(false) {
             s = *settings.borrow_and_update();
-            tick = (s.interval / TICKS_PER_INTERVAL).clamp(MIN_TICK, MAX_TICK);
+            tick = s.tick();
         }
         let started = Instant::now();
         let metrics = started >= metrics_due

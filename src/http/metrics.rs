@@ -385,14 +385,14 @@ fn info_series(out: &mut Out, latest: &[Row]) -> std::io::Result<()> {
         let id = id as u16;
         let name = family.name.as_bytes();
         let mut wrote_header = false;
-        let mut ahead = find(&next_id, 0, id);
+        let mut at = find(&next_id, 0, id);
+        let mut ahead = at;
         for _ in 0..READ_AHEAD {
             if let Some(a) = ahead {
                 prefetch(next_lines[a]);
                 ahead = find(&next_id, a + 1, id);
             }
         }
-        let mut at = find(&next_id, 0, id);
         while let Some(k) = at {
             if let Some(a) = ahead {
                 prefetch(next_lines[a]);

@@ -51,6 +51,7 @@ pub const LONG_VERSION: &str = concat!(
 );
 
 pub mod app;
+pub mod cache;
 pub mod config;
 pub mod history;
 pub mod http;

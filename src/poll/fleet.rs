@@ -250,6 +250,8 @@ async fn run(
     let mut fetched_once = false;
     // Cumulative over this poller's metrics polls, shown with each fetch.
     let mut counters = FetchCounters::default();
+    // This poller's latest verdict, kept to be warmed (below).
+    let mut published: Option<Arc<crate::state::store::Published>> = None;
     loop {
         let mut tick = s.tick();
         ticks::sleep_until(on_tick(next, tick)).await;
@@ -271,6 +273,14 @@ async fn run(
             deadline: started + s.timeout,
             metrics,
         };
+        // What the poll's end writes is cold at 10,000 instances: asked
+        // for now, it arrives during the round trip (BENCHMARKS.md, "Lean
+        // again, fourth pass").
+        slot.warm();
+        tracker.warm();
+        if let Some(p) = &published {
+            p.warm();
+        }
         let (outcome, exposition) = poll_once(&target, &mut conn, plan, s.dns_refresh, tick).await;
         let ok = matches!(outcome, Outcome::Polled { .. });
         let took = started.elapsed();
@@ -309,7 +319,7 @@ async fn run(
                 recorder.record(sample_of(&slot, &health));
             }
         }
-        slot.publish_for(health, s.stale_after);
+        published = Some(slot.publish_for(health, s.stale_after));
 
         next = if ok {
             failures = 0;

@@ -137,11 +137,11 @@ pub async fn drive() {
     let mut waking: VecDeque<Waker> = VecDeque::new();
     std::future::poll_fn(move |cx| loop {
         if !waking.is_empty() {
-            let now = WAKE_CHUNK.min(waking.len());
-            for waker in waking.iter().skip(now).take(WAKE_CHUNK) {
+            let chunk = WAKE_CHUNK.min(waking.len());
+            for waker in waking.iter().skip(chunk).take(WAKE_CHUNK) {
                 prefetch(waker.data().cast(), TASK_BYTES);
             }
-            for waker in waking.drain(..now) {
+            for waker in waking.drain(..chunk) {
                 waker.wake();
             }
             if !waking.is_empty() {

@@ -16,8 +16,9 @@ fn rank(module: &str) -> Option<u8> {
     let mut parts = module.split("::");
     let top = parts.next()?;
     Some(match top {
-        // The crate root's build facts (lib.rs) are usable everywhere.
-        "config" | "limits" | "shutdown" | "VERSION" | "REVISION" | "RUSTC_VERSION"
+        // The crate root's build facts (lib.rs) and the leaf helpers
+        // (descriptor limits, cache hints, shutdown) are usable everywhere.
+        "config" | "limits" | "cache" | "shutdown" | "VERSION" | "REVISION" | "RUSTC_VERSION"
         | "LONG_VERSION" => 0,
         "wire" => 1,
         "judge" => match parts.next() {

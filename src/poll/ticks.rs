@@ -121,6 +121,15 @@ const WAKE_CHUNK: usize = 16;
 /// poller's future after it (about 1.2 KB) and the task's trailer.
 const TASK_BYTES: usize = 24 * crate::cache::LINE;
 
+/// Ask the CPU for the task memory of the pollers these wakers wake: for
+/// tokio's tasks a waker's data is the task's header, which its future
+/// follows; for any other waker a wasted hint, never a fault.
+fn prefetch_tasks<'a>(wakers: impl Iterator<Item = &'a Waker>) {
+    for waker in wakers {
+        prefetch(waker.data().cast(), TASK_BYTES);
+    }
+}
+
 /// Wake every sleep whose instant has come, forever. Run it once on the
 /// thread whose tasks use [`sleep_until`].
 ///
@@ -129,18 +138,14 @@ const TASK_BYTES: usize = 24 * crate::cache::LINE;
 /// the chunk runs (tokio's current-thread scheduler runs tasks in the
 /// order they were woken) while those lines arrive. At 10,000 instances a
 /// poller's task is cold when its tick comes; its cache misses were a
-/// good part of a poll's user time. For tokio's tasks a waker's data is
-/// the task's header, which its future follows; for any other waker the
-/// prefetch is a wasted hint, never a fault.
+/// good part of a poll's user time.
 pub async fn drive() {
     let mut timer = Box::pin(tokio::time::sleep_until(Instant::now()));
     let mut waking: VecDeque<Waker> = VecDeque::new();
     std::future::poll_fn(move |cx| loop {
         if !waking.is_empty() {
             let chunk = WAKE_CHUNK.min(waking.len());
-            for waker in waking.iter().skip(chunk).take(WAKE_CHUNK) {
-                prefetch(waker.data().cast(), TASK_BYTES);
-            }
+            prefetch_tasks(waking.iter().skip(chunk).take(WAKE_CHUNK));
             for waker in waking.drain(..chunk) {
                 waker.wake();
             }
@@ -165,9 +170,7 @@ pub async fn drive() {
         // Woken outside the borrow, above: a wake only schedules the task.
         waking.extend(due.into_values().flatten().flatten());
         if !waking.is_empty() {
-            for waker in waking.iter().take(WAKE_CHUNK) {
-                prefetch(waker.data().cast(), TASK_BYTES);
-            }
+            prefetch_tasks(waking.iter().take(WAKE_CHUNK));
             continue;
         }
         let Some(at) = next else {

@@ -3,8 +3,8 @@
 //! sorted by family and packed. Each instance may use at most
 //! [`MAX_DYNAMIC_FAMILIES`] families whose names the server chose.
 
-use super::registry::{lookup, register};
-use super::tables::plain_fields;
+use super::registry::{lookup, plain_fields, register};
+use super::tables::fixed_id;
 use super::{Exposition, Kind, MAX_DYNAMIC_FAMILIES, MAX_LABEL_VALUE, MAX_SAMPLES};
 /// The fields `redis_instance_info` is made of, in its label order.
 use crate::config::labels::INSTANCE_INFO_KEYS as INSTANCE_INFO;
@@ -13,7 +13,7 @@ use crate::config::labels::VALKEY_INFO_KEYS as VALKEY_INFO;
 use crate::wire::lines::for_each_line;
 use crate::wire::prom_text::{push_label, write_value};
 use memchr::memchr;
-use Kind::{Counter, Gauge, Summary};
+use Kind::Gauge;
 
 /// One sample while building: family, and its label and value text as
 /// ranges of the builder's buffer.
@@ -58,22 +58,35 @@ pub(super) struct Builder {
 impl Builder {
     /// Add a sample; `labels` are (key, value) pairs.
     pub(super) fn push(&mut self, name: &str, kind: Kind, labels: &[(&str, &[u8])], value: f64) {
+        if !self.room() || !publishable(labels) {
+            return;
+        }
+        if let Some(family) = self.family(name, kind) {
+            self.push_to(family, labels, value);
+        }
+    }
+
+    /// Add a sample of a fixed family, by the id [`fixed_id`] gives it at
+    /// compile time: no lookup by name.
+    pub(super) fn push_fixed(&mut self, family: u16, labels: &[(&str, &[u8])], value: f64) {
+        if self.room() && publishable(labels) {
+            self.push_to(family, labels, value);
+        }
+    }
+
+    /// Whether another sample fits under [`MAX_SAMPLES`]; one that does
+    /// not is counted as dropped.
+    fn room(&mut self) -> bool {
         if self.samples.len() >= MAX_SAMPLES {
             self.dropped = self.dropped.saturating_add(1);
-            return;
+            return false;
         }
-        // Label values must be UTF-8 (Prometheus refuses a scrape with
-        // one that is not; client_golang drops such a sample, and so does
-        // this): binary key names and values stay out.
-        if labels
-            .iter()
-            .any(|(_, v)| v.len() > MAX_LABEL_VALUE || std::str::from_utf8(v).is_err())
-        {
-            return;
-        }
-        let Some(family) = self.family(name, kind) else {
-            return;
-        };
+        true
+    }
+
+    /// Add a sample of a family whose id is known, once [`Builder::room`]
+    /// said it fits and its label values are known to be UTF-8.
+    fn push_to(&mut self, family: u16, labels: &[(&str, &[u8])], value: f64) {
         let l0 = self.buf.len() as u32;
         for (k, v) in labels {
             push_label(&mut self.buf, k.as_bytes(), v);
@@ -86,14 +99,6 @@ impl Builder {
             labels: (l0, l1),
             value: (l1, v1),
         });
-    }
-
-    /// A summary family's `_sum` / `_count` sample (registered with it).
-    fn push_part(&mut self, summary: &str, suffix: &str, labels: &[(&str, &[u8])], value: f64) {
-        if self.family(summary, Summary).is_none() {
-            return;
-        }
-        self.push(&format!("{summary}{suffix}"), Summary, labels, value);
     }
 
     /// The id of family `name` for this instance: registered (as `kind`)
@@ -164,7 +169,11 @@ impl Builder {
                 b"Replication" if self.replication(key, value, master_host, master_port) => return,
                 b"Server" if key == b"uptime_in_seconds" => {
                     if let Some(up) = parse_float(value) {
-                        self.push("redis_start_time_seconds", Gauge, &[], now_unix as f64 - up);
+                        self.push_fixed(
+                            const { fixed_id("redis_start_time_seconds") },
+                            &[],
+                            now_unix as f64 - up,
+                        );
                     }
                 }
                 b"Commandstats" => {
@@ -182,7 +191,11 @@ impl Builder {
                 b"Errorstats" => {
                     if let Some(err) = key.strip_prefix(b"errorstat_") {
                         if let Some(n) = kv_number(value) {
-                            self.push("redis_errors_total", Counter, &[("err", err)], n);
+                            self.push_fixed(
+                                const { fixed_id("redis_errors_total") },
+                                &[("err", err)],
+                                n,
+                            );
                         }
                     }
                     return;
@@ -206,12 +219,11 @@ impl Builder {
                     .zip(valkey)
                     .filter(|(_, v)| !v.is_empty()),
             );
-            self.push("redis_instance_info", Gauge, &labels, 1.0);
+            self.push_fixed(const { fixed_id("redis_instance_info") }, &labels, 1.0);
         }
         if identity[0] == b"slave" {
-            self.push(
-                "redis_slave_info",
-                Gauge,
+            self.push_fixed(
+                const { fixed_id("redis_slave_info") },
                 &[
                     ("master_host", master_host),
                     ("master_port", master_port),
@@ -225,7 +237,9 @@ impl Builder {
     /// A field published under its own (mapped) name, or by prefix.
     fn plain(&mut self, key: &[u8], value: &[u8]) {
         if let Some(p) = plain_fields().get(key) {
-            self.push(p.name, p.kind, &[], status_value(value) * p.scale);
+            if self.room() {
+                self.push_to(p.family, &[], status_value(value) * p.scale);
+            }
         } else if key.starts_with(b"db")
             || key.starts_with(b"cmdstat_")
             || key.starts_with(b"cluster_")
@@ -249,7 +263,7 @@ impl Builder {
         let at = [("master_host", host), ("master_port", port)];
         if is_master_field(key, b"_link_status") {
             let up = if value == b"up" { 1.0 } else { 0.0 };
-            self.push("redis_master_link_up", Gauge, &at, up);
+            self.push_fixed(const { fixed_id("redis_master_link_up") }, &at, up);
             return true;
         }
         let direct = if is_master_field(key, b"_last_io_seconds_ago") {
@@ -300,9 +314,17 @@ impl Builder {
             ("slave_port", get(b"port").unwrap_or(b"")),
             ("slave_state", get(b"state").unwrap_or(b"")),
         ];
-        self.push("redis_connected_slave_offset_bytes", Gauge, &labels, offset);
+        self.push_fixed(
+            const { fixed_id("redis_connected_slave_offset_bytes") },
+            &labels,
+            offset,
+        );
         if let Some(lag) = lag {
-            self.push("redis_connected_slave_lag_seconds", Gauge, &labels, lag);
+            self.push_fixed(
+                const { fixed_id("redis_connected_slave_lag_seconds") },
+                &labels,
+                lag,
+            );
         }
         true
     }
@@ -314,35 +336,43 @@ impl Builder {
         value: &[u8],
         calls: &mut Vec<(&'a [u8], f64, f64)>,
     ) {
-        let parts: Vec<&[u8]> = value.split(|&b| b == b',').collect();
-        if parts.len() < 3 {
+        // The first five fields are all that is read: no list of them.
+        let mut parts: [&[u8]; 5] = [b""; 5];
+        let mut count = 0;
+        for (slot, part) in parts.iter_mut().zip(value.split(|&b| b == b',')) {
+            *slot = part;
+            count += 1;
+        }
+        if count < 3 {
             return;
         }
         let (Some(n), Some(usec)) = (kv_number(parts[0]), kv_number(parts[1])) else {
             return;
         };
         let label = [("cmd", cmd)];
-        self.push("redis_commands_total", Counter, &label, n);
-        self.push(
-            "redis_commands_duration_seconds_total",
-            Counter,
+        self.push_fixed(const { fixed_id("redis_commands_total") }, &label, n);
+        self.push_fixed(
+            const { fixed_id("redis_commands_duration_seconds_total") },
             &label,
             usec / 1e6,
         );
         calls.push((cmd, n, usec));
-        if parts.len() < 5 {
+        if count < 5 {
             return;
         }
         let (Some(rejected), Some(failed)) = (kv_number(parts[3]), kv_number(parts[4])) else {
             return;
         };
-        self.push(
-            "redis_commands_rejected_calls_total",
-            Counter,
+        self.push_fixed(
+            const { fixed_id("redis_commands_rejected_calls_total") },
             &label,
             rejected,
         );
-        self.push("redis_commands_failed_calls_total", Counter, &label, failed);
+        self.push_fixed(
+            const { fixed_id("redis_commands_failed_calls_total") },
+            &label,
+            failed,
+        );
     }
 
     /// `latency_percentiles_usec_get:p50=1.003,p99=4.015,p99.9=8.031`, with
@@ -361,14 +391,16 @@ impl Builder {
             quantiles.push((q, v));
         }
         quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let name = "redis_latency_percentiles_usec";
+        // A summary's `_sum` and `_count` families follow it.
+        let summary = const { fixed_id("redis_latency_percentiles_usec") };
+        let mut qs = Vec::new();
         for (q, v) in quantiles {
-            let mut qs = Vec::new();
+            qs.clear();
             write_value(&mut qs, q);
-            self.push(name, Summary, &[("cmd", cmd), ("quantile", &qs)], v);
+            self.push_fixed(summary, &[("cmd", cmd), ("quantile", &qs)], v);
         }
-        self.push_part(name, "_sum", &[("cmd", cmd)], sum);
-        self.push_part(name, "_count", &[("cmd", cmd)], count);
+        self.push_fixed(summary + 1, &[("cmd", cmd)], sum);
+        self.push_fixed(summary + 2, &[("cmd", cmd)], count);
     }
 
     /// `db0:keys=1,expires=0,avg_ttl=0,...`, read by field name (any
@@ -404,13 +436,17 @@ impl Builder {
             return false;
         };
         let db = [("db", key)];
-        self.push("redis_db_keys", Gauge, &db, keys);
-        self.push("redis_db_keys_expiring", Gauge, &db, expires);
+        self.push_fixed(const { fixed_id("redis_db_keys") }, &db, keys);
+        self.push_fixed(const { fixed_id("redis_db_keys_expiring") }, &db, expires);
         if let Some(cached) = numbers[3].or(numbers[4]) {
-            self.push("redis_db_keys_cached", Gauge, &db, cached);
+            self.push_fixed(const { fixed_id("redis_db_keys_cached") }, &db, cached);
         }
         if let Some(ttl) = numbers[2] {
-            self.push("redis_db_avg_ttl_seconds", Gauge, &db, ttl / 1000.0);
+            self.push_fixed(
+                const { fixed_id("redis_db_avg_ttl_seconds") },
+                &db,
+                ttl / 1000.0,
+            );
         }
         true
     }
@@ -451,9 +487,8 @@ impl Builder {
             return false;
         };
         let ok = if f[1] == b"ok" { 1.0 } else { 0.0 };
-        self.push(
-            "redis_sentinel_master_status",
-            Gauge,
+        self.push_fixed(
+            const { fixed_id("redis_sentinel_master_status") },
             &[
                 ("master_name", f[0]),
                 ("master_address", f[2]),
@@ -462,8 +497,16 @@ impl Builder {
             ok,
         );
         let at = [("master_name", f[0]), ("master_address", f[2])];
-        self.push("redis_sentinel_master_slaves", Gauge, &at, slaves);
-        self.push("redis_sentinel_master_sentinels", Gauge, &at, sentinels);
+        self.push_fixed(
+            const { fixed_id("redis_sentinel_master_slaves") },
+            &at,
+            slaves,
+        );
+        self.push_fixed(
+            const { fixed_id("redis_sentinel_master_sentinels") },
+            &at,
+            sentinels,
+        );
         true
     }
 
@@ -541,6 +584,16 @@ impl Builder {
             ..Builder::default()
         }
     }
+}
+
+/// Whether a sample with these labels may be published. Label values
+/// must be UTF-8 (Prometheus refuses a scrape with one that is not;
+/// client_golang drops such a sample, and so does this): binary key names
+/// and values stay out, as do values past [`MAX_LABEL_VALUE`].
+fn publishable(labels: &[(&str, &[u8])]) -> bool {
+    labels
+        .iter()
+        .all(|(_, v)| v.len() <= MAX_LABEL_VALUE && std::str::from_utf8(v).is_ok())
 }
 
 /// `master_host`, `master_1_host` (KeyDB's multi-master), ... with `suffix`.

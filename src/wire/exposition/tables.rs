@@ -2,8 +2,6 @@
 //! published under a name of their own, as redis_exporter 1.45 names them.
 
 use super::Kind;
-use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use Kind::{Counter, Gauge, Summary};
 
@@ -200,13 +198,36 @@ pub(super) const FIXED: &[(&str, Kind, &str)] = &[
     ),
 ];
 
-/// How one plain INFO field becomes a series.
-#[derive(Clone, Copy)]
-pub(super) struct Plain {
-    pub name: &'static str,
-    pub kind: Kind,
-    /// Multiplier (latest_fork_usec is published in seconds).
-    pub scale: f64,
+/// The id the registry gives fixed family `name`, for the builder to use
+/// without a lookup. The registry numbers [`FIXED`] first, in its order, a
+/// summary taking three ids (itself, `_sum`, `_count`). In a const context
+/// a name not in the table fails the build.
+pub(super) const fn fixed_id(name: &str) -> u16 {
+    let mut id = 0;
+    let mut i = 0;
+    while i < FIXED.len() {
+        if same(FIXED[i].0, name) {
+            return id;
+        }
+        id += if matches!(FIXED[i].1, Summary) { 3 } else { 1 };
+        i += 1;
+    }
+    panic!("not a fixed family")
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// INFO key → series name, gauges then counters, as redis_exporter maps
@@ -384,25 +405,10 @@ const COUNTERS: &[(&str, &str)] = &[
     ),
 ];
 
-/// INFO key → how it is published, built once.
-pub(super) fn plain_fields() -> &'static HashMap<&'static [u8], Plain> {
-    static MAP: OnceLock<HashMap<&'static [u8], Plain>> = OnceLock::new();
-    MAP.get_or_init(|| {
-        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-        let mut m = HashMap::new();
-        for (list, kind) in [(GAUGES, Gauge), (COUNTERS, Counter)] {
-            for &(key, name) in list {
-                let scale = if key == "latest_fork_usec" { 1e-6 } else { 1.0 };
-                m.insert(
-                    key.as_bytes(),
-                    Plain {
-                        name: leak(format!("redis_{name}")),
-                        kind,
-                        scale,
-                    },
-                );
-            }
-        }
-        m
-    })
+/// Both tables of plain fields, with the type of their series.
+pub(super) const PLAIN: [(&[(&str, &str)], Kind); 2] = [(GAUGES, Gauge), (COUNTERS, Counter)];
+
+/// A plain field's series name: `redis_` and its table name.
+pub(super) fn plain_name(name: &str) -> String {
+    format!("redis_{name}")
 }

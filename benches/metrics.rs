@@ -46,7 +46,7 @@ fn fleet(text: &[u8]) -> Store {
         ));
         let h = Tracker::new(Thresholds::default()).observe(
             Outcome::Polled {
-                snapshot,
+                snapshot: snapshot.into(),
                 latency: Duration::from_micros(300),
                 tls: None,
             },

@@ -674,7 +674,7 @@ mod tests {
             assert!(s.server.version().is_some() && s.server.run_id.is_some());
             let h = Tracker::new(Thresholds::default()).observe(
                 Outcome::Polled {
-                    snapshot: s,
+                    snapshot: s.into(),
                     latency: Duration::from_micros(100),
                     tls: None,
                 },

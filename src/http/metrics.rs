@@ -700,7 +700,7 @@ mod tests {
         let now = Instant::now();
         let h = Tracker::new(Thresholds::default()).observe(
             Outcome::Polled {
-                snapshot: corpus("redis-7.0_replica_online_info_multi"),
+                snapshot: corpus("redis-7.0_replica_online_info_multi").into(),
                 latency: Duration::ZERO,
                 tls: None,
             },

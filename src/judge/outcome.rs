@@ -156,7 +156,7 @@ pub struct TlsPeer {
 pub enum Outcome {
     /// INFO answered: the merged snapshot and the round trip.
     Polled {
-        snapshot: Snapshot,
+        snapshot: std::sync::Arc<Snapshot>,
         latency: Duration,
         /// The server's certificate, on a TLS connection.
         tls: Option<TlsPeer>,

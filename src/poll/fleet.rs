@@ -283,7 +283,8 @@ async fn run(
         }
         let (outcome, exposition) = poll_once(&target, &mut conn, plan, s.dns_refresh, tick).await;
         let ok = matches!(outcome, Outcome::Polled { .. });
-        let took = started.elapsed();
+        let ended = Instant::now();
+        let took = ended - started;
         polls.record(ok, took);
         if let Some(f) = exposition {
             let mut e = f.exposition;
@@ -301,7 +302,7 @@ async fn run(
         }
         // A verdict is as old as its result: stamp it when the poll ended,
         // so a poll that ran into its timeout is not born half stale.
-        let health = tracker.observe(outcome, std::time::Instant::now(), SystemTime::now());
+        let health = tracker.observe(outcome, ended.into_std(), SystemTime::now());
         trace!(instance = %target.name, status = health.status.as_str(), elapsed_us = took.as_micros() as u64, "polled");
         let changed = last_status != Some(health.status);
         log_transition(&target, &health, &mut last_status);

@@ -548,7 +548,7 @@ mod tests {
         let s = corpus("redis-7.0_master_idle_info_multi");
         let h = Tracker::new(Thresholds::default()).observe(
             Outcome::Polled {
-                snapshot: s,
+                snapshot: s.into(),
                 latency: Duration::from_micros(310),
                 tls: None,
             },
@@ -595,7 +595,7 @@ mod tests {
         let s = corpus("redis-7.0_replica_master_lost_info_multi");
         let h = Tracker::new(Thresholds::default()).observe(
             Outcome::Polled {
-                snapshot: s,
+                snapshot: s.into(),
                 latency: Duration::from_millis(1),
                 tls: None,
             },
@@ -638,7 +638,7 @@ mod tests {
     fn old_verdict_is_answered_as_stale() {
         let h = Tracker::new(Thresholds::default()).observe(
             Outcome::Polled {
-                snapshot: corpus("redis-7.0_master_idle_info_multi"),
+                snapshot: corpus("redis-7.0_master_idle_info_multi").into(),
                 latency: Duration::ZERO,
                 tls: None,
             },

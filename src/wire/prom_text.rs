@@ -18,10 +18,30 @@ pub fn write_value(out: &mut Vec<u8>, v: f64) {
     } else if v.is_infinite() {
         out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
     } else if v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
-        let _ = write!(out, "{}", v as i64);
+        write_integer(out, v as i64);
     } else {
         let _ = write!(out, "{v}");
     }
+}
+
+/// A whole number in decimal: most samples are counts, and the
+/// formatting machinery cost more than the digits.
+fn write_integer(out: &mut Vec<u8>, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// `,key="value"`, the value escaped.
@@ -42,6 +62,32 @@ pub fn escape_label_value(out: &mut Vec<u8>, v: &[u8]) {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\n' => out.extend_from_slice(b"\\n"),
             _ => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_are_written_as_the_formatter_writes_them() {
+        let mut edges = vec![0i64, 1, -1, 9, 10, -10, 99, 100, i64::MAX, i64::MIN];
+        let mut x = 1i64;
+        while let Some(next) = x.checked_mul(10) {
+            edges.extend([x - 1, x, x + 1, -x, next / 3]);
+            x = next;
+        }
+        for v in edges {
+            let mut out = Vec::new();
+            write_integer(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+        // And through write_value, for the whole numbers it takes there.
+        for v in [0.0, -0.0, 3.0, -42.0, 9_007_199_254_740_991.0] {
+            let mut out = Vec::new();
+            write_value(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), (v as i64).to_string());
         }
     }
 }

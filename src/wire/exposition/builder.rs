@@ -527,10 +527,14 @@ impl Builder {
     pub(super) fn finish(mut self) -> Exposition {
         let buf = &self.buf;
         let slice = |(a, b): (u32, u32)| &buf[a as usize..b as usize];
-        self.samples.sort_by(|x, y| {
+        // Unstable (a stable sort allocates its scratch on every call),
+        // with ties in push order (a sample's labels start further into
+        // the buffer the later it came): the dedup below keeps the first.
+        self.samples.sort_unstable_by(|x, y| {
             x.family
                 .cmp(&y.family)
                 .then_with(|| slice(x.labels).cmp(slice(y.labels)))
+                .then(x.labels.0.cmp(&y.labels.0))
         });
         self.samples
             .dedup_by(|x, y| x.family == y.family && slice(x.labels) == slice(y.labels));

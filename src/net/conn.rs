@@ -640,7 +640,9 @@ async fn write_flushed(stream: &mut Stream, mut bytes: &[u8]) -> io::Result<()> 
         // and the runtime's write path would first read the socket's
         // readiness record, a cache miss per poll at 10,000 instances
         // (BENCHMARKS.md, "Lean again, fifth pass"). What the socket does
-        // not take goes the runtime's way, which waits for room.
+        // not take goes the runtime's way, which waits for room. A peer
+        // gone is an EPIPE error here as there: Rust programs start with
+        // SIGPIPE ignored.
         match SockRef::from(&*tcp).send(bytes) {
             Ok(n) if n == bytes.len() => return Ok(()),
             Ok(n) => bytes = &bytes[n..],

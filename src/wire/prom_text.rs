@@ -3,6 +3,7 @@
 //! Used by the exposition builder, the state's label rendering and
 //! `/metrics`.
 
+use crate::wire::resp::put_decimal;
 use std::io::Write;
 
 /// `# HELP` and `# TYPE` lines of a family.
@@ -27,21 +28,10 @@ pub fn write_value(out: &mut Vec<u8>, v: f64) {
 /// A whole number in decimal: most samples are counts, and the
 /// formatting machinery cost more than the digits.
 fn write_integer(out: &mut Vec<u8>, v: i64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
     if v < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(&digits[at..]);
+    put_decimal(out, v.unsigned_abs());
 }
 
 /// `,key="value"`, the value escaped.

@@ -35,7 +35,7 @@ fn registry() -> &'static RwLock<Registry> {
         for (list, kind) in PLAIN {
             for &(_, name) in list {
                 let name = plain_name(name);
-                r.add(&name, kind, &format!("{name} from INFO."));
+                r.add(&name, kind, &info_help(&name));
             }
         }
         r.fixed = r.families.len() as u16;
@@ -93,11 +93,16 @@ pub(super) fn lookup(name: &str) -> Option<(u16, bool)> {
 /// Register a family a server named (as `kind`); its id, or None when the
 /// process holds [`MAX_FAMILIES`] already.
 pub(super) fn register(name: &str, kind: Kind) -> Option<u16> {
-    let help = format!("{name} from INFO.");
     registry()
         .write()
         .expect("registry lock is never held across a panic")
-        .add(name, kind, &help)
+        .add(name, kind, &info_help(name))
+}
+
+/// The help of a family read from INFO without a help of its own: the
+/// plain fields' and the server-named ones alike.
+fn info_help(name: &str) -> String {
+    format!("{name} from INFO.")
 }
 
 /// How one plain INFO field becomes a series.

@@ -25,6 +25,34 @@ pub fn write_value(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// Whether `text` is, byte for byte, what [`write_value`] writes for the
+/// number it reads as, so it can be copied as it came instead of parsed
+/// and formatted again. That holds for a plain decimal of at most 15
+/// digits: any such decimal survives the trip through an f64, so the
+/// shortest form that reads back as the same f64 has its digits, and
+/// `write_value` writes it without an exponent. The rest of the form: no
+/// leading zero, a sign only before a digit 1-9, a point only between
+/// digits, no trailing zero after it. Most INFO values are such numbers.
+pub fn is_canonical_number(text: &[u8]) -> bool {
+    let unsigned = text.strip_prefix(b"-").unwrap_or(text);
+    let (int, frac) = match unsigned.iter().position(|&b| b == b'.') {
+        Some(point) => (&unsigned[..point], &unsigned[point + 1..]),
+        None => (unsigned, &[][..]),
+    };
+    let has_point = int.len() != unsigned.len();
+    let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    match int {
+        [] => return false,
+        [b'0'] if unsigned.len() != text.len() => return false,
+        [b'0', _, ..] => return false,
+        _ => {}
+    }
+    all_digits(int)
+        && all_digits(frac)
+        && (!has_point || frac.last().is_some_and(|&d| d != b'0'))
+        && int.len() + frac.len() <= 15
+}
+
 /// A whole number in decimal: most samples are counts, and the
 /// formatting machinery cost more than the digits.
 fn write_integer(out: &mut Vec<u8>, v: i64) {
@@ -78,6 +106,106 @@ mod tests {
             let mut out = Vec::new();
             write_value(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), (v as i64).to_string());
+        }
+    }
+
+    /// The oracle: the text parsed by std and written by `write_value`.
+    fn rewritten(text: &str) -> String {
+        let mut out = Vec::new();
+        write_value(&mut out, text.parse::<f64>().unwrap());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn canonical_numbers_are_what_write_value_writes_for_them() {
+        // Shapes at the edges: lengths, zeros, the magnitude's ends.
+        let mut texts: Vec<String> = [
+            "0",
+            "7",
+            "-7",
+            "10",
+            "0.5",
+            "-12.25",
+            "0.000000000000001",
+            "999999999999999",
+            "-999999999999999",
+            "99999999999999.9",
+            "0.1",
+            "0.2",
+            "0.3",
+            "1.15",
+            "123456.789012345",
+            "4503599627370496",
+            "0.30000000000000004",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // And many decimals drawn from a fixed-seed xorshift: 1-17 digits
+        // with the point anywhere, some negative, some with zeros at the
+        // ends (which the check must refuse, not mis-copy).
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let len = 1 + (next() % 17) as usize;
+            let mut digits: String = (0..len)
+                .map(|_| char::from(b'0' + (next() % 10) as u8))
+                .collect();
+            if next() % 4 == 0 {
+                digits.replace_range(0..1, "0");
+            }
+            let point = (next() % (len as u64 + 1)) as usize;
+            let mut text = if point > 0 && point < len && next() % 3 != 0 {
+                format!("{}.{}", &digits[..point], &digits[point..])
+            } else {
+                digits
+            };
+            if next() % 5 == 0 {
+                text.insert(0, '-');
+            }
+            texts.push(text);
+        }
+        let mut copied = 0;
+        for text in &texts {
+            if is_canonical_number(text.as_bytes()) {
+                assert_eq!(&rewritten(text), text, "{text} is called canonical");
+                copied += 1;
+            }
+        }
+        // The check is not vacuous: most drawn decimals qualify, and the
+        // ones that must not, do not.
+        assert!(copied > texts.len() / 3, "{copied} of {}", texts.len());
+        for not in [
+            "",
+            "-",
+            ".5",
+            "5.",
+            "1.50",
+            "01",
+            "00",
+            "-0",
+            "-0.5",
+            "+1",
+            " 1",
+            "1 ",
+            "1e5",
+            "1E5",
+            "0x10",
+            "inf",
+            "NaN",
+            "1.2.3",
+            "--1",
+            "1234567890123456",
+            "0.0000000000000001",
+            "1,5",
+            "1_000",
+        ] {
+            assert!(!is_canonical_number(not.as_bytes()), "{not:?}");
         }
     }
 }

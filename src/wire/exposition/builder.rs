@@ -11,7 +11,7 @@ use crate::config::labels::INSTANCE_INFO_KEYS as INSTANCE_INFO;
 /// Valkey's optional `redis_instance_info` labels, after the fixed ones.
 use crate::config::labels::VALKEY_INFO_KEYS as VALKEY_INFO;
 use crate::wire::lines::for_each_line;
-use crate::wire::prom_text::{push_label, write_value};
+use crate::wire::prom_text::{is_canonical_number, push_label, write_value};
 use memchr::memchr;
 use Kind::Gauge;
 
@@ -98,6 +98,18 @@ impl Builder {
             family,
             labels: (l0, l1),
             value: (l1, v1),
+        });
+    }
+
+    /// Add an unlabelled sample whose value text is already what
+    /// [`write_value`] would write (see [`is_canonical_number`]).
+    fn push_text(&mut self, family: u16, value: &[u8]) {
+        let l = self.buf.len() as u32;
+        self.buf.extend_from_slice(value);
+        self.samples.push(Pending {
+            family,
+            labels: (l, l),
+            value: (l, self.buf.len() as u32),
         });
     }
 
@@ -237,7 +249,13 @@ impl Builder {
     /// A field published under its own (mapped) name, or by prefix.
     fn plain(&mut self, key: &[u8], value: &[u8]) {
         if let Some(p) = plain_fields().get(key) {
-            if self.room() {
+            if !self.room() {
+                return;
+            }
+            if p.scale == 1.0 && is_canonical_number(value) {
+                // Most fields: the server's text is the sample's, unparsed.
+                self.push_text(p.family, value);
+            } else {
                 self.push_to(p.family, &[], status_value(value) * p.scale);
             }
         } else if key.starts_with(b"db")

@@ -366,16 +366,8 @@ fn sample_of(slot: &Slot, h: &Health) -> Sample {
         status: h.status,
         reason: h.reason().map(|r| r.as_str()),
         error: h.error.as_deref().map(Into::into),
-        latency_us: h
-            .latency
-            .map(|l| l.as_micros().min(u32::MAX as u128) as u32),
-        mem_ratio: h
-            .snapshot
-            .as_ref()
-            .and_then(|s| match (s.used_memory, s.maxmemory) {
-                (Some(used), Some(max)) if max > 0 => Some((used as f64 / max as f64) as f32),
-                _ => None,
-            }),
+        latency_us: latency_us(h),
+        mem_ratio: mem_ratio(h),
         labels: (!ident.labels.is_empty()).then(|| ident.labels.clone()),
     }
 }

@@ -177,8 +177,8 @@ mod tests {
                 copied += 1;
             }
         }
-        // The check is not vacuous: most drawn decimals qualify, and the
-        // ones that must not, do not.
+        // The check is not vacuous: over a third of the drawn decimals
+        // qualify, and the texts that must not, do not.
         assert!(copied > texts.len() / 3, "{copied} of {}", texts.len());
         for not in [
             "",

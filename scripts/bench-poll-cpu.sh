@@ -13,8 +13,10 @@
 # plain, plus a gzip scrape of /metrics every 15 s inside the window, as
 # Prometheus would: its rendering is in the CPU figure), nometrics
 # (metrics_interval 24h: health polls only, after the first), allmetrics
-# (metrics_interval 1ms: INFO ALL on every poll), tls. Each round also
-# prints the process's RSS per instance at the window's end.
+# (metrics_interval 1ms and metrics_fetch "always": INFO ALL on every poll,
+# scraped or not; builds from before metrics_fetch refuse this config),
+# tls. Each round also prints the process's RSS per instance at the
+# window's end.
 # A BIN of floor:tokio or floor:uring is one of the floors in
 # benches/poll-floor (a bare tokio poller, a bare io_uring one: they send
 # redpulse's poll request and read the reply, nothing else; never
@@ -68,6 +70,9 @@ for mode in "${modes[@]}"; do
     nometrics | allmetrics)
       [ "$mode" = nometrics ] && every=24h || every=1ms
       echo "metrics_interval = \"$every\"" >"$work/$mode.toml"
+      # Fetched on demand, INFO ALL would stop after the first poll with
+      # nobody scraping; allmetrics measures it on every poll.
+      [ "$mode" = allmetrics ] && echo 'metrics_fetch = "always"' >>"$work/$mode.toml"
       if [ ! -f "$work/plain.txt" ]; then
         start_fleet "$base_port"
         for i in $(seq 0 $((n - 1))); do echo "sim-$(printf %05d "$i")=redis://127.0.0.1:$((base_port + i))"; done >"$work/plain.txt"

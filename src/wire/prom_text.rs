@@ -25,32 +25,80 @@ pub fn write_value(out: &mut Vec<u8>, v: f64) {
     }
 }
 
-/// Whether `text` is, byte for byte, what [`write_value`] writes for the
-/// number it reads as, so it can be copied as it came instead of parsed
-/// and formatted again. That holds for a plain decimal of at most 15
-/// digits: any such decimal survives the trip through an f64, so the
-/// shortest form that reads back as the same f64 has its digits, and
-/// `write_value` writes it without an exponent. The rest of the form: no
-/// leading zero, a sign only before a digit 1-9, a point only between
-/// digits, no trailing zero after it. Most INFO values are such numbers.
-pub fn is_canonical_number(text: &[u8]) -> bool {
-    let unsigned = text.strip_prefix(b"-").unwrap_or(text);
+/// Write what [`write_value`] writes for `value()`, the decimal `text`
+/// read as an f64 and divided by 10^`shift` (a microsecond count in
+/// seconds is shift 6), copying the digits instead of formatting the float
+/// when that gives the same bytes; `value` is called only when it does
+/// not. That holds for a plain decimal of at most 15 digits, a whole
+/// number when `shift` is not 0: reading it rounds once (the parse, or one
+/// division of an exact whole number by an exact power of ten) to the f64
+/// nearest the decimal, any decimal of at most 15 significant digits
+/// survives that trip, so the shortest form that reads back as the same
+/// f64 has its digits, and `write_value` writes them without an exponent.
+/// The rest of the form: no leading zero, a sign only on a number other
+/// than zero, a point only between digits. Trailing zeros after the point
+/// are dropped, as the shortest form has none.
+pub fn write_decimal(out: &mut Vec<u8>, text: &[u8], shift: usize, value: impl FnOnce() -> f64) {
+    if !copy_decimal(out, text, shift) {
+        write_value(out, value());
+    }
+}
+
+/// [`write_decimal`]'s copy: false, and nothing written, when `text` is
+/// not of the form it proves.
+fn copy_decimal(out: &mut Vec<u8>, text: &[u8], shift: usize) -> bool {
+    let (negative, unsigned) = match text.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
     let (int, frac) = match unsigned.iter().position(|&b| b == b'.') {
         Some(point) => (&unsigned[..point], &unsigned[point + 1..]),
         None => (unsigned, &[][..]),
     };
     let has_point = int.len() != unsigned.len();
     let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
-    match int {
-        [] => return false,
-        [b'0'] if unsigned.len() != text.len() => return false,
-        [b'0', _, ..] => return false,
-        _ => {}
+    let well_formed = match int {
+        [] | [b'0', _, ..] => false,
+        _ => all_digits(int) && all_digits(frac),
+    };
+    if !well_formed
+        || (has_point && (frac.is_empty() || shift != 0))
+        || int.len() + frac.len() > 15
+        || shift > 15
+    {
+        return false;
     }
-    all_digits(int)
-        && all_digits(frac)
-        && (!has_point || frac.last().is_some_and(|&d| d != b'0'))
-        && int.len() + frac.len() <= 15
+    let trim = |s: &'_ [u8]| -> usize { s.iter().rposition(|&d| d != b'0').map_or(0, |i| i + 1) };
+    if int == b"0" && trim(frac) == 0 {
+        // Zero, of any sign, is written as a whole number.
+        out.push(b'0');
+        return true;
+    }
+    if negative {
+        out.push(b'-');
+    }
+    if shift == 0 {
+        out.extend_from_slice(int);
+        let frac = &frac[..trim(frac)];
+        if !frac.is_empty() {
+            out.push(b'.');
+            out.extend_from_slice(frac);
+        }
+    } else if int.len() > shift {
+        let (whole, part) = int.split_at(int.len() - shift);
+        out.extend_from_slice(whole);
+        let part = &part[..trim(part)];
+        if !part.is_empty() {
+            out.push(b'.');
+            out.extend_from_slice(part);
+        }
+    } else {
+        // A whole number, not zero, so its trimmed digits are not empty.
+        out.extend_from_slice(b"0.");
+        out.resize(out.len() + shift - int.len(), b'0');
+        out.extend_from_slice(&int[..trim(int)]);
+    }
+    true
 }
 
 /// A whole number in decimal: most samples are counts, and the
@@ -109,41 +157,71 @@ mod tests {
         }
     }
 
-    /// The oracle: the text parsed by std and written by `write_value`.
-    fn rewritten(text: &str) -> String {
+    /// The oracle: the text parsed by std, divided as the builder divides
+    /// (`usec / 1e6`), and written by `write_value`.
+    fn rewritten(text: &str, shift: usize) -> String {
+        const POWERS: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
         let mut out = Vec::new();
-        write_value(&mut out, text.parse::<f64>().unwrap());
+        write_value(&mut out, text.parse::<f64>().unwrap() / POWERS[shift]);
         String::from_utf8(out).unwrap()
     }
 
+    fn copied(text: &str, shift: usize) -> Option<String> {
+        let mut out = b"x".to_vec();
+        if !copy_decimal(&mut out, text.as_bytes(), shift) {
+            assert_eq!(out, b"x", "{text:?}: written though refused");
+            return None;
+        }
+        Some(String::from_utf8(out[1..].to_vec()).unwrap())
+    }
+
     #[test]
-    fn canonical_numbers_are_what_write_value_writes_for_them() {
-        // Shapes at the edges: lengths, zeros, the magnitude's ends.
-        let mut texts: Vec<String> = [
-            "0",
-            "7",
-            "-7",
-            "10",
-            "0.5",
-            "-12.25",
-            "0.000000000000001",
-            "999999999999999",
-            "-999999999999999",
-            "99999999999999.9",
-            "0.1",
-            "0.2",
-            "0.3",
-            "1.15",
-            "123456.789012345",
-            "4503599627370496",
-            "0.30000000000000004",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    fn copied_decimals_are_what_write_value_writes_for_them() {
+        // Shapes at the edges, with what they must become (by hand).
+        for (text, shift, want) in [
+            ("0", 0, "0"),
+            ("7", 0, "7"),
+            ("-7", 0, "-7"),
+            ("0.5", 0, "0.5"),
+            ("-0.5", 0, "-0.5"),
+            ("-0", 0, "0"),
+            ("-0.000", 0, "0"),
+            ("1.50", 0, "1.5"),
+            ("4.000", 0, "4"),
+            ("0.213780", 0, "0.21378"),
+            ("99.9", 0, "99.9"),
+            ("10.047", 0, "10.047"),
+            ("0.00000000000001", 0, "0.00000000000001"),
+            ("999999999999999", 0, "999999999999999"),
+            ("99999999999999.9", 0, "99999999999999.9"),
+            ("123456.789012345", 0, "123456.789012345"),
+            ("0.1", 0, "0.1"),
+            ("0.3", 0, "0.3"),
+            ("90856", 6, "0.090856"),
+            ("2000000", 6, "2"),
+            ("2500000", 6, "2.5"),
+            ("5", 6, "0.000005"),
+            ("-5", 6, "-0.000005"),
+            ("0", 6, "0"),
+            ("100", 6, "0.0001"),
+            ("123456789012345", 6, "123456789.012345"),
+            ("123", 3, "0.123"),
+            ("1230", 3, "1.23"),
+        ] {
+            assert_eq!(
+                copied(text, shift).as_deref(),
+                Some(want),
+                "{text} shift {shift}"
+            );
+            assert_eq!(
+                rewritten(text, shift),
+                want,
+                "{text} shift {shift}: the oracle"
+            );
+        }
         // And many decimals drawn from a fixed-seed xorshift: 1-17 digits
         // with the point anywhere, some negative, some with zeros at the
-        // ends (which the check must refuse, not mis-copy).
+        // ends, each at shifts 0, 3 and 6.
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             x ^= x << 13;
@@ -151,6 +229,7 @@ mod tests {
             x ^= x << 17;
             x
         };
+        let mut texts = Vec::new();
         for _ in 0..200_000 {
             let len = 1 + (next() % 17) as usize;
             let mut digits: String = (0..len)
@@ -158,6 +237,9 @@ mod tests {
                 .collect();
             if next() % 4 == 0 {
                 digits.replace_range(0..1, "0");
+            }
+            if next() % 4 == 0 {
+                digits.replace_range(len - 1..len, "0");
             }
             let point = (next() % (len as u64 + 1)) as usize;
             let mut text = if point > 0 && point < len && next() % 3 != 0 {
@@ -170,42 +252,51 @@ mod tests {
             }
             texts.push(text);
         }
-        let mut copied = 0;
-        for text in &texts {
-            if is_canonical_number(text.as_bytes()) {
-                assert_eq!(&rewritten(text), text, "{text} is called canonical");
-                copied += 1;
+        for shift in [0, 3, 6] {
+            let mut n = 0;
+            for text in &texts {
+                if let Some(out) = copied(text, shift) {
+                    assert_eq!(out, rewritten(text, shift), "{text} shift {shift}");
+                    n += 1;
+                }
             }
+            // Not vacuous: whole numbers (a third of the draws) qualify at
+            // every shift, and decimals too at shift 0.
+            let least = if shift == 0 {
+                texts.len() / 2
+            } else {
+                texts.len() / 5
+            };
+            assert!(n > least, "shift {shift}: {n} of {}", texts.len());
         }
-        // The check is not vacuous: over a third of the drawn decimals
-        // qualify, and the texts that must not, do not.
-        assert!(copied > texts.len() / 3, "{copied} of {}", texts.len());
-        for not in [
-            "",
-            "-",
-            ".5",
-            "5.",
-            "1.50",
-            "01",
-            "00",
-            "-0",
-            "-0.5",
-            "+1",
-            " 1",
-            "1 ",
-            "1e5",
-            "1E5",
-            "0x10",
-            "inf",
-            "NaN",
-            "1.2.3",
-            "--1",
-            "1234567890123456",
-            "0.0000000000000001",
-            "1,5",
-            "1_000",
+        for (not, shift) in [
+            ("", 0),
+            ("-", 0),
+            (".5", 0),
+            ("5.", 0),
+            ("01", 0),
+            ("00", 0),
+            ("-01", 0),
+            ("+1", 0),
+            (" 1", 0),
+            ("1 ", 0),
+            ("1e5", 0),
+            ("1E5", 0),
+            ("0x10", 0),
+            ("inf", 0),
+            ("NaN", 0),
+            ("ok", 0),
+            ("1.2.3", 0),
+            ("--1", 0),
+            ("1234567890123456", 0),
+            ("0.000000000000001", 0),
+            ("1,5", 0),
+            ("1_000", 0),
+            ("1.5", 6),
+            ("1.0", 3),
+            ("1234567890123456", 6),
         ] {
-            assert!(!is_canonical_number(not.as_bytes()), "{not:?}");
+            assert_eq!(copied(not, shift), None, "{not:?} shift {shift}");
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::config::labels::INSTANCE_INFO_KEYS as INSTANCE_INFO;
 /// Valkey's optional `redis_instance_info` labels, after the fixed ones.
 use crate::config::labels::VALKEY_INFO_KEYS as VALKEY_INFO;
 use crate::wire::lines::for_each_line;
-use crate::wire::prom_text::{is_canonical_number, push_label, write_value};
+use crate::wire::prom_text::{push_label, write_decimal, write_value};
 use memchr::memchr;
 use Kind::Gauge;
 
@@ -87,29 +87,50 @@ impl Builder {
     /// Add a sample of a family whose id is known, once [`Builder::room`]
     /// said it fits and its label values are known to be UTF-8.
     fn push_to(&mut self, family: u16, labels: &[(&str, &[u8])], value: f64) {
+        let labels = self.write_labels(labels);
+        let v0 = self.buf.len() as u32;
+        write_value(&mut self.buf, value);
+        self.pending(family, labels, v0);
+    }
+
+    /// `labels` as text in the buffer, for one sample or several that carry
+    /// the same labels (a command's counts); None when not publishable.
+    fn labels(&mut self, labels: &[(&str, &[u8])]) -> Option<(u32, u32)> {
+        publishable(labels).then(|| self.write_labels(labels))
+    }
+
+    fn write_labels(&mut self, labels: &[(&str, &[u8])]) -> (u32, u32) {
         let l0 = self.buf.len() as u32;
         for (k, v) in labels {
             push_label(&mut self.buf, k.as_bytes(), v);
         }
-        let l1 = self.buf.len() as u32;
-        write_value(&mut self.buf, value);
-        let v1 = self.buf.len() as u32;
-        self.samples.push(Pending {
-            family,
-            labels: (l0, l1),
-            value: (l1, v1),
-        });
+        (l0, self.buf.len() as u32)
     }
 
-    /// Add an unlabelled sample whose value text is already what
-    /// [`write_value`] would write (see [`is_canonical_number`]).
-    fn push_text(&mut self, family: u16, value: &[u8]) {
-        let l = self.buf.len() as u32;
-        self.buf.extend_from_slice(value);
+    /// Add a sample whose value `write` puts in the buffer, with `labels`
+    /// from [`Builder::labels`] (None when they were not publishable).
+    fn push_with(
+        &mut self,
+        family: u16,
+        labels: Option<(u32, u32)>,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        if !self.room() {
+            return;
+        }
+        if let Some(labels) = labels {
+            let v0 = self.buf.len() as u32;
+            write(&mut self.buf);
+            self.pending(family, labels, v0);
+        }
+    }
+
+    /// The sample whose value text runs from `v0` to the buffer's end.
+    fn pending(&mut self, family: u16, labels: (u32, u32), v0: u32) {
         self.samples.push(Pending {
             family,
-            labels: (l, l),
-            value: (l, self.buf.len() as u32),
+            labels,
+            value: (v0, self.buf.len() as u32),
         });
     }
 
@@ -249,13 +270,13 @@ impl Builder {
     /// A field published under its own (mapped) name, or by prefix.
     fn plain(&mut self, key: &[u8], value: &[u8]) {
         if let Some(p) = plain_fields().get(key) {
-            if !self.room() {
-                return;
-            }
-            if p.scale == 1.0 && is_canonical_number(value) {
+            if p.scale == 1.0 {
                 // Most fields: the server's text is the sample's, unparsed.
-                self.push_text(p.family, value);
-            } else {
+                let none = self.labels(&[]);
+                self.push_with(p.family, none, |b| {
+                    write_decimal(b, value, 0, || status_value(value))
+                });
+            } else if self.room() {
                 self.push_to(p.family, &[], status_value(value) * p.scale);
             }
         } else if key.starts_with(b"db")
@@ -364,32 +385,41 @@ impl Builder {
         if count < 3 {
             return;
         }
-        let (Some(n), Some(usec)) = (kv_number(parts[0]), kv_number(parts[1])) else {
+        let (Some(n_text), Some(usec_text)) = (kv_value(parts[0]), kv_value(parts[1])) else {
             return;
         };
-        let label = [("cmd", cmd)];
-        self.push_fixed(const { fixed_id("redis_commands_total") }, &label, n);
-        self.push_fixed(
+        let (Some(n), Some(usec)) = (parse_float(n_text), parse_float(usec_text)) else {
+            return;
+        };
+        // One label text for the command's four counts.
+        let label = self.labels(&[("cmd", cmd)]);
+        self.push_with(const { fixed_id("redis_commands_total") }, label, |b| {
+            write_decimal(b, n_text, 0, || n)
+        });
+        self.push_with(
             const { fixed_id("redis_commands_duration_seconds_total") },
-            &label,
-            usec / 1e6,
+            label,
+            |b| write_decimal(b, usec_text, 6, || usec / 1e6),
         );
         calls.push((cmd, n, usec));
         if count < 5 {
             return;
         }
-        let (Some(rejected), Some(failed)) = (kv_number(parts[3]), kv_number(parts[4])) else {
+        let (Some(rejected), Some(failed)) = (kv_value(parts[3]), kv_value(parts[4])) else {
             return;
         };
-        self.push_fixed(
+        let (Some(r), Some(f)) = (parse_float(rejected), parse_float(failed)) else {
+            return;
+        };
+        self.push_with(
             const { fixed_id("redis_commands_rejected_calls_total") },
-            &label,
-            rejected,
+            label,
+            |b| write_decimal(b, rejected, 0, || r),
         );
-        self.push_fixed(
+        self.push_with(
             const { fixed_id("redis_commands_failed_calls_total") },
-            &label,
-            failed,
+            label,
+            |b| write_decimal(b, failed, 0, || f),
         );
     }
 
@@ -399,26 +429,29 @@ impl Builder {
         let Some(&(_, count, sum)) = calls.iter().find(|(c, _, _)| *c == cmd) else {
             return;
         };
-        let mut quantiles = Vec::new();
+        // (quantile, its text, value, its text)
+        let mut quantiles: Vec<(f64, &[u8], f64, &[u8])> = Vec::with_capacity(4);
         for part in spec.split(|&b| b == b',') {
             let Some(eq) = memchr(b'=', part) else { return };
             let (q, v) = (part[..eq].get(1..).unwrap_or(b""), &part[eq + 1..]);
-            let (Some(q), Some(v)) = (parse_float(q), parse_float(v)) else {
+            let (Some(qf), Some(vf)) = (parse_float(q), parse_float(v)) else {
                 return;
             };
-            quantiles.push((q, v));
+            quantiles.push((qf, q, vf, v));
         }
         quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
         // A summary's `_sum` and `_count` families follow it.
         let summary = const { fixed_id("redis_latency_percentiles_usec") };
         let mut qs = Vec::new();
-        for (q, v) in quantiles {
+        for (qf, q, vf, v) in quantiles {
             qs.clear();
-            write_value(&mut qs, q);
-            self.push_fixed(summary, &[("cmd", cmd), ("quantile", &qs)], v);
+            write_decimal(&mut qs, q, 0, || qf);
+            let labels = self.labels(&[("cmd", cmd), ("quantile", &qs)]);
+            self.push_with(summary, labels, |b| write_decimal(b, v, 0, || vf));
         }
-        self.push_fixed(summary + 1, &[("cmd", cmd)], sum);
-        self.push_fixed(summary + 2, &[("cmd", cmd)], count);
+        let label = self.labels(&[("cmd", cmd)]);
+        self.push_with(summary + 1, label, |b| write_value(b, sum));
+        self.push_with(summary + 2, label, |b| write_value(b, count));
     }
 
     /// `db0:keys=1,expires=0,avg_ttl=0,...`, read by field name (any
@@ -438,33 +471,41 @@ impl Builder {
             b"cached_keys",
             b"subexpiry",
         ];
-        let mut numbers = [None; 5];
+        let mut numbers: [Option<(&[u8], f64)>; 5] = [None; 5];
         for part in value.split(|&b| b == b',') {
             let Some(eq) = memchr(b'=', part) else {
                 return false;
             };
             if let Some(i) = FIELDS.iter().position(|f| *f == &part[..eq]) {
-                match parse_float(&part[eq + 1..]) {
-                    Some(n) => numbers[i] = Some(n),
+                let text = &part[eq + 1..];
+                match parse_float(text) {
+                    Some(n) => numbers[i] = Some((text, n)),
                     None => return false,
                 }
             }
         }
-        let (Some(keys), Some(expires)) = (numbers[0], numbers[1]) else {
+        let (Some((keys, k)), Some((expires, e))) = (numbers[0], numbers[1]) else {
             return false;
         };
-        let db = [("db", key)];
-        self.push_fixed(const { fixed_id("redis_db_keys") }, &db, keys);
-        self.push_fixed(const { fixed_id("redis_db_keys_expiring") }, &db, expires);
-        if let Some(cached) = numbers[3].or(numbers[4]) {
-            self.push_fixed(const { fixed_id("redis_db_keys_cached") }, &db, cached);
-        }
-        if let Some(ttl) = numbers[2] {
-            self.push_fixed(
-                const { fixed_id("redis_db_avg_ttl_seconds") },
-                &db,
-                ttl / 1000.0,
+        let db = self.labels(&[("db", key)]);
+        let copy = |text, n| move |b: &mut Vec<u8>| write_decimal(b, text, 0, || n);
+        self.push_with(const { fixed_id("redis_db_keys") }, db, copy(keys, k));
+        self.push_with(
+            const { fixed_id("redis_db_keys_expiring") },
+            db,
+            copy(expires, e),
+        );
+        if let Some((cached, c)) = numbers[3].or(numbers[4]) {
+            self.push_with(
+                const { fixed_id("redis_db_keys_cached") },
+                db,
+                copy(cached, c),
             );
+        }
+        if let Some((ttl, t)) = numbers[2] {
+            self.push_with(const { fixed_id("redis_db_avg_ttl_seconds") }, db, |b| {
+                write_decimal(b, ttl, 3, || t / 1000.0)
+            });
         }
         true
     }
@@ -548,12 +589,19 @@ impl Builder {
         // Unstable (a stable sort allocates its scratch on every call),
         // with ties in push order (a sample's labels start further into
         // the buffer the later it came): the dedup below keeps the first.
-        self.samples.sort_unstable_by(|x, y| {
-            x.family
-                .cmp(&y.family)
-                .then_with(|| slice(x.labels).cmp(slice(y.labels)))
-                .then(x.labels.0.cmp(&y.labels.0))
-        });
+        // By family first, on a whole-number key; then the runs of more
+        // than one sample (a command's, a database's) by their labels.
+        self.samples
+            .sort_unstable_by_key(|s| u64::from(s.family) << 32 | u64::from(s.labels.0));
+        for run in self.samples.chunk_by_mut(|x, y| x.family == y.family) {
+            if run.len() > 1 {
+                run.sort_unstable_by(|x, y| {
+                    slice(x.labels)
+                        .cmp(slice(y.labels))
+                        .then(x.labels.0.cmp(&y.labels.0))
+                });
+            }
+        }
         self.samples
             .dedup_by(|x, y| x.family == y.family && slice(x.labels) == slice(y.labels));
         let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
@@ -632,8 +680,14 @@ fn is_master_field(key: &[u8], suffix: &[u8]) -> bool {
             .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
 }
 
-/// A number, as Go's ParseFloat reads one.
+/// A number, as Go's ParseFloat reads one. Most are whole numbers of a
+/// few digits, read here directly: up to 19 digits fit a u64, and its
+/// conversion rounds to the nearest f64 as the parse does.
 fn parse_float(s: &[u8]) -> Option<f64> {
+    if !s.is_empty() && s.len() <= 19 && s.iter().all(u8::is_ascii_digit) {
+        let n = s.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        return Some(n as f64);
+    }
     std::str::from_utf8(s).ok()?.parse().ok()
 }
 
@@ -649,9 +703,14 @@ fn status_value(v: &[u8]) -> f64 {
 
 /// The number of `key=number`.
 fn kv_number(part: &[u8]) -> Option<f64> {
+    kv_value(part).and_then(parse_float)
+}
+
+/// The value of `key=value` (exactly one `=`).
+fn kv_value(part: &[u8]) -> Option<&[u8]> {
     let mut kv = part.split(|&b| b == b'=');
     match (kv.next(), kv.next(), kv.next()) {
-        (Some(_), Some(v), None) => parse_float(v),
+        (Some(_), Some(v), None) => Some(v),
         _ => None,
     }
 }
@@ -674,6 +733,38 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn whole_numbers_read_directly_are_what_std_reads() {
+        // Every length up to past the direct path's 19 digits, leading
+        // zeros and all-nines included, from a fixed-seed xorshift.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut texts = vec![String::new(), "0".into(), "-1".into(), "1.5".into()];
+        for len in 1..=22 {
+            texts.push("9".repeat(len));
+            texts.push(format!("0{}", "9".repeat(len)));
+            for _ in 0..2_000 {
+                texts.push(
+                    (0..len)
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            char::from(b'0' + (x % 10) as u8)
+                        })
+                        .collect(),
+                );
+            }
+        }
+        for t in &texts {
+            let std = t.parse::<f64>().ok();
+            assert_eq!(
+                parse_float(t.as_bytes()).map(f64::to_bits),
+                std.map(f64::to_bits),
+                "{t:?}"
+            );
+        }
     }
 
     #[test]

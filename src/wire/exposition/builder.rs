@@ -33,6 +33,8 @@ struct Scratch {
     samples: Vec<Pending>,
     text: Vec<u8>,
     families: Vec<(u16, u16)>,
+    /// The samples' order: family, then index.
+    order: Vec<u64>,
 }
 
 /// Working buffers grown past this (a server with thousands of commands)
@@ -586,29 +588,41 @@ impl Builder {
     pub(super) fn finish(mut self) -> Exposition {
         let buf = &self.buf;
         let slice = |(a, b): (u32, u32)| &buf[a as usize..b as usize];
-        // Unstable (a stable sort allocates its scratch on every call),
-        // with ties in push order (a sample's labels start further into
-        // the buffer the later it came): the dedup below keeps the first.
-        // By family first, on a whole-number key; then the runs of more
-        // than one sample (a command's, a database's) by their labels.
-        self.samples
-            .sort_unstable_by_key(|s| u64::from(s.family) << 32 | u64::from(s.labels.0));
-        for run in self.samples.chunk_by_mut(|x, y| x.family == y.family) {
+        let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let (text, families, order) =
+            (&mut scratch.text, &mut scratch.families, &mut scratch.order);
+        text.clear();
+        families.clear();
+        // The order as whole numbers, family then push order, cheap to sort
+        // (unstable: a stable sort allocates its scratch on every call);
+        // then the runs of one family (a command's samples, a database's)
+        // by label text, ties still in push order.
+        order.clear();
+        order.extend(
+            self.samples
+                .iter()
+                .enumerate()
+                .map(|(i, s)| u64::from(s.family) << 32 | i as u64),
+        );
+        order.sort_unstable();
+        let sample = |key: u64| &self.samples[key as u32 as usize];
+        for run in order.chunk_by_mut(|x, y| x >> 32 == y >> 32) {
             if run.len() > 1 {
                 run.sort_unstable_by(|x, y| {
-                    slice(x.labels)
-                        .cmp(slice(y.labels))
-                        .then(x.labels.0.cmp(&y.labels.0))
+                    slice(sample(*x).labels)
+                        .cmp(slice(sample(*y).labels))
+                        .then(x.cmp(y))
                 });
             }
         }
-        self.samples
-            .dedup_by(|x, y| x.family == y.family && slice(x.labels) == slice(y.labels));
-        let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        let (text, families) = (&mut scratch.text, &mut scratch.families);
-        text.clear();
-        families.clear();
-        for s in &self.samples {
+        let mut kept: Option<&Pending> = None;
+        for &key in order.iter() {
+            let s = sample(key);
+            // A repeated series (a server repeating a field): the first stays.
+            if kept.is_some_and(|k| k.family == s.family && slice(k.labels) == slice(s.labels)) {
+                continue;
+            }
+            kept = Some(s);
             let start = text.len();
             text.extend_from_slice(slice(s.labels));
             text.extend_from_slice(b"} ");
@@ -635,7 +649,8 @@ impl Builder {
         scratch.buf = std::mem::take(&mut self.buf);
         let bytes = scratch.buf.capacity()
             + scratch.text.capacity()
-            + scratch.samples.capacity() * std::mem::size_of::<Pending>();
+            + scratch.samples.capacity() * std::mem::size_of::<Pending>()
+            + scratch.order.capacity() * 8;
         if bytes <= MAX_SCRATCH {
             SCRATCH.with(|s| *s.borrow_mut() = scratch);
         }

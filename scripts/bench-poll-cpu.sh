@@ -24,7 +24,8 @@
 #   MODES=scraped scripts/bench-poll-cpu.sh 10000 30 3 OLD NEW floor:tokio floor:uring
 # The simulated fleets are this tree's release build, in processes of at
 # most 5,000 instances (TLS mode: N at most 5,000). Loopback only;
-# everything started is stopped by PID.
+# everything started is stopped by PID. The builds' order rotates from
+# round to round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -88,7 +89,11 @@ polls() { curl -sf "http://127.0.0.1:$http_port/metrics" | awk '/^redpulse_polls
 floor_polls() { sleep 0.15; cat "$work/count"; }
 
 for ((r = 1; r <= rounds; r++)); do
-  for bin in "${bins[@]}"; do
+  # Each round starts with the next build: a run leaves its 10,000 closed
+  # connections in TIME_WAIT and the machine drifts, so a fixed order
+  # favours whichever build always goes first.
+  order=("${bins[@]:$(( (r - 1) % ${#bins[@]} ))}" "${bins[@]:0:$(( (r - 1) % ${#bins[@]} ))}")
+  for bin in "${order[@]}"; do
     for mode in "${modes[@]}"; do
       extra=() targets=$mode
       [ "$mode" = tls ] && extra=(--tls-ca-file "$work/tls/ca.crt")

@@ -407,12 +407,11 @@ impl Conn {
         self.broken = false;
         // Made where it is published: merged in place, not carried in the
         // poll's future and copied out at the end (596 bytes).
-        let mut published = std::sync::Arc::new(Snapshot {
+        let mut snapshot = std::sync::Arc::new(Snapshot {
             server: self.server,
             ..Snapshot::default()
         });
-        let snap =
-            std::sync::Arc::get_mut(&mut published).expect("not shared before the poll ends");
+        let snap = std::sync::Arc::get_mut(&mut snapshot).expect("not shared before the poll ends");
         // Read every reply even after an error reply, so the connection
         // stays in step; report the first error.
         let mut first_error = None;
@@ -553,7 +552,7 @@ impl Conn {
         match first_error {
             Some(f) => Err(f),
             None => Ok(Polled {
-                snapshot: published,
+                snapshot,
                 latency,
                 exposition,
                 refused,

@@ -35,9 +35,9 @@ pub fn write_value(out: &mut Vec<u8>, v: f64) {
 /// nearest the decimal, any decimal of at most 15 significant digits
 /// survives that trip, so the shortest form that reads back as the same
 /// f64 has its digits, and `write_value` writes them without an exponent.
-/// The rest of the form: no leading zero, a sign only on a number other
-/// than zero, a point only between digits. Trailing zeros after the point
-/// are dropped, as the shortest form has none.
+/// The rest of the form: no leading zero, a point only between digits.
+/// Trailing zeros after the point are dropped, as the shortest form has
+/// none, and a zero of either sign is written `0`, as `write_value` does.
 pub fn write_decimal(out: &mut Vec<u8>, text: &[u8], shift: usize, value: impl FnOnce() -> f64) {
     if !copy_decimal(out, text, shift) {
         write_value(out, value());

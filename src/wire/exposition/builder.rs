@@ -16,7 +16,8 @@ use memchr::memchr;
 use Kind::Gauge;
 
 /// One sample while building: family, and its label and value text as
-/// ranges of the builder's buffer.
+/// ranges of the builder's buffer (samples with the same labels, such as
+/// a command's counts, share one label range).
 struct Pending {
     family: u16,
     labels: (u32, u32),

@@ -1,5 +1,6 @@
 //! Test helpers over the captured replies in `testdata/info/` and
-//! `testdata/metrics/` (unit tests only).
+//! `testdata/metrics/`, and a generator for drawn inputs (unit tests
+//! only).
 
 use crate::wire::info::{info_text, Snapshot};
 use crate::wire::resp::{Decoder, Frame};
@@ -93,4 +94,16 @@ pub fn snapshot(name: &str) -> Snapshot {
         }
     }
     s
+}
+
+/// A fixed-seed xorshift: the same drawn inputs on every run, so a test
+/// that fails on one fails again.
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
 }

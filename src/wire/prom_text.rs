@@ -74,29 +74,24 @@ fn copy_decimal(out: &mut Vec<u8>, text: &[u8], shift: usize) -> bool {
         out.push(b'0');
         return true;
     }
+    // The digits before the point, and after it: `zeros`, then `part`.
+    let (whole, zeros, part): (&[u8], usize, &[u8]) = if shift == 0 {
+        (int, 0, frac)
+    } else if int.len() > shift {
+        let (whole, part) = int.split_at(int.len() - shift);
+        (whole, 0, part)
+    } else {
+        (b"0", shift - int.len(), int)
+    };
     if negative {
         out.push(b'-');
     }
-    if shift == 0 {
-        out.extend_from_slice(int);
-        let frac = &frac[..trim(frac)];
-        if !frac.is_empty() {
-            out.push(b'.');
-            out.extend_from_slice(frac);
-        }
-    } else if int.len() > shift {
-        let (whole, part) = int.split_at(int.len() - shift);
-        out.extend_from_slice(whole);
-        let part = &part[..trim(part)];
-        if !part.is_empty() {
-            out.push(b'.');
-            out.extend_from_slice(part);
-        }
-    } else {
-        // A whole number, not zero, so its trimmed digits are not empty.
-        out.extend_from_slice(b"0.");
-        out.resize(out.len() + shift - int.len(), b'0');
-        out.extend_from_slice(&int[..trim(int)]);
+    out.extend_from_slice(whole);
+    let part = &part[..trim(part)];
+    if !part.is_empty() {
+        out.push(b'.');
+        out.resize(out.len() + zeros, b'0');
+        out.extend_from_slice(part);
     }
     true
 }
@@ -222,13 +217,7 @@ mod tests {
         // And many decimals drawn from a fixed-seed xorshift: 1-17 digits
         // with the point anywhere, some negative, some with zeros at the
         // ends, each at shifts 0, 3 and 6.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::testdata::xorshift(0x9e37_79b9_7f4a_7c15);
         let mut texts = Vec::new();
         for _ in 0..200_000 {
             let len = 1 + (next() % 17) as usize;

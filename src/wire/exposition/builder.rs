@@ -128,6 +128,23 @@ impl Builder {
         }
     }
 
+    /// Add a sample of the server's number, its text and value from
+    /// [`number`], divided by 10^`shift`: the text copied where
+    /// [`write_decimal`] can.
+    fn push_number(
+        &mut self,
+        family: u16,
+        labels: Option<(u32, u32)>,
+        (text, n): (&[u8], f64),
+        shift: usize,
+    ) {
+        const POWERS_OF_TEN: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+        let divisor = POWERS_OF_TEN[shift];
+        self.push_with(family, labels, |b| {
+            write_decimal(b, text, shift, || n / divisor)
+        });
+    }
+
     /// The sample whose value text runs from `v0` to the buffer's end.
     fn pending(&mut self, family: u16, labels: (u32, u32), v0: u32) {
         self.samples.push(Pending {
@@ -388,41 +405,37 @@ impl Builder {
         if count < 3 {
             return;
         }
-        let (Some(n_text), Some(usec_text)) = (kv_value(parts[0]), kv_value(parts[1])) else {
-            return;
-        };
-        let (Some(n), Some(usec)) = (parse_float(n_text), parse_float(usec_text)) else {
+        let kv = |part| kv_value(part).and_then(number);
+        let (Some(n), Some(usec)) = (kv(parts[0]), kv(parts[1])) else {
             return;
         };
         // One label text for the command's four counts.
         let label = self.labels(&[("cmd", cmd)]);
-        self.push_with(const { fixed_id("redis_commands_total") }, label, |b| {
-            write_decimal(b, n_text, 0, || n)
-        });
-        self.push_with(
+        self.push_number(const { fixed_id("redis_commands_total") }, label, n, 0);
+        self.push_number(
             const { fixed_id("redis_commands_duration_seconds_total") },
             label,
-            |b| write_decimal(b, usec_text, 6, || usec / 1e6),
+            usec,
+            6,
         );
-        calls.push((cmd, n, usec));
+        calls.push((cmd, n.1, usec.1));
         if count < 5 {
             return;
         }
-        let (Some(rejected), Some(failed)) = (kv_value(parts[3]), kv_value(parts[4])) else {
+        let (Some(rejected), Some(failed)) = (kv(parts[3]), kv(parts[4])) else {
             return;
         };
-        let (Some(r), Some(f)) = (parse_float(rejected), parse_float(failed)) else {
-            return;
-        };
-        self.push_with(
+        self.push_number(
             const { fixed_id("redis_commands_rejected_calls_total") },
             label,
-            |b| write_decimal(b, rejected, 0, || r),
+            rejected,
+            0,
         );
-        self.push_with(
+        self.push_number(
             const { fixed_id("redis_commands_failed_calls_total") },
             label,
-            |b| write_decimal(b, failed, 0, || f),
+            failed,
+            0,
         );
     }
 
@@ -432,25 +445,25 @@ impl Builder {
         let Some(&(_, count, sum)) = calls.iter().find(|(c, _, _)| *c == cmd) else {
             return;
         };
-        // (quantile, its text, value, its text)
-        let mut quantiles: Vec<(f64, &[u8], f64, &[u8])> = Vec::with_capacity(4);
+        // (quantile, value), each with its text
+        let mut quantiles = Vec::with_capacity(4);
         for part in spec.split(|&b| b == b',') {
             let Some(eq) = memchr(b'=', part) else { return };
             let (q, v) = (part[..eq].get(1..).unwrap_or(b""), &part[eq + 1..]);
-            let (Some(qf), Some(vf)) = (parse_float(q), parse_float(v)) else {
+            let (Some(q), Some(v)) = (number(q), number(v)) else {
                 return;
             };
-            quantiles.push((qf, q, vf, v));
+            quantiles.push((q, v));
         }
-        quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
+        quantiles.sort_by(|((_, a), _), ((_, b), _)| a.total_cmp(b));
         // A summary's `_sum` and `_count` families follow it.
         let summary = const { fixed_id("redis_latency_percentiles_usec") };
         let mut qs = Vec::new();
-        for (qf, q, vf, v) in quantiles {
+        for ((q, qf), v) in quantiles {
             qs.clear();
             write_decimal(&mut qs, q, 0, || qf);
             let labels = self.labels(&[("cmd", cmd), ("quantile", &qs)]);
-            self.push_with(summary, labels, |b| write_decimal(b, v, 0, || vf));
+            self.push_number(summary, labels, v, 0);
         }
         let label = self.labels(&[("cmd", cmd)]);
         self.push_with(summary + 1, label, |b| write_value(b, sum));
@@ -474,41 +487,30 @@ impl Builder {
             b"cached_keys",
             b"subexpiry",
         ];
-        let mut numbers: [Option<(&[u8], f64)>; 5] = [None; 5];
+        let mut numbers = [None; 5];
         for part in value.split(|&b| b == b',') {
             let Some(eq) = memchr(b'=', part) else {
                 return false;
             };
             if let Some(i) = FIELDS.iter().position(|f| *f == &part[..eq]) {
-                let text = &part[eq + 1..];
-                match parse_float(text) {
-                    Some(n) => numbers[i] = Some((text, n)),
+                match number(&part[eq + 1..]) {
+                    Some(n) => numbers[i] = Some(n),
                     None => return false,
                 }
             }
         }
-        let (Some((keys, k)), Some((expires, e))) = (numbers[0], numbers[1]) else {
+        let (Some(keys), Some(expires)) = (numbers[0], numbers[1]) else {
             return false;
         };
         let db = self.labels(&[("db", key)]);
-        let copy = |text, n| move |b: &mut Vec<u8>| write_decimal(b, text, 0, || n);
-        self.push_with(const { fixed_id("redis_db_keys") }, db, copy(keys, k));
-        self.push_with(
-            const { fixed_id("redis_db_keys_expiring") },
-            db,
-            copy(expires, e),
-        );
-        if let Some((cached, c)) = numbers[3].or(numbers[4]) {
-            self.push_with(
-                const { fixed_id("redis_db_keys_cached") },
-                db,
-                copy(cached, c),
-            );
+        self.push_number(const { fixed_id("redis_db_keys") }, db, keys, 0);
+        self.push_number(const { fixed_id("redis_db_keys_expiring") }, db, expires, 0);
+        if let Some(cached) = numbers[3].or(numbers[4]) {
+            self.push_number(const { fixed_id("redis_db_keys_cached") }, db, cached, 0);
         }
-        if let Some((ttl, t)) = numbers[2] {
-            self.push_with(const { fixed_id("redis_db_avg_ttl_seconds") }, db, |b| {
-                write_decimal(b, ttl, 3, || t / 1000.0)
-            });
+        if let Some(ttl) = numbers[2] {
+            // Milliseconds, in seconds.
+            self.push_number(const { fixed_id("redis_db_avg_ttl_seconds") }, db, ttl, 3);
         }
         true
     }
@@ -707,6 +709,12 @@ fn parse_float(s: &[u8]) -> Option<f64> {
     std::str::from_utf8(s).ok()?.parse().ok()
 }
 
+/// A number's text with its value ([`parse_float`]), for a sample that
+/// copies the text where it can ([`Builder::push_number`]).
+fn number(text: &[u8]) -> Option<(&[u8], f64)> {
+    parse_float(text).map(|n| (text, n))
+}
+
 /// The exporter's reading of a plain field: ok/true 1, err/fail/false 0,
 /// else the number (0 when it is not one).
 fn status_value(v: &[u8]) -> f64 {
@@ -755,7 +763,7 @@ mod tests {
     fn whole_numbers_read_directly_are_what_std_reads() {
         // Every length up to past the direct path's 19 digits, leading
         // zeros and all-nines included, from a fixed-seed xorshift.
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = crate::testdata::xorshift(0x2545_f491_4f6c_dd1d);
         let mut texts = vec![String::new(), "0".into(), "-1".into(), "1.5".into()];
         for len in 1..=22 {
             texts.push("9".repeat(len));
@@ -763,12 +771,7 @@ mod tests {
             for _ in 0..2_000 {
                 texts.push(
                     (0..len)
-                        .map(|_| {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            char::from(b'0' + (x % 10) as u8)
-                        })
+                        .map(|_| char::from(b'0' + (next() % 10) as u8))
                         .collect(),
                 );
             }

@@ -180,7 +180,7 @@ impl Fleet {
                     continue;
                 }
                 task.abort();
-                old_slot = self.store.remove(&target.name);
+                old_slot = self.store.get(&target.name);
                 changes.changed += 1;
             } else {
                 changes.added += 1;
@@ -192,10 +192,15 @@ impl Fleet {
                 target.tls.is_some(),
                 target.labels.clone(),
             );
-            if let Some(old) = &old_slot {
-                slot.inherit(old);
-            }
-            let slot = self.store.insert_slot(slot);
+            // A restarted instance's new slot takes the old one's place in
+            // one write: a health check in between must not find it gone.
+            let slot = match &old_slot {
+                Some(old) => {
+                    slot.inherit(old);
+                    self.store.replace_slot(slot)
+                }
+                None => self.store.insert_slot(slot),
+            };
             let task = self.runtime.spawn(run(
                 target.clone(),
                 slot,
@@ -621,6 +626,60 @@ mod tests {
             on_tick(base + Duration::from_micros(4999), tick),
             base + tick
         );
+    }
+
+    /// A restarted instance is never missing from the store, not even
+    /// for the moment between its old slot and its new one: a health
+    /// check then would answer 404 "unknown instance" for an instance the
+    /// configuration never dropped.
+    #[test]
+    fn a_restarted_instance_is_never_missing() {
+        let store = Arc::new(Store::new(Duration::from_secs(3)));
+        let shutdown = crate::shutdown::Shutdown::new();
+        let settings = PollSettings {
+            interval: Duration::from_secs(3600),
+            timeout: Duration::from_secs(1),
+            dns_refresh: Duration::from_secs(3600),
+            metrics_interval: Duration::from_secs(3600),
+            metrics_fetch: MetricsFetch::OnDemand,
+            stale_after: Duration::from_secs(3),
+        };
+        let mut fleet = Fleet::start(store.clone(), settings, shutdown.signal()).unwrap();
+        // Nothing listens on a port of 0: a poll, should one come, fails
+        // at once and stays on this machine.
+        let target = |memory_critical: f64| {
+            let mut t = Target::plain("x", "127.0.0.1", 0);
+            t.thresholds = Arc::new(crate::config::thresholds::Thresholds {
+                memory_critical,
+                ..Default::default()
+            });
+            Arc::new(t)
+        };
+        fleet.apply(&[target(0.9)], settings);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut looks, mut missing) = (0u64, 0u64);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    looks += 1;
+                    missing += u64::from(store.get("x").is_none());
+                }
+                (looks, missing)
+            })
+        };
+        let mut restarts = 0;
+        for i in 0..20_000 {
+            let changes = fleet.apply(&[target(0.9 + f64::from(i % 2 + 1) / 100.0)], settings);
+            restarts += changes.changed;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (looks, missing) = reader.join().unwrap();
+        assert_eq!(restarts, 20_000, "every apply restarted the instance");
+        assert!(looks > 20_000, "the reader looked {looks} times");
+        assert_eq!(missing, 0, "missing in {missing} of {looks} looks");
+        shutdown.trigger();
+        fleet.join();
     }
 
     #[test]

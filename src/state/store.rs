@@ -369,6 +369,17 @@ impl Store {
             .clone()
     }
 
+    /// Put `slot` in place of its name's slot, if there is one, in one
+    /// write: readers find the old slot or the new, never neither.
+    pub fn replace_slot(&self, slot: Slot) -> Arc<Slot> {
+        let slot = Arc::new(slot);
+        self.slots
+            .write()
+            .expect("store lock is never held across a panic")
+            .insert(Box::from(&*slot.name), slot.clone());
+        slot
+    }
+
     /// The slot of an instance.
     pub fn get(&self, name: &str) -> Option<Arc<Slot>> {
         self.slots

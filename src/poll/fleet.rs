@@ -192,15 +192,12 @@ impl Fleet {
                 target.tls.is_some(),
                 target.labels.clone(),
             );
+            if let Some(old) = &old_slot {
+                slot.inherit(old);
+            }
             // A restarted instance's new slot takes the old one's place in
             // one write: a health check in between must not find it gone.
-            let slot = match &old_slot {
-                Some(old) => {
-                    slot.inherit(old);
-                    self.store.replace_slot(slot)
-                }
-                None => self.store.insert_slot(slot),
-            };
+            let slot = self.store.replace_slot(slot);
             let task = self.runtime.spawn(run(
                 target.clone(),
                 slot,
